@@ -1,0 +1,97 @@
+"""Benchmark the data foundation at full Kaggle scale: generate, then prepare, against a pandas baseline.
+
+Each step runs in its own process, so its wall time and peak resident memory (ru_maxrss of that
+process, from wait4) are its own. The `prepare` stage (Polars) and the obvious alternative
+(pandas.read_csv + DataFrame.to_parquet of the same eight files, no validation) run side by side on
+the same CSV files, alternating, `--repeats` times; medians are reported with their ratio.
+
+    python -m benchmarks.bench_data                 # full scale: 307,511 labelled clients
+    python -m benchmarks.bench_data --clients 20000 --repeats 1
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from creditscore.config import ROOT
+
+WORK = ROOT / "benchmarks" / ".work"
+RESULTS = ROOT / "benchmarks" / "results" / "data.json"
+PANDAS_BASELINE = """
+import sys, pandas as pd
+from pathlib import Path
+from creditscore.schema import TABLES
+src, out = Path(sys.argv[1]), Path(sys.argv[2]); out.mkdir(parents=True, exist_ok=True)
+for t in TABLES.values():
+    dtypes = {c: ("str" if k == "str" else "float64") for c, k in t.columns}
+    pd.read_csv(src / t.file, dtype=dtypes, encoding="utf-8-sig").to_parquet(out / f"{t.name}.parquet")
+"""
+
+
+def measure(args: list[str]) -> dict:
+    """Run a command; return its wall seconds and peak resident memory in MiB."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(args)} failed: {proc.stderr.read().decode()[-2000:]}")
+    proc.stderr.close()
+    return {"seconds": round(wall, 2), "peak_mib": round(usage.ru_maxrss / 1024, 1)}
+
+
+def _median(runs: list[dict]) -> dict:
+    return {k: statistics.median(r[k] for r in runs) for k in ("seconds", "peak_mib")}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=307_511, help="labelled clients (full scale: 307,511)")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    raw, out = WORK / "raw", WORK / "prepared"
+    shutil.rmtree(WORK, ignore_errors=True)
+    gen = measure([sys.executable, "-c", "import sys; from pathlib import Path; "
+                   "from creditscore.synthetic.generate import generate; "
+                   f"generate(Path(sys.argv[1]), {args.clients}, 42)", str(raw)])
+    rows = {}
+    for f in raw.glob("*.csv"):
+        with open(f, "rb") as handle:
+            rows[f.stem] = sum(buf.count(b"\n") for buf in iter(lambda: handle.read(1 << 24), b"")) - 1
+    csv_gb = sum(f.stat().st_size for f in raw.glob("*.csv")) / 1e9
+    polars_runs, pandas_runs = [], []
+    for _ in range(args.repeats):
+        polars_runs.append(measure([sys.executable, "-c", "import sys; from pathlib import Path; "
+                                    "from stages.prepare import run; sys.exit(run(Path(sys.argv[1]), "
+                                    "Path(sys.argv[2]), Path(sys.argv[3]), 'synthetic', 0.2, 42))",
+                                    str(raw), str(out), str(WORK / "prepare.json")]))
+        pandas_runs.append(measure([sys.executable, "-c", PANDAS_BASELINE, str(raw), str(WORK / "pandas")]))
+    prepare, baseline = _median(polars_runs), _median(pandas_runs)
+    result = {
+        "clients": {"labelled": args.clients, "total": rows["application_train"] + rows["application_test"]},
+        "rows": rows, "history_rows": sum(v for k, v in rows.items() if not k.startswith("application")),
+        "csv_gb": round(csv_gb, 2), "repeats": args.repeats,
+        "generate": gen, "prepare_polars": {**prepare, "runs": polars_runs},
+        "pandas_read_write_baseline": {**baseline, "runs": pandas_runs},
+        "generate_plus_prepare_seconds": round(gen["seconds"] + prepare["seconds"], 1),
+        "speedup_prepare_vs_pandas": round(baseline["seconds"] / prepare["seconds"], 2),
+        "memory_ratio_pandas_vs_prepare": round(baseline["peak_mib"] / prepare["peak_mib"], 2),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k not in ("rows",)}, indent=2))
+    shutil.rmtree(WORK, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

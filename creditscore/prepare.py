@@ -1,0 +1,81 @@
+"""Clean, validate, link and split the Kaggle tables (pure functions; I/O lives in stages/prepare.py)."""
+from __future__ import annotations
+
+import polars as pl
+from sklearn.model_selection import train_test_split
+
+from creditscore.rawdata import DataError
+from creditscore.schema import MISSING_TOKENS, SENTINEL_DAYS, Table
+
+SENTINEL_SUFFIX = "_ANOM"  # flag column added next to a DAYS_* column that held 365243
+
+
+def clean_table(frame: pl.DataFrame, table: Table) -> tuple[pl.DataFrame, dict]:
+    """Turn the 365243 sentinel into missing plus a flag, and XNA/Unknown categories into missing."""
+    report: dict[str, dict[str, int]] = {"sentinel": {}, "missing_token": {}}
+    exprs = []
+    for c, kind in table.columns:
+        if kind == "int" and c.startswith("DAYS_"):
+            hits = int((frame[c] == SENTINEL_DAYS).sum())
+            if hits:
+                report["sentinel"][c] = hits
+                exprs += [pl.when(pl.col(c) == SENTINEL_DAYS).then(None).otherwise(pl.col(c)).alias(c),
+                          (pl.col(c) == SENTINEL_DAYS).fill_null(False).cast(pl.Int8).alias(c + SENTINEL_SUFFIX)]
+        elif kind == "str":
+            hits = int(frame[c].is_in(MISSING_TOKENS).sum())
+            if hits:
+                report["missing_token"][c] = hits
+                exprs.append(pl.when(pl.col(c).is_in(MISSING_TOKENS)).then(None).otherwise(pl.col(c)).alias(c))
+    return (frame.with_columns(exprs) if exprs else frame), report
+
+
+def sentinel_flags(table: Table) -> list[str]:
+    """The flag columns clean_table may add for a table (one per integer DAYS_* column)."""
+    return [c + SENTINEL_SUFFIX for c, kind in table.columns if kind == "int" and c.startswith("DAYS_")]
+
+
+def check_unique(frame: pl.DataFrame, column: str, name: str) -> None:
+    """Stop on a null or repeated key."""
+    nulls = frame[column].null_count()
+    if nulls:
+        raise DataError(f"{name}: column {column} has {nulls} missing values; it is a key")
+    dup = frame[column].filter(frame[column].is_duplicated())
+    if dup.len():
+        raise DataError(f"{name}: column {column} has duplicate keys ({dup.n_unique()} values repeated, "
+                        f"e.g. {dup[0]})")
+
+
+def check_target(frame: pl.DataFrame, name: str) -> None:
+    """TARGET must be 0 or 1 on every labelled row."""
+    target = frame["TARGET"]
+    if target.null_count():
+        raise DataError(f"{name}: TARGET has {target.null_count()} missing values")
+    bad = sorted(set(target.unique().to_list()) - {0, 1})
+    if bad:
+        raise DataError(f"{name}: TARGET has values {set(bad)}; expected 0 or 1")
+    if target.n_unique() < 2:
+        raise DataError(f"{name}: TARGET has a single class {set(target.unique().to_list())}; need both 0 and 1")
+
+
+def check_disjoint(train: pl.DataFrame, test: pl.DataFrame) -> None:
+    """A client cannot be both labelled and unlabelled."""
+    both = train.join(test, on="SK_ID_CURR", how="semi")
+    if both.height:
+        raise DataError(f"application_test.csv: column SK_ID_CURR repeats {both.height} clients of "
+                        f"application_train.csv (e.g. {both['SK_ID_CURR'][0]})")
+
+
+def drop_orphans(frame: pl.DataFrame, column: str, parent_keys: pl.Series) -> tuple[pl.DataFrame, int]:
+    """Keep rows whose link column points at a known parent; return them and the orphan count."""
+    kept = frame.filter(pl.col(column).is_in(parent_keys.implode()) & pl.col(column).is_not_null())
+    return kept, frame.height - kept.height
+
+
+def split_holdout(train: pl.DataFrame, holdout_size: float, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Stratified, seeded hold-out of labelled clients that no later stage trains on."""
+    if not 0 < holdout_size < 1:
+        raise DataError(f"params.yaml: data.holdout_size must be between 0 and 1, got {holdout_size}")
+    ordered = train.sort("SK_ID_CURR")
+    idx_fit, idx_hold = train_test_split(range(ordered.height), test_size=holdout_size, random_state=seed,
+                                         stratify=ordered["TARGET"].to_numpy())
+    return ordered[sorted(idx_fit)], ordered[sorted(idx_hold)]

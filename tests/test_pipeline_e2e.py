@@ -1,0 +1,88 @@
+"""End to end: `dvc repro` for real in a temporary copy of the repository, on a tiny synthetic size."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from creditscore.config import ROOT
+from tests.conftest import SAMPLE_DIR, needs_sample
+
+N_CLIENTS = 1500
+
+
+def _sh(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and done.returncode:
+        raise AssertionError(f"{' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def _set_params(repo: Path, **data) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["data"].update(data)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    """The repository's tracked and unignored files, committed in a fresh git repository."""
+    dst = tmp_path_factory.mktemp("repo")
+    listed = _sh(["git", "ls-files", "-co", "--exclude-standard"], ROOT).stdout.split("\n")
+    for name in filter(None, listed):
+        if (ROOT / name).is_file():
+            (dst / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dst / name)
+    _set_params(dst, n_clients=N_CLIENTS)
+    _sh(["git", "init", "-q"], dst)
+    _sh(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "init", "--allow-empty"], dst)
+    _sh(["git", "add", "-A"], dst)
+    _sh(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"], dst)
+    return dst
+
+
+def _dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return _sh([sys.executable, "-m", "dvc", *args], repo, check)
+
+
+def test_repro_runs_then_has_nothing_to_do_and_is_byte_reproducible(repo):
+    _dvc(repo, "repro")
+    metrics = json.loads((repo / "metrics" / "prepare.json").read_text())
+    total = metrics["split"]["application_train"]["clients"] + metrics["split"]["application_holdout"]["clients"]
+    assert total == N_CLIENTS and metrics["source"] == "synthetic"
+    assert len(list((repo / "data" / "prepared").glob("*.parquet"))) == 9
+    assert "Data and pipelines are up to date" in _dvc(repo, "repro").stdout
+    lock = (repo / "dvc.lock").read_text()
+    _dvc(repo, "repro", "--force")
+    assert (repo / "dvc.lock").read_text() == lock  # same hashes: identical data, same metrics
+    assert json.loads((repo / "metrics" / "prepare.json").read_text()) == metrics
+
+
+def test_unknown_source_stops_the_pipeline_with_a_clear_message(repo):
+    _set_params(repo, source="excel")
+    try:
+        done = _dvc(repo, "repro", check=False)
+        assert done.returncode != 0
+        assert "data.source must be one of ('synthetic', 'kaggle'), got 'excel'" in done.stderr + done.stdout
+    finally:
+        _set_params(repo, source="synthetic")
+
+
+@needs_sample
+def test_kaggle_source_reads_real_files_from_raw_dir(repo):
+    _set_params(repo, source="kaggle", raw_dir=str(SAMPLE_DIR))
+    try:
+        _dvc(repo, "repro")
+        metrics = json.loads((repo / "metrics" / "prepare.json").read_text())
+        assert metrics["source"] == "kaggle"
+        assert metrics["split"]["application_test"]["clients"] == 153
+        assert (repo / "data" / "synthetic" / "NOT_GENERATED.txt").exists()
+    finally:
+        _set_params(repo, source="synthetic", raw_dir="data/raw")
