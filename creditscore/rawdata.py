@@ -89,4 +89,6 @@ def read_table(raw_dir: Path, table: Table) -> pl.DataFrame:
                             infer_schema=False, null_values=[""])
     except pl.exceptions.ComputeError:
         raise _diagnose(path, table, table.names) from None
+    if table.required and frame.height == 0:
+        raise DataError(f"{table.file}: no data rows (header only)")
     return _narrow_integers(frame.select(table.names), table, table.file)

@@ -120,6 +120,10 @@ def test_empty_file_and_missing_required_file(raw_copy, tmp_path, capsys):
     (raw_copy / "bureau.csv").write_bytes(b"")
     code, err, out, _ = _run(raw_copy, tmp_path, capsys)
     assert code == 1 and "bureau.csv: file is empty" in err and not out.exists()
+    header = (raw_copy / "application_train.csv").read_text().splitlines()[0]
+    (raw_copy / "application_train.csv").write_text(header + "\n")
+    code, err, out, _ = _run(raw_copy, tmp_path, capsys)
+    assert code == 1 and "application_train.csv: no data rows (header only)" in err
     (raw_copy / "application_train.csv").unlink()
     code, err, out, _ = _run(raw_copy, tmp_path, capsys)
     assert code == 1 and "application_train.csv: required file not found" in err
