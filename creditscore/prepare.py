@@ -11,16 +11,22 @@ SENTINEL_SUFFIX = "_ANOM"  # flag column added next to a DAYS_* column that held
 
 
 def clean_table(frame: pl.DataFrame, table: Table) -> tuple[pl.DataFrame, dict]:
-    """Turn the 365243 sentinel into missing plus a flag, and XNA/Unknown categories into missing."""
+    """Turn the 365243 sentinel into missing (plus a flag for the declared columns) and XNA/Unknown into missing.
+
+    The flag columns are always added for the table's declared sentinel columns, so one client's
+    rows get the same columns as the full table.
+    """
     report: dict[str, dict[str, int]] = {"sentinel": {}, "missing_token": {}}
     exprs = []
     for c, kind in table.columns:
         if kind == "int" and c.startswith("DAYS_"):
-            hits = int((frame[c] == SENTINEL_DAYS).sum())
+            is_sentinel = (pl.col(c) == SENTINEL_DAYS).fill_null(False)
+            hits = int(frame.select(is_sentinel.sum()).item())
+            if c in table.sentinel_columns:
+                exprs.append(is_sentinel.cast(pl.Int8).alias(c + SENTINEL_SUFFIX))
             if hits:
                 report["sentinel"][c] = hits
-                exprs += [pl.when(pl.col(c) == SENTINEL_DAYS).then(None).otherwise(pl.col(c)).alias(c),
-                          (pl.col(c) == SENTINEL_DAYS).fill_null(False).cast(pl.Int8).alias(c + SENTINEL_SUFFIX)]
+                exprs.append(pl.when(is_sentinel).then(None).otherwise(pl.col(c)).alias(c))
         elif kind == "str":
             hits = int(frame[c].is_in(MISSING_TOKENS).sum())
             if hits:
@@ -30,8 +36,8 @@ def clean_table(frame: pl.DataFrame, table: Table) -> tuple[pl.DataFrame, dict]:
 
 
 def sentinel_flags(table: Table) -> list[str]:
-    """The flag columns clean_table may add for a table (one per integer DAYS_* column)."""
-    return [c + SENTINEL_SUFFIX for c, kind in table.columns if kind == "int" and c.startswith("DAYS_")]
+    """The flag columns clean_table adds to a table."""
+    return [c + SENTINEL_SUFFIX for c in table.sentinel_columns]
 
 
 def check_unique(frame: pl.DataFrame, column: str, name: str) -> None:

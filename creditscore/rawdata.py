@@ -22,10 +22,11 @@ class MissingTableWarning(UserWarning):
 
 def empty_table(table: Table) -> pl.DataFrame:
     """A zero-row frame with the table's prepared types."""
-    return pl.DataFrame(schema={c: _final_type(c, t) for c, t in table.columns})
+    return pl.DataFrame(schema={c: column_type(c, t) for c, t in table.columns})
 
 
-def _final_type(column: str, kind: str) -> pl.DataType:
+def column_type(column: str, kind: str) -> pl.DataType:
+    """The prepared (Parquet) type of a column of the declared kind."""
     if kind == "str":
         return pl.String
     if kind == "float":
@@ -66,7 +67,7 @@ def _narrow_integers(frame: pl.DataFrame, table: Table, name: str) -> pl.DataFra
         fractional = frame.filter(pl.col(c).is_not_null() & (pl.col(c) != pl.col(c).round(0)))
         if fractional.height:
             raise DataError(f"{name}: column {c} must hold whole numbers, found {fractional[c][0]!r}")
-        casts.append(pl.col(c).cast(_final_type(c, kind)))
+        casts.append(pl.col(c).cast(column_type(c, kind)))
     return frame.with_columns(casts)
 
 

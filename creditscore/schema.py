@@ -109,6 +109,7 @@ class Table:
     parent: tuple[str, str] | None = None  # (parent table, linking column)
     required: bool = False
     bom: bool = False  # the Kaggle file starts with a UTF-8 byte-order mark
+    sentinel_columns: tuple[str, ...] = ()  # DAYS_* columns where 365243 is common: flagged in prepare
 
     @property
     def file(self) -> str:
@@ -128,12 +129,15 @@ def _parse(spec: str, drop: tuple[str, ...] = ()) -> tuple[tuple[str, str], ...]
 
 
 TABLES: dict[str, Table] = {t.name: t for t in (
-    Table("application_train", _parse(_APPLICATION), key="SK_ID_CURR", required=True),
-    Table("application_test", _parse(_APPLICATION, drop=("TARGET",)), key="SK_ID_CURR"),
+    Table("application_train", _parse(_APPLICATION), key="SK_ID_CURR", required=True,
+          sentinel_columns=("DAYS_EMPLOYED",)),
+    Table("application_test", _parse(_APPLICATION, drop=("TARGET",)), key="SK_ID_CURR",
+          sentinel_columns=("DAYS_EMPLOYED",)),
     Table("bureau", _parse(_BUREAU), key="SK_ID_BUREAU", parent=("application", "SK_ID_CURR")),
     Table("bureau_balance", _parse(_BUREAU_BALANCE), parent=("bureau", "SK_ID_BUREAU"), bom=True),
     Table("previous_application", _parse(_PREVIOUS_APPLICATION), key="SK_ID_PREV",
-          parent=("application", "SK_ID_CURR")),
+          parent=("application", "SK_ID_CURR"), sentinel_columns=(
+              "DAYS_FIRST_DRAWING", "DAYS_FIRST_DUE", "DAYS_LAST_DUE_1ST_VERSION", "DAYS_LAST_DUE", "DAYS_TERMINATION")),
     Table("POS_CASH_balance", _parse(_POS_CASH_BALANCE), parent=("application", "SK_ID_CURR"), bom=True),
     Table("installments_payments", _parse(_INSTALLMENTS_PAYMENTS), parent=("application", "SK_ID_CURR"),
           bom=True),

@@ -13,7 +13,7 @@ from stages.prepare import run
 from tests.conftest import SAMPLE_DIR, needs_sample
 
 TINY = Table("tiny", (("SK_ID_CURR", "int"), ("DAYS_EMPLOYED", "int"), ("CODE_GENDER", "str"),
-                      ("AMT_CREDIT", "float")), key="SK_ID_CURR")
+                      ("AMT_CREDIT", "float")), key="SK_ID_CURR", sentinel_columns=("DAYS_EMPLOYED",))
 
 
 def _run(raw, tmp_path, capsys):

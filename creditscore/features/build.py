@@ -1,0 +1,117 @@
+"""Assemble the feature matrix: the one code path used by the engineer stage and by the API."""
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from creditscore.features import extras, history
+from creditscore.features.application import application_features
+from creditscore.features.core import KEY
+from creditscore.features.encoding import apply_encoding, fit_levels, target_encoded_name
+from creditscore.prepare import clean_table, sentinel_flags
+from creditscore.rawdata import empty_table
+from creditscore.schema import TABLES
+
+GROUPS = ("application", "bureau", "previous", "pos_cash", "installments", "credit_card", "recent_and_rates")
+HISTORY = ("bureau", "bureau_balance", "previous_application", "POS_CASH_balance", "installments_payments",
+           "credit_card_balance")
+
+
+def text_columns(table: str) -> list[str]:
+    """Text (category) columns of a Kaggle table."""
+    return [c for c, kind in TABLES[table].columns if kind == "str"]
+
+
+def numeric_columns(table: str) -> list[str]:
+    """Numeric columns of a cleaned table, keys and TARGET excluded, sentinel flags included."""
+    skip = {"SK_ID_CURR", "SK_ID_BUREAU", "TARGET"}
+    return ([c for c, kind in TABLES[table].columns if kind != "str" and c not in skip]
+            + sentinel_flags(TABLES[table]))
+
+
+def fit_vocabulary(app_train: pl.LazyFrame, tables: dict[str, pl.LazyFrame], max_levels: int,
+                   min_count: int) -> dict[str, dict[str, list[str]]]:
+    """Levels of every text column: application levels from training clients, history levels from all rows."""
+    vocab = {"application": fit_levels(app_train, text_columns("application_train"), max_levels, min_count)}
+    for name in HISTORY:
+        columns = text_columns(name)
+        if columns:
+            vocab[name] = fit_levels(tables[name], columns, max_levels, min_count)
+    return vocab
+
+
+def _group_frames(tables: dict[str, pl.LazyFrame], vocab: dict, groups: list[str]) -> list[pl.LazyFrame]:
+    frames = []
+    if "bureau" in groups:
+        frames.append(history.aggregate_bureau(tables["bureau"], tables["bureau_balance"], vocab))
+    if "previous" in groups:
+        frames.append(history.aggregate_previous(tables["previous_application"], vocab))
+    if "pos_cash" in groups:
+        frames.append(history.aggregate_pos_cash(tables["POS_CASH_balance"], vocab))
+    if "installments" in groups:
+        frames.append(history.aggregate_installments(tables["installments_payments"], vocab))
+    if "credit_card" in groups:
+        frames.append(history.aggregate_credit_card(tables["credit_card_balance"], vocab,
+                                                    numeric_columns("credit_card_balance")))
+    if "recent_and_rates" in groups:
+        frames += [extras.bureau_extras(tables["bureau"], tables["bureau_balance"]),
+                   extras.previous_extras(tables["previous_application"]),
+                   extras.installment_extras(tables["installments_payments"]),
+                   extras.pos_extras(tables["POS_CASH_balance"]), extras.card_extras(tables["credit_card_balance"])]
+    return frames
+
+
+def build_features(app: pl.LazyFrame, tables: dict[str, pl.LazyFrame], spec: dict) -> pl.LazyFrame:
+    """Features for every application row, in input order: application features joined to history aggregates.
+
+    `app` holds cleaned application rows (any number); `tables` the cleaned history rows of those
+    clients (or of everyone); `spec` the vocabulary, groups and polynomial settings fitted by the stage.
+    Clients without history rows get missing aggregates (counts are missing too, as in the kernel).
+    """
+    frame = application_features(app, spec["vocab"], numeric_columns("application_train"), spec["poly"])
+    for group in _group_frames(tables, spec["vocab"], spec["groups"]):
+        frame = frame.join(group, on=KEY, how="left", maintain_order="left")
+    return frame
+
+
+def empty_tables() -> dict[str, pl.LazyFrame]:
+    """Zero-row cleaned tables: enough to learn every feature name from the spec alone."""
+    return {name: clean_table(empty_table(TABLES[name]), TABLES[name])[0].lazy()
+            for name in ("application_train", *HISTORY)}
+
+
+def feature_groups(spec: dict) -> dict[str, str]:
+    """Feature name -> group, in the order build_features produces them (no data needed)."""
+    tables = empty_tables()
+    app = application_features(tables["application_train"], spec["vocab"], numeric_columns("application_train"),
+                               spec["poly"])
+    names = {n: "application" for n in app.collect_schema().names() if n != KEY}
+    for group in spec["groups"]:
+        if group != "application":
+            for frame in _group_frames(tables, spec["vocab"], [group]):
+                names.update({n: group for n in frame.collect_schema().names() if n != KEY})
+    return names
+
+
+def add_target_encoding(features: pl.DataFrame, app: pl.DataFrame, spec: dict) -> pl.DataFrame:
+    """Target-encoded columns for rows outside the training folds, from the mapping stored in the spec."""
+    encoding = spec.get("target_encoding") or {}
+    columns = [pl.Series(target_encoded_name(c), apply_encoding(app[c], m["mapping"], m["prior"]))
+               for c, m in encoding.items()]
+    return features.with_columns(columns) if columns else features
+
+
+def finalize(features: pl.DataFrame, names: list[str]) -> pl.DataFrame:
+    """The feature columns in the spec's order as float32 (missing stays missing, never infinite)."""
+    missing = [n for n in names if n not in features.columns]
+    if missing:
+        raise KeyError(f"features missing from the frame: {missing[:5]}")
+    cast = [pl.col(n).cast(pl.Float32) for n in names]
+    out = features.select([pl.col(KEY)] + cast)
+    return out.with_columns([pl.when(pl.col(n).is_infinite()).then(None).otherwise(pl.col(n)).alias(n)
+                             for n in names])
+
+
+def as_matrix(features: pl.DataFrame, names: list[str]) -> np.ndarray:
+    """A float64 numpy matrix with NaN for missing, columns in the given order."""
+    return features.select(names).to_numpy().astype(np.float64)

@@ -1,0 +1,77 @@
+"""One code path: a client's features from raw fields (the API's path) equal its row in the stage output."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+
+from creditscore.config import load_params
+from creditscore.features.serving import client_features
+from creditscore.rawdata import read_table
+from creditscore.schema import TABLES
+from stages.engineer import engineer
+from stages.prepare import run
+
+
+@pytest.fixture(scope="module")
+def pipeline(tiny_synthetic_dir, tmp_path_factory):
+    """prepare + engineer on the tiny synthetic folder, with out-of-fold target encoding switched on."""
+    root = tmp_path_factory.mktemp("pipeline")
+    assert run(tiny_synthetic_dir, root / "prepared", root / "prepare.json", "synthetic", 0.2, 42) == 0
+    params = load_params()["engineer"]
+    params = {**params, "min_count": 1, "target_encoding": {**params["target_encoding"], "enabled": True}}
+    (root / "features").mkdir()
+    engineer(root / "prepared", root / "features", params, 42)
+    return root / "features"
+
+
+def _raw_rows(raw_dir, client: int) -> tuple[dict, dict[str, list[dict]]]:
+    """One client's raw rows as the API receives them: uncleaned Kaggle fields."""
+    app = read_table(raw_dir, TABLES["application_test"]).filter(pl.col("SK_ID_CURR") == client)
+    if app.height == 0:
+        app = read_table(raw_dir, TABLES["application_train"]).filter(pl.col("SK_ID_CURR") == client)
+    history = {}
+    bureau = read_table(raw_dir, TABLES["bureau"]).filter(pl.col("SK_ID_CURR") == client)
+    for name in ("bureau", "previous_application", "POS_CASH_balance", "installments_payments", "credit_card_balance"):
+        history[name] = read_table(raw_dir, TABLES[name]).filter(pl.col("SK_ID_CURR") == client).to_dicts()
+    balance = read_table(raw_dir, TABLES["bureau_balance"])
+    history["bureau_balance"] = balance.filter(pl.col("SK_ID_BUREAU").is_in(bureau["SK_ID_BUREAU"].implode())).to_dicts()
+    return app.to_dicts()[0], history
+
+
+def _clients(raw_dir, split_ids):
+    """A client with every history table, and one without any bureau record."""
+    cards = set(read_table(raw_dir, TABLES["credit_card_balance"])["SK_ID_CURR"].to_list())
+    bureau = set(read_table(raw_dir, TABLES["bureau"])["SK_ID_CURR"].to_list())
+    rich = next(c for c in split_ids if c in cards and c in bureau)
+    bare = next(c for c in split_ids if c not in bureau)
+    return [rich, bare]
+
+
+@pytest.mark.parametrize("split", ["test", "holdout", "train"])
+def test_serving_path_equals_stage_output(pipeline, tiny_synthetic_dir, split):
+    spec = json.loads((pipeline / "spec.json").read_text())
+    stage = pl.read_parquet(pipeline / f"{split}.parquet")
+    for client in _clients(tiny_synthetic_dir, stage["SK_ID_CURR"].to_list()):
+        app, history = _raw_rows(tiny_synthetic_dir, client)
+        served = client_features([app], history, spec)
+        expected = stage.filter(pl.col("SK_ID_CURR") == client).select(served.columns)
+        if split == "train":  # training rows carry out-of-fold encodings, by design different from serving's
+            served = served.drop(pl.selectors.ends_with("_TARGET_ENC"))
+            expected = expected.drop(pl.selectors.ends_with("_TARGET_ENC"))
+        assert served.columns == expected.columns
+        a, b = served.to_numpy().astype(np.float64), expected.to_numpy().astype(np.float64)
+        assert np.array_equal(a, b, equal_nan=True), [
+            c for c in served.columns if not np.array_equal(served[c].to_numpy(), expected[c].to_numpy(), equal_nan=True)]
+
+
+def test_history_matters_for_the_served_features(pipeline, tiny_synthetic_dir):
+    spec = json.loads((pipeline / "spec.json").read_text())
+    client = _clients(tiny_synthetic_dir, pl.read_parquet(pipeline / "test.parquet")["SK_ID_CURR"].to_list())[0]
+    app, history = _raw_rows(tiny_synthetic_dir, client)
+    with_history = client_features([app], history, spec)
+    without = client_features([app], None, spec)
+    assert with_history["BURO_DAYS_CREDIT_MEAN"][0] is not None and without["BURO_DAYS_CREDIT_MEAN"][0] is None
+    assert with_history["EXT_SOURCE_MEAN"][0] == without["EXT_SOURCE_MEAN"][0]

@@ -1,0 +1,137 @@
+"""Feature code on tiny hand-built tables with hand-computed values."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+
+from creditscore.features.application import polynomial_terms
+from creditscore.features.build import HISTORY, build_features, feature_groups, fit_vocabulary
+from creditscore.features.encoding import apply_encoding, encode_out_of_fold
+from creditscore.features.serving import client_features, typed_frame
+from creditscore.rawdata import DataError
+
+APPS = [
+    {"SK_ID_CURR": 1, "AMT_INCOME_TOTAL": 100000.0, "AMT_CREDIT": 200000.0, "AMT_ANNUITY": 10000.0,
+     "CNT_FAM_MEMBERS": 2, "DAYS_BIRTH": -10000, "DAYS_EMPLOYED": 365243, "CODE_GENDER": "F",
+     "EXT_SOURCE_1": 0.2, "EXT_SOURCE_2": 0.4, "EXT_SOURCE_3": None},
+    {"SK_ID_CURR": 2, "AMT_INCOME_TOTAL": 0.0, "AMT_CREDIT": 50000.0, "AMT_ANNUITY": 0.0,
+     "CNT_FAM_MEMBERS": 1, "DAYS_BIRTH": -20000, "DAYS_EMPLOYED": -5000, "CODE_GENDER": "XNA",
+     "EXT_SOURCE_1": 0.5, "EXT_SOURCE_2": 0.5, "EXT_SOURCE_3": 0.5},
+]
+HISTORY_ROWS = {
+    "bureau": [
+        {"SK_ID_CURR": 1, "SK_ID_BUREAU": 10, "CREDIT_ACTIVE": "Active", "DAYS_CREDIT": -100,
+         "AMT_CREDIT_SUM": 1000.0, "AMT_CREDIT_SUM_DEBT": 400.0, "AMT_CREDIT_SUM_OVERDUE": 50.0},
+        {"SK_ID_CURR": 1, "SK_ID_BUREAU": 11, "CREDIT_ACTIVE": "Closed", "DAYS_CREDIT": -300,
+         "AMT_CREDIT_SUM": 3000.0, "AMT_CREDIT_SUM_DEBT": 0.0, "AMT_CREDIT_SUM_OVERDUE": 0.0},
+    ],
+    "bureau_balance": [{"SK_ID_BUREAU": 10, "MONTHS_BALANCE": m, "STATUS": s}
+                       for m, s in ((0, "0"), (-1, "1"), (-2, "0"), (-3, "X"))],
+    "installments_payments": [
+        {"SK_ID_PREV": 7, "SK_ID_CURR": 1, "DAYS_INSTALMENT": -60, "DAYS_ENTRY_PAYMENT": -50,
+         "AMT_INSTALMENT": 100.0, "AMT_PAYMENT": 80.0, "NUM_INSTALMENT_VERSION": 1},
+        {"SK_ID_PREV": 7, "SK_ID_CURR": 1, "DAYS_INSTALMENT": -30, "DAYS_ENTRY_PAYMENT": -35,
+         "AMT_INSTALMENT": 0.0, "AMT_PAYMENT": 100.0, "NUM_INSTALMENT_VERSION": 2},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def spec():
+    tables = {n: typed_frame(n, HISTORY_ROWS.get(n, [])).lazy() for n in HISTORY}
+    vocab = fit_vocabulary(typed_frame("application_test", APPS).lazy(), tables, max_levels=10, min_count=1)
+    return {"vocab": vocab, "groups": ["application", "bureau", "installments", "recent_and_rates", "previous",
+                                       "pos_cash", "credit_card"],
+            "poly": {"columns": ["EXT_SOURCE_1", "EXT_SOURCE_2"], "degree": 2}, "target_encoding": {}}
+
+
+@pytest.fixture(scope="module")
+def features(spec):
+    spec["features"] = list(feature_groups(spec))
+    return {row["SK_ID_CURR"]: row for row in client_features(APPS, HISTORY_ROWS, spec).iter_rows(named=True)}
+
+
+def test_bureau_aggregates_by_hand(features):
+    one = features[1]
+    assert one["BURO_DAYS_CREDIT_MEAN"] == -200 and one["BURO_DAYS_CREDIT_VAR"] == 20000  # (100²+100²)/1
+    assert one["BURO_AMT_CREDIT_SUM_DEBT_SUM"] == 400 and one["ACTIVE_AMT_CREDIT_SUM_DEBT_SUM"] == 400
+    assert one["CLOSED_AMT_CREDIT_SUM_MAX"] == 3000
+    assert one["BURO_CREDIT_ACTIVE_Active_MEAN"] == 0.5
+    assert one["BURO_MONTHS_BALANCE_SIZE_SUM"] == 4  # the closed credit has no monthly rows
+    assert one["BURO_STATUS_1_MEAN_MEAN"] == 0.25  # one late month out of four, on the only credit with months
+    assert one["BURO_ACTIVE_DEBT_CREDIT_RATIO"] == pytest.approx(0.4)
+    assert one["BURO_OVERDUE_SHARE"] == 0.5 and one["BURO_LATE_MONTH_SHARE"] == 0.25
+
+
+def test_client_without_history_gets_missing_aggregates(features):
+    two = features[2]
+    for name in ("BURO_DAYS_CREDIT_MEAN", "BURO_AMT_CREDIT_SUM_DEBT_SUM", "INSTAL_COUNT", "INSTAL_DPD_MAX"):
+        assert two[name] is None, name
+
+
+def test_instalment_clipping_and_zero_denominators(features):
+    one = features[1]
+    assert one["INSTAL_DPD_MAX"] == 10 and one["INSTAL_DPD_SUM"] == 10  # paid 10 days late, then 5 early -> 0
+    assert one["INSTAL_DBD_MAX"] == 5 and one["INSTAL_DBD_MEAN"] == 2.5
+    assert one["INSTAL_PAYMENT_PERC_MEAN"] == pytest.approx(0.8)  # 100 / 0 is missing, not infinite
+    assert one["INSTAL_PAYMENT_DIFF_SUM"] == -80 and one["INSTAL_COUNT"] == 2
+    assert one["INSTAL_NUM_INSTALMENT_VERSION_NUNIQUE"] == 2 and one["INSTAL_LATE_SHARE"] == 0.5
+
+
+def test_application_ratios_sentinel_and_categories(features):
+    one, two = features[1], features[2]
+    assert one["CREDIT_INCOME_RATIO"] == 2 and one["PAYMENT_RATE"] == pytest.approx(0.05)
+    assert one["INCOME_PER_PERSON"] == 50000 and one["CREDIT_TERM_YEARS"] == 20
+    assert one["DAYS_EMPLOYED"] is None and one["DAYS_EMPLOYED_ANOM"] == 1 and one["DAYS_EMPLOYED_PERC"] is None
+    assert two["CREDIT_INCOME_RATIO"] is None and two["CREDIT_TERM_YEARS"] is None  # zero denominators
+    assert two["DAYS_EMPLOYED_PERC"] == pytest.approx(0.25)
+    assert one["CODE_GENDER_F"] == 1 and two["CODE_GENDER_F"] == 0 and two["CODE_GENDER_nan"] == 1  # XNA -> missing
+    assert one["EXT_SOURCE_MEAN"] == pytest.approx(0.3) and one["EXT_SOURCE_PROD"] is None
+    assert one["EXT_SOURCE_STD"] == pytest.approx(math.sqrt(0.02), rel=1e-6)
+    assert one["POLY_EXT_SOURCE_1_X_EXT_SOURCE_2"] == pytest.approx(0.08)
+    assert one["POLY_EXT_SOURCE_1_POW2"] == pytest.approx(0.04)
+
+
+def test_unseen_level_at_serving_sets_no_indicator(spec):
+    spec = {**spec, "features": list(feature_groups(spec))}
+    row = client_features([{**APPS[0], "CODE_GENDER": "M"}], None, spec).row(0, named=True)
+    assert row["CODE_GENDER_F"] == 0 and row["CODE_GENDER_nan"] == 0 and "CODE_GENDER_M" not in row
+
+
+def test_feature_names_come_from_the_spec_alone_and_are_lightgbm_safe(spec, features):
+    names = list(feature_groups(spec))
+    assert names == [n for n in next(iter(features.values())) if n != "SK_ID_CURR"]
+    assert all(n.replace("_", "").isalnum() for n in names) and len(set(names)) == len(names)
+    assert [t[0] for t in polynomial_terms(["A", "B", "C", "D"], 3)][:2] == ["POLY_A_POW2", "POLY_A_X_B"]
+    assert len(polynomial_terms(["A", "B", "C", "D"], 3)) == 30  # 10 of degree 2, 20 of degree 3
+
+
+def test_build_features_keeps_input_order(spec):
+    app = typed_frame("application_test", list(reversed(APPS))).lazy()
+    tables = {n: typed_frame(n, HISTORY_ROWS.get(n, [])).lazy() for n in HISTORY}
+    assert build_features(app, tables, spec).collect()["SK_ID_CURR"].to_list() == [2, 1]
+
+
+def test_serving_refuses_unknown_fields_and_tables(spec):
+    with pytest.raises(DataError, match="application_test: unknown field INCOME"):
+        client_features([{"SK_ID_CURR": 1, "INCOME": 3}], None, spec)
+    with pytest.raises(DataError, match="history: unknown table loans"):
+        client_features(APPS, {"loans": []}, spec)
+
+
+@pytest.mark.filterwarnings("ignore:The least populated class")
+def test_out_of_fold_target_encoding_never_sees_the_own_label():
+    values = pl.Series(["a", "a", "a", "b", "b", "b", "a", "b"])
+    y = np.array([1, 0, 1, 0, 0, 1, 0, 1])
+    encoded, mapping, prior = encode_out_of_fold(values, y, folds=2, smoothing=0.0, seed=0)
+    flipped = y.copy()
+    flipped[0] = 1 - flipped[0]
+    encoded_flipped, _, _ = encode_out_of_fold(values, flipped, folds=2, smoothing=0.0, seed=0)
+    assert encoded[0] == encoded_flipped[0]  # row 0's label does not enter row 0's encoding
+    assert mapping == {"a": 0.5, "b": 0.5} and prior == 0.5
+    _, smoothed, _ = encode_out_of_fold(pl.Series(["a", "a", "b"]), np.array([1, 1, 0]), folds=2, smoothing=1.0, seed=0)
+    assert smoothed["a"] == pytest.approx((2 + 2 / 3) / 3) and smoothed["b"] == pytest.approx((0 + 2 / 3) / 2)
+    assert apply_encoding(pl.Series(["a", "zzz", None]), {"a": 0.9}, 0.1).tolist() == [0.9, 0.1, 0.1]
