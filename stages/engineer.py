@@ -12,7 +12,7 @@ import polars as pl
 
 from creditscore.config import load_params, resolve
 from creditscore.features.build import (HISTORY, add_target_encoding, build_features, feature_groups, finalize,
-                                        fit_vocabulary)
+                                        fit_vocabulary, link_column)
 from creditscore.features.core import KEY
 from creditscore.features.encoding import encode_out_of_fold, target_encoded_name
 from creditscore.features.extras import MEANINGS
@@ -24,6 +24,14 @@ SPLITS = ("train", "holdout", "test")
 
 def _log(message: str, start: float) -> None:
     print(f"engineer: {message} ({time.perf_counter() - start:.1f}s)", file=sys.stderr, flush=True)
+
+
+def _scan_sorted(prepared: Path, name: str) -> pl.LazyFrame:
+    """A prepared history table, checked to be sorted by its link column as build_features requires."""
+    path, key = prepared / f"{name}.parquet", link_column(name)
+    if not pl.read_parquet(path, columns=[key])[key].is_sorted():
+        raise ValueError(f"{path}: not sorted by {key}; re-run the prepare stage (dvc repro prepare)")
+    return pl.scan_parquet(path)
 
 
 def fit_spec(prepared: Path, params: dict) -> dict:
@@ -56,9 +64,9 @@ def engineer(prepared: Path, out: Path, params: dict, seed: int) -> dict:
     spec = fit_spec(prepared, params)
     _log("vocabulary fitted", start)
     apps = {s: pl.read_parquet(prepared / f"application_{s}.parquet") for s in SPLITS}
-    tables = {name: pl.scan_parquet(prepared / f"{name}.parquet") for name in HISTORY}
+    tables = {name: _scan_sorted(prepared, name) for name in HISTORY}
     stacked = pl.concat([apps[s].drop("TARGET", strict=False) for s in SPLITS], how="vertical")
-    features = build_features(stacked.lazy(), tables, spec).collect(engine="streaming")
+    features = build_features(stacked.lazy(), tables, spec).collect()
     _log(f"{features.width - 1} features for {features.height:,} clients", start)
     bounds = np.cumsum([0] + [apps[s].height for s in SPLITS])
     frames = {s: features.slice(int(bounds[i]), int(bounds[i + 1] - bounds[i])) for i, s in enumerate(SPLITS)}

@@ -58,7 +58,8 @@ def prepare(raw_dir: Path, out_dir: Path, holdout_size: float, seed: int) -> dic
                 _log(f"{TABLES[name].file}: {orphans:,} rows point at unknown {column} (dropped)")
             if name == "bureau":
                 parents["bureau"] = frame["SK_ID_BUREAU"]
-            frame.write_parquet(out_dir / f"{name}.parquet")
+            # sorted by the link column (stable): aggregations over sorted keys are deterministic
+            frame.sort(column, maintain_order=True).write_parquet(out_dir / f"{name}.parquet")
     report["warnings"] = [str(w.message) for w in caught]
     for message in report["warnings"]:
         _log(f"warning: {message}")

@@ -29,6 +29,16 @@ def numeric_columns(table: str) -> list[str]:
             + sentinel_flags(TABLES[table]))
 
 
+def link_column(table: str) -> str:
+    """The column a history table is grouped by (and sorted by)."""
+    return TABLES[table].parent[1]
+
+
+def sort_history(tables: dict[str, pl.LazyFrame]) -> dict[str, pl.LazyFrame]:
+    """History tables sorted (stably) by their link column, as build_features requires."""
+    return {name: lf.sort(link_column(name), maintain_order=True) for name, lf in tables.items()}
+
+
 def fit_vocabulary(app_train: pl.LazyFrame, tables: dict[str, pl.LazyFrame], max_levels: int,
                    min_count: int) -> dict[str, dict[str, list[str]]]:
     """Levels of every text column: application levels from training clients, history levels from all rows."""
@@ -64,11 +74,16 @@ def _group_frames(tables: dict[str, pl.LazyFrame], vocab: dict, groups: list[str
 def build_features(app: pl.LazyFrame, tables: dict[str, pl.LazyFrame], spec: dict) -> pl.LazyFrame:
     """Features for every application row, in input order: application features joined to history aggregates.
 
+    History tables must be sorted by their link column (SK_ID_BUREAU for bureau_balance, SK_ID_CURR
+    otherwise), as prepare writes them: Polars then aggregates contiguous slices, so float sums are
+    the same from run to run (a hash group-by adds them in a varying order).
+
     `app` holds cleaned application rows (any number); `tables` the cleaned history rows of those
     clients (or of everyone); `spec` the vocabulary, groups and polynomial settings fitted by the stage.
     Clients without history rows get missing aggregates (counts are missing too, as in the kernel).
     """
     frame = application_features(app, spec["vocab"], numeric_columns("application_train"), spec["poly"])
+    tables = {name: lf.set_sorted(link_column(name)) for name, lf in tables.items()}
     for group in _group_frames(tables, spec["vocab"], spec["groups"]):
         frame = frame.join(group, on=KEY, how="left", maintain_order="left")
     return frame

@@ -16,11 +16,11 @@ LATE_STATUSES = ["1", "2", "3", "4", "5"]
 
 def bureau_extras(bureau: pl.LazyFrame, bureau_balance: pl.LazyFrame) -> pl.LazyFrame:
     """Debt over credit of active credits, overdue share, recent credits, late monthly statuses."""
-    late = bureau_balance.group_by("SK_ID_BUREAU").agg(
+    late = bureau_balance.group_by("SK_ID_BUREAU", maintain_order=True).agg(
         pl.col("STATUS").is_in(LATE_STATUSES).fill_null(False).sum().alias("_late_months"),
         pl.len().alias("_months"))
     active = pl.col("CREDIT_ACTIVE") == "Active"
-    return bureau.join(late, on="SK_ID_BUREAU", how="left").group_by(KEY).agg(
+    return bureau.join(late, on="SK_ID_BUREAU", how="left", maintain_order="left").set_sorted(KEY).group_by(KEY, maintain_order=True).agg(
         safe_div(pl.col("AMT_CREDIT_SUM_DEBT").filter(active).sum(), pl.col("AMT_CREDIT_SUM").filter(active).sum())
         .alias("BURO_ACTIVE_DEBT_CREDIT_RATIO"),
         (pl.col("AMT_CREDIT_SUM_OVERDUE") > 0).fill_null(False).mean().alias("BURO_OVERDUE_SHARE"),
@@ -34,7 +34,7 @@ def previous_extras(previous: pl.LazyFrame) -> pl.LazyFrame:
                     pl.col("CNT_PAYMENT") / 12)
     refused = (pl.col("NAME_CONTRACT_STATUS") == "Refused").fill_null(False)
     recent = pl.col("DAYS_DECISION") >= RECENT_DAYS
-    return previous.with_columns(rate.alias("_rate")).group_by(KEY).agg(
+    return previous.with_columns(rate.alias("_rate")).group_by(KEY, maintain_order=True).agg(
         pl.col("_rate").min().alias("PREV_INTEREST_RATE_MIN"), pl.col("_rate").max().alias("PREV_INTEREST_RATE_MAX"),
         pl.col("_rate").mean().alias("PREV_INTEREST_RATE_MEAN"),
         refused.sum().cast(pl.Float64).alias("PREV_REFUSED_COUNT"),
@@ -47,7 +47,7 @@ def installment_extras(installments: pl.LazyFrame) -> pl.LazyFrame:
     rows = instalment_columns(installments)
     recent = pl.col("DAYS_INSTALMENT") >= RECENT_DAYS
     late, short = pl.col("DPD") > 0, pl.col("PAYMENT_DIFF") > 0
-    return rows.group_by(KEY).agg(
+    return rows.group_by(KEY, maintain_order=True).agg(
         late.mean().alias("INSTAL_LATE_SHARE"), short.mean().alias("INSTAL_SHORT_SHARE"),
         late.filter(recent).mean().alias("INSTAL_RECENT_LATE_SHARE"),
         pl.col("DPD").filter(recent).mean().alias("INSTAL_RECENT_DPD_MEAN"),
@@ -58,7 +58,7 @@ def installment_extras(installments: pl.LazyFrame) -> pl.LazyFrame:
 def pos_extras(pos: pl.LazyFrame) -> pl.LazyFrame:
     """Days past due over the last 12 months."""
     recent = pl.col("MONTHS_BALANCE") >= RECENT_MONTHS
-    return pos.group_by(KEY).agg(
+    return pos.group_by(KEY, maintain_order=True).agg(
         pl.col("SK_DPD").filter(recent).mean().alias("POS_RECENT_SK_DPD_MEAN"),
         (pl.col("SK_DPD") > 0).filter(recent).mean().alias("POS_RECENT_LATE_SHARE"))
 
@@ -67,7 +67,7 @@ def card_extras(cards: pl.LazyFrame) -> pl.LazyFrame:
     """Credit-card utilisation (balance over limit), overall and over the last 12 months."""
     util = safe_div(pl.col("AMT_BALANCE"), pl.col("AMT_CREDIT_LIMIT_ACTUAL"))
     recent = pl.col("MONTHS_BALANCE") >= RECENT_MONTHS
-    return cards.with_columns(util.alias("_util")).group_by(KEY).agg(
+    return cards.with_columns(util.alias("_util")).group_by(KEY, maintain_order=True).agg(
         pl.col("_util").mean().alias("CC_UTILISATION_MEAN"), pl.col("_util").max().alias("CC_UTILISATION_MAX"),
         pl.col("_util").filter(recent).mean().alias("CC_RECENT_UTILISATION_MEAN"))
 

@@ -43,18 +43,19 @@ def _shares(vocab: dict, table: str, prefix: str) -> list[pl.Expr]:
 def aggregate_bureau_balance(bureau_balance: pl.LazyFrame, vocab: dict) -> pl.LazyFrame:
     """Per bureau credit: months covered (min, max, count) and the share of each monthly STATUS."""
     levels = vocab.get("bureau_balance", {}).get("STATUS", [])
-    return bureau_balance.group_by("SK_ID_BUREAU").agg(
+    return bureau_balance.group_by("SK_ID_BUREAU", maintain_order=True).agg(
         aggregate({"MONTHS_BALANCE": ["min", "max", "size"]}, "") + level_shares("STATUS", levels, ""))
 
 
 def aggregate_bureau(bureau: pl.LazyFrame, bureau_balance: pl.LazyFrame, vocab: dict) -> pl.LazyFrame:
     """Per client: bureau credits (numeric, category shares, monthly statuses), then active and closed ones."""
     status_means = [f"STATUS_{level}_MEAN" for level in vocab.get("bureau_balance", {}).get("STATUS", [])]
-    credits = bureau.join(aggregate_bureau_balance(bureau_balance, vocab), on="SK_ID_BUREAU", how="left")
-    every = credits.group_by(KEY).agg(
+    credits = bureau.join(aggregate_bureau_balance(bureau_balance, vocab), on="SK_ID_BUREAU", how="left",
+                          maintain_order="left").set_sorted(KEY)
+    every = credits.group_by(KEY, maintain_order=True).agg(
         aggregate(BUREAU_NUM, "BURO_") + _shares(vocab, "bureau", "BURO_")
         + aggregate({c: ["mean"] for c in status_means}, "BURO_"))
-    subsets = [credits.filter(pl.col("CREDIT_ACTIVE") == status).group_by(KEY).agg(aggregate(BUREAU_NUM, f"{name}_"))
+    subsets = [credits.filter(pl.col("CREDIT_ACTIVE") == status).group_by(KEY, maintain_order=True).agg(aggregate(BUREAU_NUM, f"{name}_"))
                for status, name in (("Active", "ACTIVE"), ("Closed", "CLOSED"))]
     return every.join(subsets[0], on=KEY, how="left").join(subsets[1], on=KEY, how="left")
 
@@ -62,15 +63,15 @@ def aggregate_bureau(bureau: pl.LazyFrame, bureau_balance: pl.LazyFrame, vocab: 
 def aggregate_previous(previous: pl.LazyFrame, vocab: dict) -> pl.LazyFrame:
     """Per client: previous applications (numeric, category shares), then approved and refused ones."""
     prev = previous.with_columns(safe_div(pl.col("AMT_APPLICATION"), pl.col("AMT_CREDIT")).alias("APP_CREDIT_PERC"))
-    every = prev.group_by(KEY).agg(aggregate(PREVIOUS_NUM, "PREV_") + _shares(vocab, "previous_application", "PREV_"))
-    subsets = [prev.filter(pl.col("NAME_CONTRACT_STATUS") == status).group_by(KEY).agg(
+    every = prev.group_by(KEY, maintain_order=True).agg(aggregate(PREVIOUS_NUM, "PREV_") + _shares(vocab, "previous_application", "PREV_"))
+    subsets = [prev.filter(pl.col("NAME_CONTRACT_STATUS") == status).group_by(KEY, maintain_order=True).agg(
         aggregate(PREVIOUS_NUM, f"{name}_")) for status, name in (("Approved", "APPROVED"), ("Refused", "REFUSED"))]
     return every.join(subsets[0], on=KEY, how="left").join(subsets[1], on=KEY, how="left")
 
 
 def aggregate_pos_cash(pos: pl.LazyFrame, vocab: dict) -> pl.LazyFrame:
     """Per client: monthly POS and cash loan balances (months, days past due, status shares, count)."""
-    return pos.group_by(KEY).agg(aggregate(POS_NUM, "POS_") + _shares(vocab, "POS_CASH_balance", "POS_")
+    return pos.group_by(KEY, maintain_order=True).agg(aggregate(POS_NUM, "POS_") + _shares(vocab, "POS_CASH_balance", "POS_")
                                  + [pl.len().alias("POS_COUNT")])
 
 
@@ -85,7 +86,7 @@ def instalment_columns(installments: pl.LazyFrame) -> pl.LazyFrame:
 
 def aggregate_installments(installments: pl.LazyFrame, vocab: dict) -> pl.LazyFrame:
     """Per client: instalment payments (lateness, payment ratio and difference, amounts, count)."""
-    return instalment_columns(installments).group_by(KEY).agg(
+    return instalment_columns(installments).group_by(KEY, maintain_order=True).agg(
         aggregate(INSTALMENT_NUM, "INSTAL_") + [pl.len().alias("INSTAL_COUNT")])
 
 
@@ -95,4 +96,4 @@ def aggregate_credit_card(cards: pl.LazyFrame, vocab: dict, numeric: list[str]) 
     indicators = [e for column, lv in levels.items() for e in level_indicators(column, lv)]
     flagged = cards.with_columns(indicators)
     names = [c for c in numeric if c not in CARD_SKIP] + [e.meta.output_name() for e in indicators]
-    return flagged.group_by(KEY).agg(aggregate({c: CARD_AGGS for c in names}, "CC_") + [pl.len().alias("CC_COUNT")])
+    return flagged.group_by(KEY, maintain_order=True).agg(aggregate({c: CARD_AGGS for c in names}, "CC_") + [pl.len().alias("CC_COUNT")])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from creditscore.features.build import HISTORY, add_target_encoding, build_features, finalize
+from creditscore.features.build import HISTORY, add_target_encoding, build_features, finalize, sort_history
 from creditscore.prepare import clean_table
 from creditscore.rawdata import DataError, column_type
 from creditscore.schema import TABLES
@@ -32,6 +32,6 @@ def client_features(applications: list[dict], history: dict[str, list[dict]] | N
     if unknown:
         raise DataError(f"history: unknown table {unknown[0]}")
     app = typed_frame("application_test", [{k: v for k, v in row.items() if k != "TARGET"} for row in applications])
-    tables = {name: typed_frame(name, history.get(name, [])).lazy() for name in HISTORY}
+    tables = sort_history({name: typed_frame(name, history.get(name, [])).lazy() for name in HISTORY})
     features = build_features(app.lazy(), tables, spec).collect()
     return finalize(add_target_encoding(features, app, spec), spec["features"])
