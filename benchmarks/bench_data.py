@@ -15,15 +15,12 @@ import json
 import os
 import platform
 import shutil
-import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
+from benchmarks.common import GENERATE, PREPARE, WORK, measure, median_run, python
 from creditscore.config import ROOT
 
-WORK = ROOT / "benchmarks" / ".work"
 RESULTS = ROOT / "benchmarks" / "results" / "data.json"
 PANDAS_BASELINE = """
 import sys, pandas as pd
@@ -36,22 +33,6 @@ for t in TABLES.values():
 """
 
 
-def measure(args: list[str]) -> dict:
-    """Run a command; return its wall seconds and peak resident memory in MiB."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(args)} failed: {proc.stderr.read().decode()[-2000:]}")
-    proc.stderr.close()
-    return {"seconds": round(wall, 2), "peak_mib": round(usage.ru_maxrss / 1024, 1)}
-
-
-def _median(runs: list[dict]) -> dict:
-    return {k: statistics.median(r[k] for r in runs) for k in ("seconds", "peak_mib")}
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=307_511, help="labelled clients (full scale: 307,511)")
@@ -59,9 +40,7 @@ def main() -> int:
     args = parser.parse_args()
     raw, out = WORK / "raw", WORK / "prepared"
     shutil.rmtree(WORK, ignore_errors=True)
-    gen = measure([sys.executable, "-c", "import sys; from pathlib import Path; "
-                   "from creditscore.synthetic.generate import generate; "
-                   f"generate(Path(sys.argv[1]), {args.clients}, 42)", str(raw)])
+    gen = measure(python(GENERATE, raw, args.clients))
     rows = {}
     for f in raw.glob("*.csv"):
         with open(f, "rb") as handle:
@@ -69,12 +48,9 @@ def main() -> int:
     csv_gb = sum(f.stat().st_size for f in raw.glob("*.csv")) / 1e9
     polars_runs, pandas_runs = [], []
     for _ in range(args.repeats):
-        polars_runs.append(measure([sys.executable, "-c", "import sys; from pathlib import Path; "
-                                    "from stages.prepare import run; sys.exit(run(Path(sys.argv[1]), "
-                                    "Path(sys.argv[2]), Path(sys.argv[3]), 'synthetic', 0.2, 42))",
-                                    str(raw), str(out), str(WORK / "prepare.json")]))
-        pandas_runs.append(measure([sys.executable, "-c", PANDAS_BASELINE, str(raw), str(WORK / "pandas")]))
-    prepare, baseline = _median(polars_runs), _median(pandas_runs)
+        polars_runs.append(measure(python(PREPARE, raw, out, WORK / "prepare.json")))
+        pandas_runs.append(measure(python(PANDAS_BASELINE, raw, WORK / "pandas")))
+    prepare, baseline = median_run(polars_runs), median_run(pandas_runs)
     result = {
         "clients": {"labelled": args.clients, "total": rows["application_train"] + rows["application_test"]},
         "rows": rows, "history_rows": sum(v for k, v in rows.items() if not k.startswith("application")),

@@ -1,0 +1,38 @@
+"""Helpers shared by the benchmarks: run a step in its own process, measure it, summarise repeats."""
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+from creditscore.config import ROOT
+
+WORK = ROOT / "benchmarks" / ".work"
+GENERATE = ("import sys; from pathlib import Path; from creditscore.synthetic.generate import generate; "
+            "generate(Path(sys.argv[1]), int(sys.argv[2]), 42)")
+PREPARE = ("import sys; from pathlib import Path; from stages.prepare import run; "
+           "sys.exit(run(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), 'synthetic', 0.2, 42))")
+
+
+def measure(args: list[str]) -> dict:
+    """Run a command; return its wall seconds and peak resident memory in MiB."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(args)} failed: {proc.stderr.read().decode()[-2000:]}")
+    proc.stderr.close()
+    return {"seconds": round(wall, 2), "peak_mib": round(usage.ru_maxrss / 1024, 1)}
+
+
+def python(code: str, *args) -> list[str]:
+    """The command that runs a snippet of Python with arguments."""
+    return [sys.executable, "-c", code, *map(str, args)]
+
+
+def median_run(runs: list[dict]) -> dict:
+    """Median wall time and peak memory over repeated runs."""
+    return {k: statistics.median(r[k] for r in runs) for k in ("seconds", "peak_mib")}
