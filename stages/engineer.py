@@ -66,7 +66,7 @@ def engineer(prepared: Path, out: Path, params: dict, seed: int) -> dict:
     apps = {s: pl.read_parquet(prepared / f"application_{s}.parquet") for s in SPLITS}
     tables = {name: _scan_sorted(prepared, name) for name in HISTORY}
     stacked = pl.concat([apps[s].drop("TARGET", strict=False) for s in SPLITS], how="vertical")
-    features = build_features(stacked.lazy(), tables, spec).collect()
+    features = build_features(stacked.lazy(), tables, spec)
     _log(f"{features.width - 1} features for {features.height:,} clients", start)
     bounds = np.cumsum([0] + [apps[s].height for s in SPLITS])
     frames = {s: features.slice(int(bounds[i]), int(bounds[i + 1] - bounds[i])) for i, s in enumerate(SPLITS)}
@@ -78,7 +78,7 @@ def engineer(prepared: Path, out: Path, params: dict, seed: int) -> dict:
         matrix = finalize(frames[s], spec["features"])
         if s != "test":
             matrix = matrix.insert_column(1, apps[s]["TARGET"])
-        matrix.write_parquet(out / f"{s}.parquet")
+        matrix.write_parquet(out / f"{s}.parquet", compression="lz4")
     (out / "spec.json").write_text(json.dumps(spec, indent=1) + "\n")
     manifest = build_manifest(spec["features"], groups, MEANINGS)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")

@@ -52,8 +52,9 @@ def fit_vocabulary(app_train: pl.LazyFrame, tables: dict[str, pl.LazyFrame], max
 
 def _group_frames(tables: dict[str, pl.LazyFrame], vocab: dict, groups: list[str]) -> list[pl.LazyFrame]:
     frames = []
+    credits = history.bureau_credits(tables["bureau"], tables["bureau_balance"], vocab)
     if "bureau" in groups:
-        frames.append(history.aggregate_bureau(tables["bureau"], tables["bureau_balance"], vocab))
+        frames.append(history.aggregate_bureau(credits, vocab))
     if "previous" in groups:
         frames.append(history.aggregate_previous(tables["previous_application"], vocab))
     if "pos_cash" in groups:
@@ -64,29 +65,31 @@ def _group_frames(tables: dict[str, pl.LazyFrame], vocab: dict, groups: list[str
         frames.append(history.aggregate_credit_card(tables["credit_card_balance"], vocab,
                                                     numeric_columns("credit_card_balance")))
     if "recent_and_rates" in groups:
-        frames += [extras.bureau_extras(tables["bureau"], tables["bureau_balance"]),
+        frames += [extras.bureau_extras(credits),
                    extras.previous_extras(tables["previous_application"]),
                    extras.installment_extras(tables["installments_payments"]),
                    extras.pos_extras(tables["POS_CASH_balance"]), extras.card_extras(tables["credit_card_balance"])]
     return frames
 
 
-def build_features(app: pl.LazyFrame, tables: dict[str, pl.LazyFrame], spec: dict) -> pl.LazyFrame:
-    """Features for every application row, in input order: application features joined to history aggregates.
-
-    History tables must be sorted by their link column (SK_ID_BUREAU for bureau_balance, SK_ID_CURR
-    otherwise), as prepare writes them: Polars then aggregates contiguous slices, so float sums are
-    the same from run to run (a hash group-by adds them in a varying order).
+def build_features(app: pl.LazyFrame, tables: dict[str, pl.LazyFrame], spec: dict) -> pl.DataFrame:
+    """Features for every application row, in input order: application features beside history aggregates.
 
     `app` holds cleaned application rows (any number); `tables` the cleaned history rows of those
     clients (or of everyone); `spec` the vocabulary, groups and polynomial settings fitted by the stage.
     Clients without history rows get missing aggregates (counts are missing too, as in the kernel).
+
+    History tables must be sorted by their link column (SK_ID_BUREAU for bureau_balance, SK_ID_CURR
+    otherwise), as prepare writes them: Polars then aggregates contiguous slices, so float sums are
+    the same from run to run (a hash group-by adds them in a varying order). The groups are computed
+    in parallel as float32 and placed side by side, aligned on the application rows.
     """
-    frame = application_features(app, spec["vocab"], numeric_columns("application_train"), spec["poly"])
-    tables = {name: lf.set_sorted(link_column(name)) for name, lf in tables.items()}
-    for group in _group_frames(tables, spec["vocab"], spec["groups"]):
-        frame = frame.join(group, on=KEY, how="left", maintain_order="left")
-    return frame
+    frames = [application_features(app, spec["vocab"], numeric_columns("application_train"), spec["poly"])]
+    frames += _group_frames(tables, spec["vocab"], spec["groups"])
+    frames = pl.collect_all([f.with_columns(pl.exclude(KEY).cast(pl.Float32)) for f in frames])
+    keys = frames[0].select(KEY)
+    aligned = [keys.join(g, on=KEY, how="left", maintain_order="left").drop(KEY) for g in frames[1:]]
+    return pl.concat([frames[0], *aligned], how="horizontal")
 
 
 def empty_tables() -> dict[str, pl.LazyFrame]:
@@ -121,10 +124,12 @@ def finalize(features: pl.DataFrame, names: list[str]) -> pl.DataFrame:
     missing = [n for n in names if n not in features.columns]
     if missing:
         raise KeyError(f"features missing from the frame: {missing[:5]}")
-    cast = [pl.col(n).cast(pl.Float32) for n in names]
-    out = features.select([pl.col(KEY)] + cast)
-    return out.with_columns([pl.when(pl.col(n).is_infinite()).then(None).otherwise(pl.col(n)).alias(n)
-                             for n in names])
+    out = features.select([pl.col(KEY)] + [pl.col(n).cast(pl.Float32) for n in names])
+    infinite = [n for n, count in zip(names, out.select(pl.col(names).is_infinite().sum()).row(0)) if count]
+    if infinite:  # float32 overflow of an extreme product or sum
+        out = out.with_columns([pl.when(pl.col(n).is_infinite()).then(None).otherwise(pl.col(n)).alias(n)
+                                for n in infinite])
+    return out
 
 
 def as_matrix(features: pl.DataFrame, names: list[str]) -> np.ndarray:

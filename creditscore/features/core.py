@@ -26,12 +26,19 @@ def clean_name(name: str) -> str:
 
 def aggregate(spec: dict[str, list[str]], prefix: str) -> list[pl.Expr]:
     """Aggregation expressions named PREFIX_COLUMN_AGG (pandas semantics: sum of nothing is 0)."""
-    exprs = []
-    for column, names in spec.items():
-        for agg in names:
-            expr = AGGREGATIONS[agg](pl.col(column))
-            exprs.append(expr.alias(f"{prefix}{column}_{agg.upper()}"))
-    return exprs
+    return [AGGREGATIONS[agg](pl.col(column)).alias(f"{prefix}{column}_{agg.upper()}")
+            for column, names in spec.items() for agg in names]
+
+
+def grouped(frame: pl.LazyFrame, key: str, exprs: list[pl.Expr]) -> pl.LazyFrame:
+    """One row per key, aggregating contiguous slices of rows sorted by key.
+
+    Float sums depend on the order of the additions, and a hash group-by adds in an order that
+    varies between runs (measured: 1-ulp differences, which float32 rounding sometimes keeps).
+    `frame` must be sorted by `key` (prepare writes the tables so; the API sorts a client's rows):
+    Polars then sums each group's slice in row order, and every run gives identical floats.
+    """
+    return frame.set_sorted(key).group_by(key, maintain_order=True).agg(exprs)
 
 
 def level_indicators(column: str, levels: list[str], prefix: str = "") -> list[pl.Expr]:

@@ -7,25 +7,21 @@ from __future__ import annotations
 
 import polars as pl
 
-from creditscore.features.core import KEY, safe_div
-from creditscore.features.history import instalment_columns
+from creditscore.features.core import KEY, grouped, safe_div
+from creditscore.features.history import LATE_MONTHS, instalment_columns
 
 RECENT_DAYS, RECENT_MONTHS = -365, -12
-LATE_STATUSES = ["1", "2", "3", "4", "5"]
 
 
-def bureau_extras(bureau: pl.LazyFrame, bureau_balance: pl.LazyFrame) -> pl.LazyFrame:
+def bureau_extras(credits: pl.LazyFrame) -> pl.LazyFrame:
     """Debt over credit of active credits, overdue share, recent credits, late monthly statuses."""
-    late = bureau_balance.group_by("SK_ID_BUREAU", maintain_order=True).agg(
-        pl.col("STATUS").is_in(LATE_STATUSES).fill_null(False).sum().alias("_late_months"),
-        pl.len().alias("_months"))
     active = pl.col("CREDIT_ACTIVE") == "Active"
-    return bureau.join(late, on="SK_ID_BUREAU", how="left", maintain_order="left").set_sorted(KEY).group_by(KEY, maintain_order=True).agg(
-        safe_div(pl.col("AMT_CREDIT_SUM_DEBT").filter(active).sum(), pl.col("AMT_CREDIT_SUM").filter(active).sum())
-        .alias("BURO_ACTIVE_DEBT_CREDIT_RATIO"),
-        (pl.col("AMT_CREDIT_SUM_OVERDUE") > 0).fill_null(False).mean().alias("BURO_OVERDUE_SHARE"),
-        (pl.col("DAYS_CREDIT") >= RECENT_DAYS).fill_null(False).sum().cast(pl.Float64).alias("BURO_RECENT_COUNT"),
-        safe_div(pl.col("_late_months").sum(), pl.col("_months").sum()).alias("BURO_LATE_MONTH_SHARE"))
+    exact = [(pl.col("AMT_CREDIT_SUM_OVERDUE") > 0).fill_null(False).mean().alias("BURO_OVERDUE_SHARE"),
+             (pl.col("DAYS_CREDIT") >= RECENT_DAYS).fill_null(False).sum().cast(pl.Float64).alias("BURO_RECENT_COUNT"),
+             safe_div(pl.col(LATE_MONTHS).sum(), pl.col("MONTHS_BALANCE_SIZE").sum()).alias("BURO_LATE_MONTH_SHARE")]
+    floating = [safe_div(pl.col("AMT_CREDIT_SUM_DEBT").filter(active).sum(),
+                         pl.col("AMT_CREDIT_SUM").filter(active).sum()).alias("BURO_ACTIVE_DEBT_CREDIT_RATIO")]
+    return grouped(credits, KEY, exact + floating)
 
 
 def previous_extras(previous: pl.LazyFrame) -> pl.LazyFrame:
@@ -34,12 +30,12 @@ def previous_extras(previous: pl.LazyFrame) -> pl.LazyFrame:
                     pl.col("CNT_PAYMENT") / 12)
     refused = (pl.col("NAME_CONTRACT_STATUS") == "Refused").fill_null(False)
     recent = pl.col("DAYS_DECISION") >= RECENT_DAYS
-    return previous.with_columns(rate.alias("_rate")).group_by(KEY, maintain_order=True).agg(
-        pl.col("_rate").min().alias("PREV_INTEREST_RATE_MIN"), pl.col("_rate").max().alias("PREV_INTEREST_RATE_MAX"),
-        pl.col("_rate").mean().alias("PREV_INTEREST_RATE_MEAN"),
-        refused.sum().cast(pl.Float64).alias("PREV_REFUSED_COUNT"),
-        refused.filter(recent).mean().alias("PREV_RECENT_REFUSED_SHARE"),
-        recent.fill_null(False).sum().cast(pl.Float64).alias("PREV_RECENT_COUNT"))
+    exact = [pl.col("_rate").min().alias("PREV_INTEREST_RATE_MIN"), pl.col("_rate").max().alias("PREV_INTEREST_RATE_MAX"),
+             refused.sum().cast(pl.Float64).alias("PREV_REFUSED_COUNT"),
+             refused.filter(recent).mean().alias("PREV_RECENT_REFUSED_SHARE"),
+             recent.fill_null(False).sum().cast(pl.Float64).alias("PREV_RECENT_COUNT")]
+    floating = [pl.col("_rate").mean().alias("PREV_INTEREST_RATE_MEAN")]
+    return grouped(previous.with_columns(rate.alias("_rate")), KEY, exact + floating)
 
 
 def installment_extras(installments: pl.LazyFrame) -> pl.LazyFrame:
@@ -47,29 +43,28 @@ def installment_extras(installments: pl.LazyFrame) -> pl.LazyFrame:
     rows = instalment_columns(installments)
     recent = pl.col("DAYS_INSTALMENT") >= RECENT_DAYS
     late, short = pl.col("DPD") > 0, pl.col("PAYMENT_DIFF") > 0
-    return rows.group_by(KEY, maintain_order=True).agg(
-        late.mean().alias("INSTAL_LATE_SHARE"), short.mean().alias("INSTAL_SHORT_SHARE"),
-        late.filter(recent).mean().alias("INSTAL_RECENT_LATE_SHARE"),
-        pl.col("DPD").filter(recent).mean().alias("INSTAL_RECENT_DPD_MEAN"),
-        pl.col("DPD").filter(recent).max().alias("INSTAL_RECENT_DPD_MAX"),
-        pl.col("PAYMENT_PERC").filter(recent).mean().alias("INSTAL_RECENT_PAYMENT_PERC_MEAN"))
+    exact = [late.mean().alias("INSTAL_LATE_SHARE"), short.mean().alias("INSTAL_SHORT_SHARE"),
+             late.filter(recent).mean().alias("INSTAL_RECENT_LATE_SHARE"),
+             pl.col("DPD").filter(recent).mean().alias("INSTAL_RECENT_DPD_MEAN"),
+             pl.col("DPD").filter(recent).max().alias("INSTAL_RECENT_DPD_MAX")]
+    floating = [pl.col("PAYMENT_PERC").filter(recent).mean().alias("INSTAL_RECENT_PAYMENT_PERC_MEAN")]
+    return grouped(rows, KEY, exact + floating)
 
 
 def pos_extras(pos: pl.LazyFrame) -> pl.LazyFrame:
     """Days past due over the last 12 months."""
     recent = pl.col("MONTHS_BALANCE") >= RECENT_MONTHS
-    return pos.group_by(KEY, maintain_order=True).agg(
-        pl.col("SK_DPD").filter(recent).mean().alias("POS_RECENT_SK_DPD_MEAN"),
-        (pl.col("SK_DPD") > 0).filter(recent).mean().alias("POS_RECENT_LATE_SHARE"))
+    return grouped(pos, KEY, [pl.col("SK_DPD").filter(recent).mean().alias("POS_RECENT_SK_DPD_MEAN"),
+                              (pl.col("SK_DPD") > 0).filter(recent).mean().alias("POS_RECENT_LATE_SHARE")])
 
 
 def card_extras(cards: pl.LazyFrame) -> pl.LazyFrame:
     """Credit-card utilisation (balance over limit), overall and over the last 12 months."""
     util = safe_div(pl.col("AMT_BALANCE"), pl.col("AMT_CREDIT_LIMIT_ACTUAL"))
     recent = pl.col("MONTHS_BALANCE") >= RECENT_MONTHS
-    return cards.with_columns(util.alias("_util")).group_by(KEY, maintain_order=True).agg(
+    return grouped(cards.with_columns(util.alias("_util")), KEY, [
         pl.col("_util").mean().alias("CC_UTILISATION_MEAN"), pl.col("_util").max().alias("CC_UTILISATION_MAX"),
-        pl.col("_util").filter(recent).mean().alias("CC_RECENT_UTILISATION_MEAN"))
+        pl.col("_util").filter(recent).mean().alias("CC_RECENT_UTILISATION_MEAN")])
 
 
 MEANINGS = {  # feature: (source table, one-line meaning)

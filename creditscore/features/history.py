@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from creditscore.features.core import KEY, aggregate, level_indicators, level_shares, safe_div
+from creditscore.features.core import KEY, aggregate, grouped, level_indicators, level_shares, safe_div
 
 BUREAU_NUM = {
     "DAYS_CREDIT": ["min", "max", "mean", "var"], "DAYS_CREDIT_ENDDATE": ["min", "max", "mean"],
@@ -34,28 +34,38 @@ INSTALMENT_NUM = {
 }
 CARD_AGGS = ["min", "max", "mean", "sum", "var"]
 CARD_SKIP = ("SK_ID_PREV", KEY)
+LATE_STATUSES = ["1", "2", "3", "4", "5"]
+LATE_MONTHS = "LATE_MONTHS"  # helper column of bureau credits: months reported late
 
 
 def _shares(vocab: dict, table: str, prefix: str) -> list[pl.Expr]:
     return [e for column, levels in vocab.get(table, {}).items() for e in level_shares(column, levels, prefix)]
 
 
+def _numeric(frame: pl.LazyFrame, key: str, spec: dict, prefix: str, extra: list[pl.Expr] = ()) -> pl.LazyFrame:
+    """Aggregate a spec (plus extra expressions such as shares and counts) per key."""
+    return grouped(frame, key, aggregate(spec, prefix) + list(extra))
+
+
 def aggregate_bureau_balance(bureau_balance: pl.LazyFrame, vocab: dict) -> pl.LazyFrame:
-    """Per bureau credit: months covered (min, max, count) and the share of each monthly STATUS."""
+    """Per bureau credit: months covered (min, max, count), the share of each monthly STATUS, late months."""
     levels = vocab.get("bureau_balance", {}).get("STATUS", [])
-    return bureau_balance.group_by("SK_ID_BUREAU", maintain_order=True).agg(
-        aggregate({"MONTHS_BALANCE": ["min", "max", "size"]}, "") + level_shares("STATUS", levels, ""))
+    return _numeric(bureau_balance, "SK_ID_BUREAU", {"MONTHS_BALANCE": ["min", "max", "size"]}, "",
+                    level_shares("STATUS", levels, "")
+                    + [pl.col("STATUS").is_in(LATE_STATUSES).fill_null(False).sum().alias(LATE_MONTHS)])
 
 
-def aggregate_bureau(bureau: pl.LazyFrame, bureau_balance: pl.LazyFrame, vocab: dict) -> pl.LazyFrame:
+def bureau_credits(bureau: pl.LazyFrame, bureau_balance: pl.LazyFrame, vocab: dict) -> pl.LazyFrame:
+    """Bureau credits with their monthly-balance summary (one plan, shared by the bureau and extras groups)."""
+    return bureau.join(aggregate_bureau_balance(bureau_balance, vocab), on="SK_ID_BUREAU", how="left",
+                       maintain_order="left")
+
+
+def aggregate_bureau(credits: pl.LazyFrame, vocab: dict) -> pl.LazyFrame:
     """Per client: bureau credits (numeric, category shares, monthly statuses), then active and closed ones."""
-    status_means = [f"STATUS_{level}_MEAN" for level in vocab.get("bureau_balance", {}).get("STATUS", [])]
-    credits = bureau.join(aggregate_bureau_balance(bureau_balance, vocab), on="SK_ID_BUREAU", how="left",
-                          maintain_order="left").set_sorted(KEY)
-    every = credits.group_by(KEY, maintain_order=True).agg(
-        aggregate(BUREAU_NUM, "BURO_") + _shares(vocab, "bureau", "BURO_")
-        + aggregate({c: ["mean"] for c in status_means}, "BURO_"))
-    subsets = [credits.filter(pl.col("CREDIT_ACTIVE") == status).group_by(KEY, maintain_order=True).agg(aggregate(BUREAU_NUM, f"{name}_"))
+    status_means = {f"STATUS_{level}_MEAN": ["mean"] for level in vocab.get("bureau_balance", {}).get("STATUS", [])}
+    every = _numeric(credits, KEY, {**BUREAU_NUM, **status_means}, "BURO_", _shares(vocab, "bureau", "BURO_"))
+    subsets = [_numeric(credits.filter(pl.col("CREDIT_ACTIVE") == status), KEY, BUREAU_NUM, f"{name}_")
                for status, name in (("Active", "ACTIVE"), ("Closed", "CLOSED"))]
     return every.join(subsets[0], on=KEY, how="left").join(subsets[1], on=KEY, how="left")
 
@@ -63,16 +73,15 @@ def aggregate_bureau(bureau: pl.LazyFrame, bureau_balance: pl.LazyFrame, vocab: 
 def aggregate_previous(previous: pl.LazyFrame, vocab: dict) -> pl.LazyFrame:
     """Per client: previous applications (numeric, category shares), then approved and refused ones."""
     prev = previous.with_columns(safe_div(pl.col("AMT_APPLICATION"), pl.col("AMT_CREDIT")).alias("APP_CREDIT_PERC"))
-    every = prev.group_by(KEY, maintain_order=True).agg(aggregate(PREVIOUS_NUM, "PREV_") + _shares(vocab, "previous_application", "PREV_"))
-    subsets = [prev.filter(pl.col("NAME_CONTRACT_STATUS") == status).group_by(KEY, maintain_order=True).agg(
-        aggregate(PREVIOUS_NUM, f"{name}_")) for status, name in (("Approved", "APPROVED"), ("Refused", "REFUSED"))]
+    every = _numeric(prev, KEY, PREVIOUS_NUM, "PREV_", _shares(vocab, "previous_application", "PREV_"))
+    subsets = [_numeric(prev.filter(pl.col("NAME_CONTRACT_STATUS") == status), KEY, PREVIOUS_NUM, f"{name}_")
+               for status, name in (("Approved", "APPROVED"), ("Refused", "REFUSED"))]
     return every.join(subsets[0], on=KEY, how="left").join(subsets[1], on=KEY, how="left")
 
 
 def aggregate_pos_cash(pos: pl.LazyFrame, vocab: dict) -> pl.LazyFrame:
     """Per client: monthly POS and cash loan balances (months, days past due, status shares, count)."""
-    return pos.group_by(KEY, maintain_order=True).agg(aggregate(POS_NUM, "POS_") + _shares(vocab, "POS_CASH_balance", "POS_")
-                                 + [pl.len().alias("POS_COUNT")])
+    return _numeric(pos, KEY, POS_NUM, "POS_", _shares(vocab, "POS_CASH_balance", "POS_") + [pl.len().alias("POS_COUNT")])
 
 
 def instalment_columns(installments: pl.LazyFrame) -> pl.LazyFrame:
@@ -86,14 +95,13 @@ def instalment_columns(installments: pl.LazyFrame) -> pl.LazyFrame:
 
 def aggregate_installments(installments: pl.LazyFrame, vocab: dict) -> pl.LazyFrame:
     """Per client: instalment payments (lateness, payment ratio and difference, amounts, count)."""
-    return instalment_columns(installments).group_by(KEY, maintain_order=True).agg(
-        aggregate(INSTALMENT_NUM, "INSTAL_") + [pl.len().alias("INSTAL_COUNT")])
+    return _numeric(instalment_columns(installments), KEY, INSTALMENT_NUM, "INSTAL_", [pl.len().alias("INSTAL_COUNT")])
 
 
 def aggregate_credit_card(cards: pl.LazyFrame, vocab: dict, numeric: list[str]) -> pl.LazyFrame:
     """Per client: every credit-card balance column and status indicator, five ways, and a count."""
     levels = vocab.get("credit_card_balance", {})
     indicators = [e for column, lv in levels.items() for e in level_indicators(column, lv)]
-    flagged = cards.with_columns(indicators)
     names = [c for c in numeric if c not in CARD_SKIP] + [e.meta.output_name() for e in indicators]
-    return flagged.group_by(KEY, maintain_order=True).agg(aggregate({c: CARD_AGGS for c in names}, "CC_") + [pl.len().alias("CC_COUNT")])
+    return _numeric(cards.with_columns(indicators), KEY, {c: CARD_AGGS for c in names}, "CC_",
+                    [pl.len().alias("CC_COUNT")])

@@ -33,5 +33,5 @@ def client_features(applications: list[dict], history: dict[str, list[dict]] | N
         raise DataError(f"history: unknown table {unknown[0]}")
     app = typed_frame("application_test", [{k: v for k, v in row.items() if k != "TARGET"} for row in applications])
     tables = sort_history({name: typed_frame(name, history.get(name, [])).lazy() for name in HISTORY})
-    features = build_features(app.lazy(), tables, spec).collect()
+    features = build_features(app.lazy(), tables, spec)
     return finalize(add_target_encoding(features, app, spec), spec["features"])
