@@ -1,7 +1,7 @@
 """Cross-validated AUC effect of each feature group (not a speed benchmark).
 
 Reads the engineer stage's training matrix and manifest, then scores LightGBM with stratified 5-fold
-CV on: the application features alone, application + each history group, everything, and everything
+CV (out-of-fold AUC) on: the application features alone, application + each history group, everything, and everything
 but each group. Writes `benchmarks/results/feature_groups.json`.
 
     dvc repro engineer && python -m benchmarks.bench_feature_groups [--features data/features]
@@ -13,26 +13,15 @@ import json
 import sys
 from pathlib import Path
 
-import lightgbm as lgb
 import numpy as np
 import polars as pl
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold
 
 from creditscore.config import ROOT, resolve
+from creditscore.evaluation import cv_auc
 
 RESULTS = ROOT / "benchmarks" / "results" / "feature_groups.json"
 MODEL = dict(n_estimators=400, learning_rate=0.03, num_leaves=31, min_child_samples=50, colsample_bytree=0.5,
-             subsample=0.8, subsample_freq=1, reg_lambda=1.0, n_jobs=2, verbose=-1)
-
-
-def cv_auc(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[float, float]:
-    """Mean and standard deviation of the out-of-fold AUC over 5 stratified folds."""
-    scores = []
-    for fit, val in StratifiedKFold(5, shuffle=True, random_state=seed).split(x, y):
-        model = lgb.LGBMClassifier(random_state=seed, **MODEL).fit(x[fit], y[fit])
-        scores.append(roc_auc_score(y[val], model.predict_proba(x[val])[:, 1]))
-    return float(np.mean(scores)), float(np.std(scores))
+             subsample=0.8, subsample_freq=1, reg_lambda=1.0, n_jobs=2)
 
 
 def main() -> int:
@@ -53,9 +42,9 @@ def main() -> int:
     results = {}
     for name, chosen in configs.items():
         cols = [c for g in chosen for c in groups[g]]
-        mean, std = cv_auc(train.select(cols).to_numpy().astype(np.float32), y, args.seed)
-        results[name] = {"cv_auc": round(mean, 4), "cv_auc_std": round(std, 4), "n_features": len(cols)}
-        print(f"{name:40s} AUC {mean:.4f} ± {std:.4f} ({len(cols)} features)", file=sys.stderr)
+        auc = cv_auc(train.select(cols).to_numpy().astype(np.float32), y, 5, args.seed, MODEL)
+        results[name] = {"cv_auc": round(auc, 4), "n_features": len(cols)}
+        print(f"{name:40s} out-of-fold AUC {auc:.4f} ({len(cols)} features)", file=sys.stderr)
     base, full = results["application"]["cv_auc"], results["all"]["cv_auc"]
     for name, r in results.items():
         r["gain_vs_application"] = round(r["cv_auc"] - base, 4)

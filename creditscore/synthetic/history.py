@@ -196,7 +196,7 @@ def make_credit_card(prev: pl.DataFrame, client, f, n_clients, rng):
     m = card.shape[0]
     limit = np.asarray([45000, 67500, 90000, 135000, 180000, 225000, 270000, 450000])[
         rng.integers(0, 8, prev.height)][card].astype(float)
-    util = np.clip(expit(-1.3 + 1.1 * f["card_utilisation"][client[card]] + 0.6 * rng.standard_normal(m)), 0, 1.05)
+    util = np.clip(expit(-1.3 + 1.2 * f["card_utilisation"][client[card]] + 0.4 * rng.standard_normal(m)), 0, 1.05)
     balance = np.round(limit * util, 3)
     late = _bernoulli(0.02, 1.0, f["late_payment"][client[card]], rng)
     cols = {"SK_ID_PREV": prev["SK_ID_PREV"].to_numpy()[card], "SK_ID_CURR": prev["SK_ID_CURR"].to_numpy()[card],

@@ -12,10 +12,10 @@ import numpy as np
 from scipy.special import expit
 
 # Weight of each factor in the default log-odds (a positive factor value is riskier).
-APPLICATION_WEIGHTS = {"ext_source_1": 0.55, "ext_source_2": 0.55, "ext_source_3": 0.58,
+APPLICATION_WEIGHTS = {"ext_source_1": 0.55, "ext_source_2": 0.58, "ext_source_3": 0.6,
                        "age": 0.40, "payment_rate": 0.30}
-HISTORY_WEIGHTS = {"bureau_overdue": 0.45, "late_payment": 0.45, "refused_previous": 0.40,
-                   "card_utilisation": 0.35}
+HISTORY_WEIGHTS = {"bureau_overdue": 0.45, "late_payment": 0.45, "refused_previous": 0.42,
+                   "card_utilisation": 0.7}
 WEIGHTS = {**APPLICATION_WEIGHTS, **HISTORY_WEIGHTS}
 EXT_COMMON = 0.35  # loading of the three EXT_SOURCE factors on a shared component
 

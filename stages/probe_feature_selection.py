@@ -1,0 +1,89 @@
+"""DVC stage `probe-feature-selection`: keep the features whose importance beats random probes."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import polars as pl  # noqa: E402
+
+from creditscore.config import load_params, resolve  # noqa: E402
+from creditscore.evaluation import cv_auc  # noqa: E402
+from creditscore.io import write_json  # noqa: E402
+from creditscore.selection import probe_runs, select  # noqa: E402
+
+
+def training_matrix(features_dir: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The training clients' features (float32, NaN for missing), labels and feature names."""
+    names = json.loads((features_dir / "spec.json").read_text())["features"]
+    train = pl.read_parquet(features_dir / "train.parquet")
+    return train.select(names).to_numpy().astype(np.float32), train["TARGET"].to_numpy(), names
+
+
+def plot_importances(path: Path, names: list[str], importance: np.ndarray, share: np.ndarray,
+                     threshold: float, top: int = 40) -> None:
+    """Mean gain importance of the top features against the mean probe threshold."""
+    order = np.argsort(-importance)[:top][::-1]
+    fig, ax = plt.subplots(figsize=(9, 11))
+    colours = ["#1b7837" if share[i] >= 0.5 else "#bbbbbb" for i in order]
+    ax.barh([names[i] for i in order], importance[order], color=colours)
+    ax.axvline(threshold, color="#b2182b", linestyle="--", label=f"mean probe threshold ({threshold:.1f})")
+    ax.set_xlabel("mean gain importance over runs")
+    ax.set_title("Feature importance against random probes (green: kept)")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def probe_select(features_dir: Path, params: dict, model: dict, seed: int) -> tuple[dict, dict]:
+    """Run the probes; return the selection file's content and the metrics."""
+    x, y, names = training_matrix(features_dir)
+    runs = probe_runs(x, y, params, model)
+    kept = select(names, runs["share_beating_probes"], float(params["min_share"]))
+    index = [names.index(n) for n in kept]
+    folds = int(params["folds"])
+    metrics = {"n_features_in": len(names), "n_features_kept": len(kept), "runs": runs["runs"],
+               "rule": params["rule"], "mean_probe_threshold": round(runs["mean_threshold"], 3),
+               "cv_auc_all": round(cv_auc(x, y, folds, seed, model), 5),
+               "cv_auc_kept": round(cv_auc(x[:, index], y, folds, seed, model), 5)}
+    selection = {"features": kept, "rule": params["rule"], "min_share": params["min_share"],
+                 "share_beating_probes": dict(zip(names, np.round(runs["share_beating_probes"], 4).tolist())),
+                 "mean_importance": dict(zip(names, np.round(runs["mean_importance"], 3).tolist())),
+                 "mean_probe_threshold": runs["mean_threshold"]}
+    return selection, metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--features", required=True, help="folder written by the engineer stage")
+    parser.add_argument("--out", required=True, help="JSON file of the selected features")
+    parser.add_argument("--plot", required=True, help="PNG of importances against the probe threshold")
+    parser.add_argument("--metrics", required=True)
+    args = parser.parse_args(argv)
+    params = load_params()
+    probe = params["probe"]
+    selection, metrics = probe_select(resolve(args.features), probe, probe["model"], int(params["seed"]))
+    if not selection["features"]:
+        print("probe-feature-selection: error: no feature beat the probes; lower probe.min_share or change "
+              "probe.rule", file=sys.stderr)
+        return 1
+    names = list(selection["mean_importance"])
+    plot_importances(resolve(args.plot), names, np.array(list(selection["mean_importance"].values())),
+                     np.array(list(selection["share_beating_probes"].values())), selection["mean_probe_threshold"])
+    write_json(resolve(args.out), selection)
+    write_json(resolve(args.metrics), metrics)
+    print(f"probe-feature-selection: kept {metrics['n_features_kept']} of {metrics['n_features_in']} features; "
+          f"CV AUC {metrics['cv_auc_all']} -> {metrics['cv_auc_kept']}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Probe feature selection: probe kinds, threshold rules, and recovery of the planted signal."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from creditscore.config import load_params
+from creditscore.selection import make_probes, probe_threshold, select
+from creditscore.synthetic.generate import generate
+from stages.engineer import engineer
+from stages.prepare import run
+from stages.probe_feature_selection import probe_select
+
+# Which features carry each planted factor (see creditscore/synthetic/latent.py and planted_signals.json).
+EXT_SUMMARIES = ("EXT_SOURCE_MEAN", "EXT_SOURCE_MIN", "EXT_SOURCE_MAX", "EXT_SOURCE_PROD", "EXT_SOURCE_STD")
+CARRIERS = {
+    "ext_source_1": lambda n, t: "EXT_SOURCE_1" in n or n in EXT_SUMMARIES,
+    "ext_source_2": lambda n, t: "EXT_SOURCE_2" in n or n in EXT_SUMMARIES,
+    "ext_source_3": lambda n, t: "EXT_SOURCE_3" in n or n in EXT_SUMMARIES,
+    "age": lambda n, t: "DAYS_BIRTH" in n or n == "AGE_YEARS",
+    "payment_rate": lambda n, t: n in ("PAYMENT_RATE", "CREDIT_TERM_YEARS"),
+    "bureau_overdue": lambda n, t: t in ("bureau", "bureau_balance") and any(
+        k in n for k in ("DEBT", "OVERDUE", "STATUS_1", "STATUS_2", "LATE_MONTH", "CREDIT_ACTIVE")),
+    "late_payment": lambda n, t: (t == "installments_payments" and any(k in n for k in ("DPD", "DBD", "LATE", "SHORT",
+                                                                                        "PAYMENT")))
+    or (t in ("POS_CASH_balance", "credit_card_balance") and "DPD" in n),
+    "refused_previous": lambda n, t: t == "previous_application" and any(
+        k in n for k in ("Refused", "REFUSED", "YIELD_GROUP_high", "INTEREST_RATE", "CODE_REJECT")),
+    "card_utilisation": lambda n, t: t == "credit_card_balance" and any(
+        k in n for k in ("BALANCE", "UTILISATION", "RECEIVABLE", "RECIVABLE", "INST_MIN")),
+}
+
+
+def test_probes_have_the_four_kinds_and_are_seeded():
+    x = np.column_stack([np.arange(100.0), np.linspace(0, 1, 100)])
+    probes, names = make_probes(x, 2, np.random.default_rng(0))
+    assert probes.shape == (100, 8) and names[:4] == ["PROBE_gaussian_0", "PROBE_uniform_0", "PROBE_binary_0",
+                                                      "PROBE_permuted_0"]
+    assert set(np.unique(probes[:, 2])) == {0.0, 1.0}
+    permuted = probes[:, 3]
+    assert any(np.array_equal(np.sort(permuted), np.sort(x[:, j])) for j in range(2))  # a real marginal...
+    assert not any(np.array_equal(permuted, x[:, j]) for j in range(2))  # ...in another order
+    assert np.array_equal(make_probes(x, 2, np.random.default_rng(0))[0], probes)
+
+
+def test_threshold_rules_on_hand_values():
+    imp = np.array([1.0, 2.0, 3.0, 4.0])
+    assert probe_threshold(imp, "max") == 4.0
+    assert probe_threshold(imp, "mean3sd") == pytest.approx(2.5 + 3 * np.sqrt(1.25))
+    assert probe_threshold(imp, "quantile", 0.75) == pytest.approx(3.25)
+    with pytest.raises(ValueError, match="probe.rule must be one of"):
+        probe_threshold(imp, "median")
+
+
+def test_select_keeps_order_and_share():
+    assert select(["a", "b", "c"], np.array([0.5, 0.2, 0.9]), 0.5) == ["a", "c"]
+
+
+@pytest.fixture(scope="module")
+def selected(tmp_path_factory):
+    """The default pipeline (generate, prepare, engineer, probe) on 20,000 synthetic clients."""
+    root = tmp_path_factory.mktemp("probe")
+    generate(root / "raw", n_clients=20000, seed=42)
+    assert run(root / "raw", root / "prepared", root / "prepare.json", "synthetic", 0.2, 42) == 0
+    (root / "features").mkdir()
+    params = load_params()
+    engineer(root / "prepared", root / "features", params["engineer"], 42)
+    (root / "features" / "holdout.parquet").unlink()  # the selection must not need the hold-out
+    selection, metrics = probe_select(root / "features", params["probe"], params["probe"]["model"], 42)
+    manifest = {m["name"]: m for m in json.loads((root / "features" / "manifest.json").read_text())}
+    signals = json.loads((root / "raw" / "planted_signals.json").read_text())
+    yield selection, metrics, manifest, signals
+    shutil.rmtree(root)
+
+
+def test_planted_signals_are_recovered(selected):
+    selection, metrics, manifest, signals = selected
+    assert set(CARRIERS) == set(signals["factors"])
+    kept = [(n, manifest[n]["table"]) for n in selection["features"]]
+    recovered = {f for f, carries in CARRIERS.items() if any(carries(n, t) for n, t in kept)}
+    assert len(recovered) / len(CARRIERS) >= 0.9, set(CARRIERS) - recovered
+    assert metrics["cv_auc_kept"] >= metrics["cv_auc_all"] - 0.01
+
+
+def test_pure_noise_columns_are_mostly_dropped(selected):
+    selection, _, manifest, signals = selected
+    noise = signals["noise_columns"]["application_train"]
+    noise_features = [n for n, m in manifest.items() if m["table"] == "application" and m["group"] == "application"
+                      and any(n == c or n.startswith(c + "_") for c in noise)]
+    kept = set(selection["features"])
+    assert len(noise_features) > 100
+    assert sum(n in kept for n in noise_features) / len(noise_features) <= 0.10
