@@ -17,6 +17,7 @@ APPLICATION_WEIGHTS = {"ext_source_1": 0.55, "ext_source_2": 0.58, "ext_source_3
 HISTORY_WEIGHTS = {"bureau_overdue": 0.45, "late_payment": 0.45, "refused_previous": 0.42,
                    "card_utilisation": 0.7}
 WEIGHTS = {**APPLICATION_WEIGHTS, **HISTORY_WEIGHTS}
+NONLINEAR = {"payment_rate_u": 0.25, "late_payment_step": 0.8, "ext_age_interaction": 0.25}
 EXT_COMMON = 0.35  # loading of the three EXT_SOURCE factors on a shared component
 
 # Drift knob: how far one unit of `data.drift` moves application_test's factors.
@@ -39,8 +40,16 @@ def shift_factors(factors: dict[str, np.ndarray], mask: np.ndarray, drift: float
 
 
 def risk_score(factors: dict[str, np.ndarray], extra: np.ndarray) -> np.ndarray:
-    """Default log-odds before the intercept: weighted factors plus weak observable effects."""
-    return sum(w * factors[k] for k, w in WEIGHTS.items()) + extra
+    """Default log-odds before the intercept: weighted factors, non-linear effects, weak observable effects.
+
+    As in the real data, not every effect is linear: very short and very long loans are both riskier
+    (a U-shape in the payment rate), and repeated late payment past a point is a step up in risk.
+    """
+    linear = sum(w * factors[k] for k, w in WEIGHTS.items())
+    u_shape = NONLINEAR["payment_rate_u"] * (factors["payment_rate"] ** 2 - 1)
+    step = NONLINEAR["late_payment_step"] * (factors["late_payment"] > 1.2)
+    interaction = NONLINEAR["ext_age_interaction"] * factors["ext_source_3"] * factors["age"]
+    return linear + u_shape + step + interaction + extra
 
 
 def solve_intercept(score: np.ndarray, target_rate: float) -> float:

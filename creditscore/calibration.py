@@ -1,0 +1,38 @@
+"""Probability calibration fitted on out-of-fold predictions, stored as plain numbers for serving."""
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import expit, logit
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+
+METHODS = ("isotonic", "sigmoid")
+
+
+def fit_calibration(proba: np.ndarray, y: np.ndarray, method: str) -> dict:
+    """Fit a monotone map from model score to observed default rate; return it as JSON-ready numbers."""
+    if method == "isotonic":
+        iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(proba, y)
+        return {"method": method, "x": iso.X_thresholds_.tolist(), "y": iso.y_thresholds_.tolist()}
+    if method == "sigmoid":  # Platt scaling on the log-odds of the score
+        z = logit(np.clip(proba, 1e-6, 1 - 1e-6)).reshape(-1, 1)
+        lr = LogisticRegression(C=1e6).fit(z, y)
+        return {"method": method, "a": float(lr.coef_[0, 0]), "b": float(lr.intercept_[0])}
+    raise ValueError(f"params.yaml: threshold.calibration must be one of {METHODS}, got {method!r}")
+
+
+def calibrate(proba: np.ndarray, calibration: dict) -> np.ndarray:
+    """Calibrated probability of default for model scores (the same function in the stage and the API)."""
+    proba = np.asarray(proba, dtype=float)
+    if calibration["method"] == "isotonic":
+        return np.interp(proba, calibration["x"], calibration["y"])
+    z = logit(np.clip(proba, 1e-6, 1 - 1e-6))
+    return expit(calibration["a"] * z + calibration["b"])
+
+
+def reliability(y: np.ndarray, proba: np.ndarray, bins: int = 10) -> list[dict]:
+    """Mean predicted probability against observed default rate, per quantile bin of the predictions."""
+    edges = np.unique(np.quantile(proba, np.linspace(0, 1, bins + 1)))
+    index = np.clip(np.searchsorted(edges, proba, side="right") - 1, 0, len(edges) - 2)
+    return [{"mean_predicted": float(proba[index == b].mean()), "fraction_defaults": float(y[index == b].mean()),
+             "clients": int((index == b).sum())} for b in range(len(edges) - 1) if (index == b).any()]

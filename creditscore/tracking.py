@@ -1,0 +1,68 @@
+"""MLflow tracking: one run per candidate, the final model logged, registered and given an alias."""
+from __future__ import annotations
+
+import json
+import os
+from importlib.metadata import version
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.models import infer_signature
+
+from creditscore.config import ROOT
+
+SERVING_REQUIREMENTS = [f"{p}=={version(p)}" for p in ("scikit-learn", "imbalanced-learn", "lightgbm", "numpy",
+                                                       "pandas", "scipy")]
+
+
+def tracking_uri() -> str:
+    """MLFLOW_TRACKING_URI when set, else a SQLite database at the repository root."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ROOT / 'mlflow.db'}"
+
+
+def start(experiment: str) -> None:
+    """Point MLflow at the tracking store and the experiment (artifacts beside the database)."""
+    mlflow.set_tracking_uri(tracking_uri())
+    if mlflow.get_experiment_by_name(experiment) is None:
+        location = os.environ.get("MLFLOW_ARTIFACT_LOCATION") or (ROOT / "mlartifacts").as_uri()
+        mlflow.create_experiment(experiment, artifact_location=location)
+    mlflow.set_experiment(experiment)
+
+
+def log_candidate(name: str, result: dict, tags: dict) -> None:
+    """One run per benchmark candidate: parameters, metrics, fit time and confusion matrix."""
+    with mlflow.start_run(run_name=name, tags={"stage": "train", "candidate": name, **tags}):
+        mlflow.log_params({"model": result["model"], "strategy": result["strategy"],
+                           **{f"model.{k}": v for k, v in result["params"].items()}})
+        mlflow.log_metrics({k: float(result[k]) for k in ("auc", "cost_per_client", "recall", "precision", "fbeta",
+                                                          "threshold", "fit_seconds", "tp", "fp", "fn", "tn")
+                            if result[k] is not None})
+        mlflow.log_dict({"labels": ["good", "default"], "matrix": [[result["tn"], result["fp"]],
+                                                                  [result["fn"], result["tp"]]]},
+                        "confusion_matrix.json")
+
+
+def log_final(pipeline, x_example: pd.DataFrame, metrics: dict, params: dict, registered: str, alias: str,
+              tags: dict) -> str:
+    """Log the refitted model with a signature and input example, register it, point the alias at it."""
+    with mlflow.start_run(run_name="final", tags={"stage": "train", "final": "true", **tags}):
+        mlflow.log_params(params)
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))})
+        proba = pipeline.predict_proba(x_example.to_numpy())[:, 1]
+        info = mlflow.sklearn.log_model(
+            pipeline, name="model", signature=infer_signature(x_example, proba), input_example=x_example.head(3),
+            pip_requirements=SERVING_REQUIREMENTS, pyfunc_predict_fn="predict_proba", serialization_format="cloudpickle",
+            registered_model_name=registered)
+    client = MlflowClient()
+    version_ = info.registered_model_version
+    client.set_registered_model_alias(registered, alias, str(version_))
+    client.set_model_version_tag(registered, str(version_), "metrics", json.dumps(
+        {k: v for k, v in metrics.items() if isinstance(v, (int, float))}))
+    return str(version_)
+
+
+def as_frame(x: np.ndarray, names: list[str]) -> pd.DataFrame:
+    """Features as a float32 DataFrame with the feature names, for signatures and examples."""
+    return pd.DataFrame(x.astype(np.float32), columns=names)

@@ -1,0 +1,83 @@
+"""DVC stage `threshold`: calibrate on out-of-fold predictions, choose the cost-minimising threshold, report on the hold-out."""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import joblib
+import numpy as np
+import polars as pl
+from sklearn.metrics import brier_score_loss
+
+from creditscore.calibration import calibrate, fit_calibration, reliability
+from creditscore.config import load_params, resolve
+from creditscore.cost import choose_threshold, cost_curve, decision_report
+from creditscore.io import write_json
+
+
+def _predictions(folder: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
+    frame = pl.read_parquet(folder / f"{name}.parquet")
+    return frame["TARGET"].to_numpy(), frame["proba"].to_numpy()
+
+
+def choose(oof_y, oof_p, hold_y, hold_p, cost: dict, method: str) -> tuple[dict, dict, dict]:
+    """Calibration and threshold from the out-of-fold predictions only; the hold-out is only reported on."""
+    calibration = fit_calibration(oof_p, oof_y, method)
+    oof_cal = calibrate(oof_p, calibration)
+    threshold = choose_threshold(oof_y, oof_cal, cost["fn_cost"], cost["fp_cost"])
+    hold_cal = calibrate(hold_p, calibration)
+    report = decision_report(hold_y, hold_cal, threshold, cost["fn_cost"], cost["fp_cost"])
+    metrics = {"threshold": round(threshold, 6), "calibration": method,
+               "holdout_cost": report["cost"], "holdout_cost_per_client": round(report["cost_per_client"], 5),
+               "holdout_cost_vs_accept_all": round(report["cost_vs_accept_all"], 5),
+               "holdout_cost_vs_refuse_all": round(report["cost_vs_refuse_all"], 5),
+               "holdout_recall": round(report["recall"], 5), "holdout_precision": round(report["precision"], 5),
+               "approval_rate": round(report["approval_rate"], 5),
+               "holdout_brier_raw": round(float(brier_score_loss(hold_y, hold_p)), 6),
+               "holdout_brier_calibrated": round(float(brier_score_loss(hold_y, hold_cal)), 6),
+               "oof_cost_per_client": round(decision_report(oof_y, oof_cal, threshold, cost["fn_cost"],
+                                                            cost["fp_cost"])["cost_per_client"], 5)}
+    thresholds, costs = cost_curve(oof_y, oof_cal, cost["fn_cost"], cost["fp_cost"])
+    keep = np.unique(np.linspace(0, len(thresholds) - 1, 300).astype(int))
+    plots = {"cost": [{"threshold": float(min(t, 1.0)), "cost_per_client": float(c / len(oof_y))}
+                      for t, c in zip(thresholds[keep], costs[keep])],
+             "reliability": reliability(hold_y, hold_cal)}
+    return calibration, metrics, plots
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--predictions", required=True)
+    parser.add_argument("--model", required=True, help="the train stage's artifact")
+    parser.add_argument("--features", required=True, help="engineer output (spec.json, manifest.json)")
+    parser.add_argument("--bundle", required=True, help="the served artifact: model, features, calibration, threshold")
+    parser.add_argument("--plots", required=True)
+    parser.add_argument("--metrics", required=True)
+    args = parser.parse_args(argv)
+    params = load_params()
+    predictions = resolve(args.predictions)
+    calibration, metrics, plots = choose(*_predictions(predictions, "oof"), *_predictions(predictions, "holdout"),
+                                         params["cost"], params["threshold"]["calibration"])
+    features = resolve(args.features)
+    bundle = {**joblib.load(resolve(args.model)), "calibration": calibration, "threshold": metrics["threshold"],
+              "cost": params["cost"], "spec": json.loads((features / "spec.json").read_text()),
+              "manifest": json.loads((features / "manifest.json").read_text()), "metrics": metrics}
+    path = resolve(args.bundle)
+    joblib.dump(bundle, path)
+    path.with_name(path.name + ".sha256").write_text(hashlib.sha256(path.read_bytes()).hexdigest() + "\n")
+    for name, rows in plots.items():
+        out = resolve(args.plots) / f"{name}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(rows) + "\n")
+    write_json(resolve(args.metrics), metrics)
+    print(f"threshold: refuse when the calibrated probability of default >= {metrics['threshold']:.4f}; hold-out cost "
+          f"per client {metrics['holdout_cost_per_client']} ({metrics['holdout_cost_vs_accept_all']:.2f} x accepting "
+          f"everyone), approval rate {metrics['approval_rate']:.1%}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""DVC stage `train`: benchmark candidates out of fold, tune LightGBM, refit, evaluate once on the hold-out."""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+import joblib
+import numpy as np
+import polars as pl
+from sklearn.base import clone
+from sklearn.metrics import precision_recall_curve, roc_auc_score, roc_curve
+
+from creditscore import tracking
+from creditscore.config import load_params, resolve
+from creditscore.cost import decision_report
+from creditscore.io import write_json
+from creditscore.models import make_pipeline
+from creditscore.training import benchmark, best, out_of_fold, score, stratified_sample, tune_lightgbm
+
+PACKAGES = ("scikit-learn", "imbalanced-learn", "lightgbm", "numpy", "polars", "pandas", "mlflow")
+
+
+def _log(message: str) -> None:
+    print(f"train: {message}", file=sys.stderr, flush=True)
+
+
+def load_split(features: Path, split: str, names: list[str]) -> tuple[pl.DataFrame, np.ndarray]:
+    """One split's clients and its feature matrix (float32, NaN for missing) in the given column order."""
+    frame = pl.read_parquet(features / f"{split}.parquet")
+    return frame, frame.select(names).to_numpy().astype(np.float32)
+
+
+def choose_model(x, y, params: dict, cost: dict, seed: int, log) -> tuple[dict, dict]:
+    """Benchmark every candidate on a stratified sample, tune LightGBM; return all results and the winner."""
+    sample = stratified_sample(len(y), y, int(params["benchmark_sample"]), seed)
+    xs, ys = x[sample], y[sample]
+    results = benchmark(xs, ys, params, cost, seed, log)
+    lgb_best = best({k: v for k, v in results.items() if v["model"] == "lightgbm"})
+    results.update(tune_lightgbm(xs, ys, params, results[lgb_best]["strategy"], cost, seed, log))
+    return results, results[best(results)]
+
+
+def curves(y: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, list[dict]]:
+    """Hold-out ROC, precision-recall, reliability and confusion rows for `dvc plots`."""
+    fpr, tpr, _ = roc_curve(y, proba)
+    precision, recall, _ = precision_recall_curve(y, proba)
+    step = max(1, len(fpr) // 400)  # keep the plot files small
+    bins = np.minimum((proba * 10).astype(int), 9)
+    reliability = [{"mean_predicted": float(proba[bins == b].mean()), "fraction_defaults": float(y[bins == b].mean()),
+                    "clients": int((bins == b).sum())} for b in range(10) if (bins == b).any()]
+    refused = proba >= threshold
+    return {"roc": [{"fpr": float(a), "tpr": float(b)} for a, b in zip(fpr[::step], tpr[::step])],
+            "precision_recall": [{"recall": float(r), "precision": float(p)}
+                                 for r, p in zip(recall[::step], precision[::step])],
+            "calibration": reliability,
+            "confusion": [{"actual": "default" if t else "good", "predicted": "refused" if r else "granted"}
+                          for t, r in zip(y.astype(bool), refused)]}
+
+
+def train(features: Path, selection: Path, model_path: Path, out: Path, plots: Path, params: dict, cost: dict,
+          seed: int) -> dict:
+    """Run the benchmark, refit the winner, score the hold-out once; write the model and predictions."""
+    names = json.loads(selection.read_text())["features"]
+    train_frame, x = load_split(features, "train", names)
+    y = train_frame["TARGET"].to_numpy()
+    mlflow_params = params["mlflow"]
+    tracking.start(mlflow_params["experiment"])
+    tags = {"n_features": str(len(names))}
+    results, winner = choose_model(x, y, params, cost, seed, lambda n, r: (_log(f"{n}: AUC {r['auc']:.4f}, fit {r['fit_seconds']}s, "
+                                                                               f"cost/client {r['cost_per_client']:.4f}"),
+                                                                          tracking.log_candidate(n, r, tags)))
+    final = make_pipeline(winner["model"], winner["strategy"], seed, winner["params"])
+    oof, _ = out_of_fold(final, x, y, int(params["folds"]), seed)  # every training client, for the threshold
+    oof_score = score(y, oof, cost, float(params["fbeta"]))
+    final = clone(final).fit(x, y)
+    hold_frame, x_hold = load_split(features, "holdout", names)
+    y_hold = hold_frame["TARGET"].to_numpy()
+    p_hold = final.predict_proba(x_hold)[:, 1]  # the only time the hold-out is scored
+    hold = decision_report(y_hold, p_hold, oof_score["threshold"], cost["fn_cost"], cost["fp_cost"])
+    test_frame, x_test = load_split(features, "test", names)
+    p_test = final.predict_proba(x_test)[:, 1]
+    metrics = {"model": f"{winner['model']}+{winner['strategy']}", "n_features": len(names),
+               "cv_auc": round(float(roc_auc_score(y, oof)), 5), "cv_cost_per_client": round(oof_score["cost_per_client"], 5),
+               "holdout_auc": round(float(roc_auc_score(y_hold, p_hold)), 5),
+               "holdout_business_cost": hold["cost"], "holdout_cost_per_client": round(hold["cost_per_client"], 5),
+               "holdout_threshold_uncalibrated": round(oof_score["threshold"], 5),
+               "candidates": {k: {m: (round(v[m], 5) if isinstance(v[m], float) else v[m])
+                                  for m in ("auc", "cost_per_client", "recall", "precision", "fbeta")}
+                              for k, v in results.items()}}
+    out.mkdir(parents=True, exist_ok=True)
+    bundle = {"pipeline": final, "features": names, "model": metrics["model"], "params": winner["params"],
+              "versions": {"python": platform.python_version(), **{p: version(p) for p in PACKAGES}}}
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump(bundle, model_path)
+    pl.DataFrame({"SK_ID_CURR": train_frame["SK_ID_CURR"], "TARGET": y, "proba": oof}).write_parquet(out / "oof.parquet")
+    pl.DataFrame({"SK_ID_CURR": hold_frame["SK_ID_CURR"], "TARGET": y_hold, "proba": p_hold}).write_parquet(
+        out / "holdout.parquet")
+    pl.DataFrame({"SK_ID_CURR": test_frame["SK_ID_CURR"], "proba": p_test}).write_parquet(out / "test.parquet")
+    for name, rows in curves(y_hold, p_hold, oof_score["threshold"]).items():
+        _write_plot(plots / f"{name}.json", rows)
+    registered = tracking.log_final(
+        final, tracking.as_frame(x[:50], names), {k: v for k, v in metrics.items() if k != "candidates"},
+        {"model": winner["model"], "strategy": winner["strategy"], **{f"model.{k}": v for k, v in winner["params"].items()}},
+        mlflow_params["registered_model"], mlflow_params["alias"], tags)
+    _log(f"winner {metrics['model']}: CV AUC {metrics['cv_auc']}, hold-out AUC {metrics['holdout_auc']}; "
+         f"registered as {mlflow_params['registered_model']} version {registered} (@{mlflow_params['alias']})")
+    return metrics
+
+
+def _write_plot(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(rows) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--features", required=True, help="folder written by the engineer stage")
+    parser.add_argument("--selection", required=True, help="selected features (probe-feature-selection)")
+    parser.add_argument("--model", required=True, help="the trained model artifact (joblib)")
+    parser.add_argument("--predictions", required=True, help="folder for out-of-fold, hold-out and test predictions")
+    parser.add_argument("--submission", required=True, help="Kaggle submission CSV (SK_ID_CURR,TARGET)")
+    parser.add_argument("--plots", required=True, help="folder for the hold-out plot data")
+    parser.add_argument("--metrics", required=True)
+    args = parser.parse_args(argv)
+    params = load_params()
+    predictions = resolve(args.predictions)
+    metrics = train(resolve(args.features), resolve(args.selection), resolve(args.model), predictions,
+                    resolve(args.plots), params["train"], params["cost"], int(params["seed"]))
+    test = pl.read_parquet(predictions / "test.parquet")
+    test.select("SK_ID_CURR", pl.col("proba").alias("TARGET")).write_csv(resolve(args.submission))
+    write_json(resolve(args.metrics), metrics)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
