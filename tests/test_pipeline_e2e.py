@@ -69,6 +69,23 @@ def test_repro_runs_then_has_nothing_to_do_and_is_byte_reproducible(repo):
     assert json.loads((repo / "metrics" / "prepare.json").read_text()) == metrics
 
 
+def test_experiment_run_show_and_metrics_diff(repo):
+    _dvc(repo, "repro")
+    _sh(["git", "add", "-A"], repo)
+    _sh(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline"], repo)
+    before = json.loads((repo / "metrics" / "threshold.json").read_text())
+    run = _dvc(repo, "exp", "run", "-S", "threshold.calibration=sigmoid", "-n", "sigmoid-calibration")
+    assert "Running stage 'threshold'" in run.stdout and "Running stage 'train'" not in run.stdout
+    shown = _dvc(repo, "exp", "show", "--json").stdout
+    assert "sigmoid-calibration" in shown
+    after = json.loads((repo / "metrics" / "threshold.json").read_text())
+    assert after["calibration"] == "sigmoid" and before["calibration"] == "isotonic"
+    diff = _dvc(repo, "metrics", "diff").stdout
+    assert "metrics/threshold.json" in diff and "holdout_brier_calibrated" in diff
+    _sh(["git", "checkout", "--", "params.yaml"], repo)
+    _dvc(repo, "checkout")
+
+
 def test_unknown_source_stops_the_pipeline_with_a_clear_message(repo):
     _set_params(repo, source="excel")
     try:
