@@ -20,7 +20,7 @@ from creditscore.config import ROOT, resolve
 from creditscore.evaluation import cv_auc
 
 RESULTS = ROOT / "benchmarks" / "results" / "feature_groups.json"
-MODEL = dict(n_estimators=400, learning_rate=0.03, num_leaves=31, min_child_samples=50, colsample_bytree=0.5,
+MODEL = dict(n_estimators=250, learning_rate=0.05, num_leaves=31, min_child_samples=50, colsample_bytree=0.5,
              subsample=0.8, subsample_freq=1, reg_lambda=1.0, n_jobs=2)
 
 
