@@ -75,3 +75,20 @@ def test_history_matters_for_the_served_features(pipeline, tiny_synthetic_dir):
     without = client_features([app], None, spec)
     assert with_history["BURO_DAYS_CREDIT_MEAN"][0] is not None and without["BURO_DAYS_CREDIT_MEAN"][0] is None
     assert with_history["EXT_SOURCE_MEAN"][0] == without["EXT_SOURCE_MEAN"][0]
+
+
+def test_no_history_fast_path_equals_the_full_path(pipeline, tiny_synthetic_dir):
+    from creditscore.features.build import build_features, empty_tables, finalize
+    from creditscore.features.serving import typed_frame
+
+    spec = json.loads((pipeline / "spec.json").read_text())
+    client = pl.read_parquet(pipeline / "test.parquet")["SK_ID_CURR"][0]
+    app, _ = _raw_rows(tiny_synthetic_dir, client)
+    fast = client_features([app], {}, spec)
+    tables = {n: lf for n, lf in empty_tables().items() if n != "application_train"}
+    full = build_features(typed_frame("application_test", [app]).lazy(), tables, spec)
+    full = finalize(full.drop(pl.selectors.ends_with("_TARGET_ENC")), [
+        n for n in spec["features"] if not n.endswith("_TARGET_ENC")])
+    fast = fast.drop(pl.selectors.ends_with("_TARGET_ENC"))
+    assert fast.columns == full.columns and fast.schema == full.schema
+    assert np.array_equal(fast.to_numpy().astype(float), full.to_numpy().astype(float), equal_nan=True)

@@ -119,12 +119,17 @@ def add_target_encoding(features: pl.DataFrame, app: pl.DataFrame, spec: dict) -
     return features.with_columns(columns) if columns else features
 
 
-def finalize(features: pl.DataFrame, names: list[str]) -> pl.DataFrame:
-    """The feature columns in the spec's order as float32 (missing stays missing, never infinite)."""
-    missing = [n for n in names if n not in features.columns]
-    if missing:
-        raise KeyError(f"features missing from the frame: {missing[:5]}")
-    out = features.select([pl.col(KEY)] + [pl.col(n).cast(pl.Float32) for n in names])
+def finalize(features: pl.DataFrame, names: list[str], absent_are_missing: bool = False) -> pl.DataFrame:
+    """The feature columns in the spec's order as float32 (missing stays missing, never infinite).
+
+    A feature absent from the frame is an error, unless `absent_are_missing` (history aggregates of a
+    client known to have no history rows, which are missing by definition).
+    """
+    absent = [n for n in names if n not in features.columns]
+    if absent and not absent_are_missing:
+        raise KeyError(f"features missing from the frame: {absent[:5]}")
+    out = features.select([pl.col(KEY)] + [pl.col(n).cast(pl.Float32) if n not in absent
+                                           else pl.lit(None, dtype=pl.Float32).alias(n) for n in names])
     infinite = [n for n, count in zip(names, out.select(pl.col(names).is_infinite().sum()).row(0)) if count]
     if infinite:  # float32 overflow of an extreme product or sum
         out = out.with_columns([pl.when(pl.col(n).is_infinite()).then(None).otherwise(pl.col(n)).alias(n)
