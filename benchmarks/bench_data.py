@@ -16,7 +16,6 @@ import os
 import platform
 import shutil
 import sys
-from pathlib import Path
 
 from benchmarks.common import GENERATE, PREPARE, WORK, measure, median_run, python
 from creditscore.config import ROOT

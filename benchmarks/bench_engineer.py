@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from benchmarks.common import GENERATE, PREPARE, WORK, measure, median_run, python
-from creditscore.config import ROOT, load_params
+from creditscore.config import ROOT
 
 RESULTS = ROOT / "benchmarks" / "results" / "engineer.json"
 POLARS = ("import sys, json; from pathlib import Path; from creditscore.config import load_params; "

@@ -31,3 +31,9 @@ def write_json(path: Path, data: dict) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(tmp, path)
+
+
+def write_rows(path: Path, rows: list[dict]) -> None:
+    """Write plot rows (a JSON list) for `dvc plots`, creating the folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(rows) + "\n", encoding="utf-8")

@@ -15,7 +15,7 @@ from sklearn.metrics import brier_score_loss
 from creditscore.calibration import calibrate, fit_calibration, reliability
 from creditscore.config import load_params, resolve
 from creditscore.cost import choose_threshold, cost_curve, decision_report
-from creditscore.io import write_json
+from creditscore.io import write_json, write_rows
 
 
 def _predictions(folder: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -69,9 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     joblib.dump(bundle, path)
     path.with_name(path.name + ".sha256").write_text(hashlib.sha256(path.read_bytes()).hexdigest() + "\n")
     for name, rows in plots.items():
-        out = resolve(args.plots) / f"{name}.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(rows) + "\n")
+        write_rows(resolve(args.plots) / f"{name}.json", rows)
     write_json(resolve(args.metrics), metrics)
     print(f"threshold: refuse when the calibrated probability of default >= {metrics['threshold']:.4f}; hold-out cost "
           f"per client {metrics['holdout_cost_per_client']} ({metrics['holdout_cost_vs_accept_all']:.2f} x accepting "

@@ -17,7 +17,8 @@ from sklearn.metrics import precision_recall_curve, roc_auc_score, roc_curve
 from creditscore import tracking
 from creditscore.config import load_params, resolve
 from creditscore.cost import decision_report
-from creditscore.io import write_json
+from creditscore.calibration import reliability
+from creditscore.io import write_json, write_rows
 from creditscore.models import make_pipeline
 from creditscore.training import benchmark, best, out_of_fold, score, stratified_sample, tune_lightgbm
 
@@ -49,14 +50,11 @@ def curves(y: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, list
     fpr, tpr, _ = roc_curve(y, proba)
     precision, recall, _ = precision_recall_curve(y, proba)
     step = max(1, len(fpr) // 400)  # keep the plot files small
-    bins = np.minimum((proba * 10).astype(int), 9)
-    reliability = [{"mean_predicted": float(proba[bins == b].mean()), "fraction_defaults": float(y[bins == b].mean()),
-                    "clients": int((bins == b).sum())} for b in range(10) if (bins == b).any()]
     refused = proba >= threshold
     return {"roc": [{"fpr": float(a), "tpr": float(b)} for a, b in zip(fpr[::step], tpr[::step])],
             "precision_recall": [{"recall": float(r), "precision": float(p)}
                                  for r, p in zip(recall[::step], precision[::step])],
-            "calibration": reliability,
+            "calibration": reliability(y, proba),
             "confusion": [{"actual": "default" if t else "good", "predicted": "refused" if r else "granted"}
                           for t, r in zip(y.astype(bool), refused)]}
 
@@ -101,7 +99,7 @@ def train(features: Path, selection: Path, model_path: Path, out: Path, plots: P
         out / "holdout.parquet")
     pl.DataFrame({"SK_ID_CURR": test_frame["SK_ID_CURR"], "proba": p_test}).write_parquet(out / "test.parquet")
     for name, rows in curves(y_hold, p_hold, oof_score["threshold"]).items():
-        _write_plot(plots / f"{name}.json", rows)
+        write_rows(plots / f"{name}.json", rows)
     registered = tracking.log_final(
         final, tracking.as_frame(x[:50], names), {k: v for k, v in metrics.items() if k != "candidates"},
         {"model": winner["model"], "strategy": winner["strategy"], **{f"model.{k}": v for k, v in winner["params"].items()}},
@@ -109,11 +107,6 @@ def train(features: Path, selection: Path, model_path: Path, out: Path, plots: P
     _log(f"winner {metrics['model']}: CV AUC {metrics['cv_auc']}, hold-out AUC {metrics['holdout_auc']}; "
          f"registered as {mlflow_params['registered_model']} version {registered} (@{mlflow_params['alias']})")
     return metrics
-
-
-def _write_plot(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(rows) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,7 @@ import polars as pl
 from scipy.special import expit, logit
 
 from creditscore.schema import SENTINEL_DAYS, TABLES
-from creditscore.synthetic.marginals import (categorical_series, column_stats, load_marginals, numeric_series,
+from creditscore.synthetic.marginals import (column_stats, load_marginals, numeric_series,
                                              quantile_curve, sample_codes, sample_series, scaled_counts)
 
 FULL = load_marginals()["full_scale"]
