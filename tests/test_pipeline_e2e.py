@@ -52,6 +52,17 @@ def _dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProc
     return _sh([sys.executable, "-m", "dvc", *args], repo, check)
 
 
+def _assert_model_card_is_current(repo: Path) -> None:
+    card = (repo / "reports" / "model_card.md").read_text()
+    train = json.loads((repo / "metrics" / "train.json").read_text())
+    threshold = json.loads((repo / "metrics" / "threshold.json").read_text())
+    assert f"| hold-out AUC | {train['holdout_auc']:.4f} |" in card
+    assert f"| threshold (calibrated P(default)) | {threshold['threshold']:.4f} |" in card
+    assert f"calibrated ({threshold['calibration']})" in card
+    for name in train["candidates"]:
+        assert f"| {name} |" in card
+
+
 def test_repro_runs_then_has_nothing_to_do_and_is_byte_reproducible(repo):
     _dvc(repo, "repro")
     metrics = json.loads((repo / "metrics" / "prepare.json").read_text())
@@ -62,6 +73,11 @@ def test_repro_runs_then_has_nothing_to_do_and_is_byte_reproducible(repo):
     assert features["n_features"] > 600 and features["clients"]["test"] == metrics["split"]["application_test"]["clients"]
     manifest = json.loads((repo / "data" / "features" / "manifest.json").read_text())
     assert [m["name"] for m in manifest] == json.loads((repo / "data" / "features" / "spec.json").read_text())["features"]
+    _assert_model_card_is_current(repo)
+    explain = json.loads((repo / "metrics" / "explain.json").read_text())
+    assert explain["additivity_max_error"] < 1e-9 and explain["shap_library_max_abs_diff"] < 1e-6
+    assert len(explain["local"]) == 6 and all(len(r["reasons"]) <= 4 for r in explain["local"])
+    assert len(list((repo / "reports" / "explain").glob("waterfall_*.png"))) == 6
     assert "Data and pipelines are up to date" in _dvc(repo, "repro").stdout
     lock = (repo / "dvc.lock").read_text()
     _dvc(repo, "repro", "--force")
@@ -82,6 +98,7 @@ def test_experiment_run_show_and_metrics_diff(repo):
     assert after["calibration"] == "sigmoid" and before["calibration"] == "isotonic"
     diff = _dvc(repo, "metrics", "diff").stdout
     assert "metrics/threshold.json" in diff and "holdout_brier_calibrated" in diff
+    _assert_model_card_is_current(repo)  # regenerated for the experiment's threshold
     _sh(["git", "checkout", "--", "params.yaml"], repo)
     _dvc(repo, "checkout")
 

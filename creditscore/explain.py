@@ -1,0 +1,137 @@
+"""Local contributions and reason codes for whichever model the pipeline chose; shared by `explain` and the API.
+
+`contributions` gives, for each client and feature, how far that feature moves the model's own score
+(log-odds for LightGBM and logistic regression) away from the base value; contributions plus the base
+value equal the score exactly. For LightGBM these are the booster's TreeSHAP values (`pred_contrib`),
+for logistic regression the exact linear SHAP values against the training data (coefficient x
+standardised value, the scaler having centred every feature on its training mean). The explain stage
+checks both against the `shap` library. Neither needs `shap` at serving time.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+TOP_REASONS = 4
+
+
+@dataclass(frozen=True)
+class Contributions:
+    values: np.ndarray   # (clients, features)
+    base: np.ndarray     # (clients,)
+    space: str           # what values + base add up to: "log-odds" or "probability"
+
+    @property
+    def score(self) -> np.ndarray:
+        return self.values.sum(axis=1) + self.base
+
+
+def model_kind(pipeline) -> str:
+    """lightgbm | logistic_regression | random_forest | dummy, from the pipeline's last step."""
+    name = type(pipeline.steps[-1][1]).__name__
+    return {"LGBMClassifier": "lightgbm", "LogisticRegression": "logistic_regression",
+            "RandomForestClassifier": "random_forest", "DummyClassifier": "dummy"}[name]
+
+
+def preprocess(pipeline, x: np.ndarray) -> np.ndarray:
+    """The pipeline's prediction-time transforms (imputation, scaling); samplers only act during fit."""
+    for _, step in pipeline.steps[:-1]:
+        if hasattr(step, "transform"):
+            x = step.transform(x)
+    return np.asarray(x, dtype=np.float64)
+
+
+def contributions(pipeline, x: np.ndarray) -> Contributions:
+    """Per-feature contributions to the model score for the rows of `x` (features in the model's order)."""
+    x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+    model = pipeline.steps[-1][1]
+    kind = model_kind(pipeline)
+    xt = preprocess(pipeline, x)
+    if kind == "lightgbm":
+        out = model.booster_.predict(xt, pred_contrib=True, num_threads=1)
+        return Contributions(out[:, :-1], out[:, -1], "log-odds")
+    if kind == "logistic_regression":
+        names = [n for n, _ in pipeline.steps]
+        if "scale" not in names:
+            raise ValueError("linear contributions need the StandardScaler step that centres the features")
+        coef = model.coef_[0]
+        return Contributions(xt * coef, np.full(len(xt), float(model.intercept_[0])), "log-odds")
+    if kind == "dummy":
+        prior = float(model.class_prior_[1])
+        return Contributions(np.zeros_like(xt), np.full(len(xt), math.log(prior / (1 - prior))), "log-odds")
+    import shap  # random forest only: TreeSHAP in probability space (slow; not a served default)
+    explainer = shap.TreeExplainer(model)
+    values = np.asarray(explainer.shap_values(xt, check_additivity=False))
+    values = values[..., 1] if values.ndim == 3 else values
+    base = np.atleast_1d(explainer.expected_value)[-1]
+    return Contributions(values, np.full(len(xt), float(base)), "probability")
+
+
+def raw_score(pipeline, x: np.ndarray) -> np.ndarray:
+    """The score the contributions add up to, computed by the model itself (for checks)."""
+    kind = model_kind(pipeline)
+    if kind == "lightgbm":
+        return pipeline.steps[-1][1].booster_.predict(preprocess(pipeline, x), raw_score=True)
+    p = pipeline.predict_proba(x)[:, 1]
+    if kind == "random_forest":
+        return p
+    p = np.clip(p, 1e-15, 1 - 1e-15)
+    return np.log(p / (1 - p))
+
+
+def typical_values(x_granted: np.ndarray) -> np.ndarray:
+    """Median of each feature over granted clients, ignoring missing values (NaN where all are missing)."""
+    x = np.asarray(x_granted, dtype=np.float64)
+    out = np.full(x.shape[1], np.nan)
+    present = ~np.isnan(x).all(axis=0)
+    out[present] = np.nanmedian(x[:, present], axis=0)
+    return out
+
+
+def format_value(value: float) -> str:
+    """A number as a person reads it: 3 significant digits, thousands separated, 'unknown' when missing."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "unknown"
+    value = float(value)
+    if value == 0:
+        return "0"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def reason_codes(values: np.ndarray, contrib: np.ndarray, features: list[str], labels: dict[str, str],
+                 typical: np.ndarray, k: int = TOP_REASONS) -> list[dict]:
+    """The k features pushing this client's score most towards refusal, in plain language.
+
+    Only features with a positive contribution (towards default) are reasons; a client with fewer
+    gets fewer. Ties are broken by feature order so the answer is stable.
+    """
+    contrib = np.asarray(contrib, dtype=np.float64)
+    order = sorted((i for i in range(len(features)) if contrib[i] > 0), key=lambda i: (-contrib[i], i))[:k]
+    reasons = []
+    for rank, i in enumerate(order, start=1):
+        value, usual = float(values[i]), float(typical[i])
+        label = labels.get(features[i], features[i])
+        name = label[:1].upper() + label[1:]
+        if math.isnan(value):
+            text = f"{name} is not known" + ("" if math.isnan(usual) else
+                                              f" (typical granted client: {format_value(usual)})")
+        elif math.isnan(usual):
+            text = f"{name} is {format_value(value)}"
+        elif value == usual:
+            text = f"{name} is {format_value(value)}, as for a typical granted client"
+        else:
+            text = (f"{name} is {format_value(value)}, {'higher' if value > usual else 'lower'} than "
+                    f"{format_value(usual)} for a typical granted client")
+        reasons.append({"rank": rank, "feature": features[i], "label": label,
+                        "value": None if math.isnan(value) else value,
+                        "typical_granted": None if math.isnan(usual) else usual,
+                        "contribution": round(float(contrib[i]), 6), "text": text})
+    return reasons
+
+
+def labels_from_manifest(manifest: list[dict]) -> dict[str, str]:
+    return {row["name"]: row["meaning"] for row in manifest}

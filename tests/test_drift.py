@@ -1,0 +1,324 @@
+"""Drift monitoring: the PSI by hand, the inference log under several processes, the drift stage end to end."""
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import shutil
+import sqlite3
+from pathlib import Path
+
+import joblib
+import numpy as np
+import polars as pl
+import pytest
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from creditscore.calibration import calibrate, fit_calibration
+from creditscore.config import load_params
+from creditscore.drift import EPSILON, psi, psi_band
+from creditscore.inference_log import InferenceLog, logged_rows, read_features
+from creditscore.synthetic.generate import generate
+from stages import drift as stage
+from stages.engineer import engineer
+from stages.prepare import run as prepare
+
+# --- population stability index -------------------------------------------------------------------------------
+
+
+def test_psi_by_hand():
+    reference = np.arange(1, 9)                     # quartile edges 2.75, 4.5, 6.25: two values per bin, 25% each
+    current = np.array([1, 1, 1, 1, 1, 3, 5, 7])    # 5/8, 1/8, 1/8, 1/8
+    expected = (5 / 8 - 1 / 4) * math.log((5 / 8) / (1 / 4)) + 3 * (1 / 8 - 1 / 4) * math.log((1 / 8) / (1 / 4))
+    assert expected == pytest.approx(0.375 * math.log(5))
+    assert psi(reference, current, bins=4) == pytest.approx(expected, abs=1e-12)
+
+
+def test_psi_empty_bins_use_epsilon_and_outer_bins_are_open():
+    reference = np.arange(1, 9)
+    everyone_low = np.array([-100.0, 0.0, 1.0, 2.0])  # all in the first bin, including values below the reference
+    expected = (1 - 0.25) * math.log(1 / 0.25) + 3 * (EPSILON - 0.25) * math.log(EPSILON / 0.25)
+    assert psi(reference, everyone_low, bins=4) == pytest.approx(expected, abs=1e-12)
+    everyone_high = np.array([7.0, 8.0, 50.0])  # above the reference maximum: last bin, not dropped
+    assert psi(reference, everyone_high, bins=4) == pytest.approx(expected, abs=1e-12)
+
+
+def test_psi_is_zero_for_identical_samples_and_grows_with_a_shift():
+    scores = np.random.default_rng(0).beta(2, 12, size=5000)
+    assert psi(scores, scores) == 0.0
+    assert psi(scores, scores.copy()[::-1]) == 0.0  # order does not matter
+    assert 0 < psi(scores, scores * 1.1) < psi(scores, scores * 1.5)
+    tied = np.round(scores, 2)  # heavily tied scores, as isotonic calibration gives: merged edges still work
+    assert psi(tied, tied) == 0.0
+
+
+def test_psi_rejects_bad_input():
+    with pytest.raises(ValueError, match="empty"):
+        psi([], [0.1])
+    with pytest.raises(ValueError, match="missing or infinite"):
+        psi([0.1, 0.2], [0.1, float("nan")])
+
+
+@pytest.mark.parametrize("value, band", [(0.0, "stable"), (0.0999, "stable"), (0.1, "watch"), (0.25, "watch"),
+                                         (0.2501, "act"), (3.0, "act")])
+def test_psi_band_edges(value, band):
+    assert psi_band(value) == band
+
+
+# --- inference log --------------------------------------------------------------------------------------------
+
+
+def _record(i: int, **extra) -> dict:
+    return {"sk_id_curr": 100_000 + i, "model_version": "3", "score": i / 1000, "decision": "granted",
+            "features": {"i": float(i), "half": i / 2}, **extra}
+
+
+def test_inference_log_round_trip(tmp_path):
+    path = tmp_path / "log" / "inference.db"
+    log = InferenceLog(path)
+    assert not path.exists()  # nothing is opened before the first use (in the API: after gunicorn forks)
+    log.append([{"sk_id_curr": None, "model_version": "v7", "score": 0.42, "decision": "refused",
+                 "features": {"A": 1.5, "B": None, "C": float("nan"), "D": np.float32(2.25)}},
+                _record(1)])
+    assert log.count() == 2 and logged_rows(path) == 2
+    frame = read_features(path, ["A", "B", "D"])
+    assert frame.columns == ["A", "B", "D", "score"]
+    assert all(dtype == pl.Float64 for dtype in frame.dtypes)
+    assert frame.row(0) == (1.5, None, 2.25, 0.42)
+    assert frame.row(1) == (None, None, None, 0.001)  # features the request did not carry are missing
+    with sqlite3.connect(path) as conn:
+        row = conn.execute("SELECT ts, sk_id_curr, model_version, decision, features FROM inference_log "
+                           "ORDER BY id LIMIT 1").fetchone()
+        columns = [c[1] for c in conn.execute("PRAGMA table_info(inference_log)")]
+    assert row[0].endswith("+00:00") and row[1] is None and row[2] == "v7" and row[3] == "refused"
+    assert json.loads(row[4]) == {"A": 1.5, "B": None, "C": None, "D": 2.25}  # NaN is stored as null
+    assert columns == ["id", "ts", "sk_id_curr", "model_version", "score", "decision", "features"]  # nothing else
+
+
+def test_inference_log_rejects_a_bad_record_without_writing(tmp_path):
+    log = InferenceLog(tmp_path / "log.db")
+    with pytest.raises(ValueError, match="decision"):
+        log.append([_record(1), _record(2, decision="maybe")])
+    with pytest.raises(ValueError, match="score"):
+        log.append([_record(3, score=float("nan"))])
+    assert log.count() == 0
+
+
+def test_inference_log_is_bounded_and_keeps_the_newest_rows(tmp_path):
+    log = InferenceLog(tmp_path / "log.db", max_rows=50, prune_every=10)
+    for i in range(137):
+        log.append([_record(i)])
+        assert log.count() <= 50 + 10
+    log.prune()
+    assert log.count() == 50
+    assert read_features(tmp_path / "log.db", ["i"])["i"].to_list() == [float(i) for i in range(87, 137)]
+    assert InferenceLog(tmp_path / "log.db", max_rows=20).count() == 20  # a new process prunes on opening
+
+
+def _append_many(log: InferenceLog, worker: int, rows: int, barrier, errors) -> None:
+    try:
+        barrier.wait()
+        for i in range(rows):
+            log.append([_record(worker * 1000 + i)])
+    except BaseException as error:  # reported to the parent
+        errors.put(f"{worker}: {error!r}")
+        raise
+
+
+def test_inference_log_concurrent_appends_from_several_processes(tmp_path):
+    """Like gunicorn: the log object exists before the fork, each worker opens its own connection."""
+    path = tmp_path / "log.db"
+    log = InferenceLog(path)
+    log.append([_record(-1)])  # the parent has an open connection that the children must not reuse
+    ctx = multiprocessing.get_context("fork")
+    barrier, errors = ctx.Barrier(4), ctx.Queue()
+    workers = [ctx.Process(target=_append_many, args=(log, w, 200, barrier, errors)) for w in range(4)]
+    for p in workers:
+        p.start()
+    for p in workers:
+        p.join(60)
+    messages = []
+    while not errors.empty():
+        messages.append(errors.get())
+    assert messages == [] and [p.exitcode for p in workers] == [0, 0, 0, 0]
+    assert log.count() == 1 + 4 * 200
+    values = read_features(path, ["i"])["i"].to_list()
+    assert sorted(values) == sorted([-1.0] + [float(w * 1000 + i) for w in range(4) for i in range(200)])
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_read_features_errors_name_the_file_and_column(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing.db"):
+        read_features(tmp_path / "nothing.db", ["A"])
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    with pytest.raises(ValueError, match="other.db: no inference_log table"):
+        read_features(other, ["A"])
+    empty = tmp_path / "empty.db"
+    assert InferenceLog(empty).count() == 0
+    with pytest.raises(ValueError, match="empty.db: the inference log has no rows"):
+        read_features(empty, ["A"])
+    InferenceLog(empty).append([_record(1)])
+    with pytest.raises(ValueError, match="empty.db: column NOPE missing"):
+        read_features(empty, ["i", "NOPE"])
+    (tmp_path / "text.db").write_text("not a database, just text\n" * 10)
+    with pytest.raises(ValueError, match="text.db: not a readable"):
+        read_features(tmp_path / "text.db", ["A"])
+
+
+# --- the drift stage end to end --------------------------------------------------------------------------------
+
+N_CLIENTS, SEED = 8000, 11
+MODEL_FEATURES = ["EXT_SOURCE_MEAN", "EXT_SOURCE_2", "EXT_SOURCE_3", "EXT_SOURCE_1", "AGE_YEARS", "DAYS_BIRTH",
+                  "PAYMENT_RATE", "CREDIT_TERM_YEARS", "AMT_CREDIT", "AMT_ANNUITY", "AMT_INCOME_TOTAL",
+                  "DAYS_REGISTRATION", "DAYS_ID_PUBLISH", "CNT_CHILDREN", "REGION_POPULATION_RELATIVE",
+                  "HOUR_APPR_PROCESS_START"]
+SHIFTED = ["EXT_SOURCE_MEAN", "EXT_SOURCE_2", "EXT_SOURCE_3", "EXT_SOURCE_1", "AGE_YEARS", "DAYS_BIRTH"]
+PARAMS = {"top_features": 15, "reference_sample": 5000, "current_sample": 5000, "share_alert": 0.3,
+          "psi_alert": 0.25, "fail_on_alert": False, "log": ""}
+
+
+def _project(root: Path, drift: float) -> Path:
+    """Synthetic data with the generator's drift knob, the real prepare and engineer code, a small fitted model."""
+    generate(root / "raw", N_CLIENTS, SEED, drift)
+    assert prepare(root / "raw", root / "prepared", root / "prepare.json", "synthetic", 0.2, SEED) == 0
+    (root / "full").mkdir()
+    engineer(root / "prepared", root / "full", load_params()["engineer"], SEED)
+    features, predictions = root / "features", root / "predictions"
+    features.mkdir()
+    predictions.mkdir()
+    for split in ("train", "test"):  # only the columns the test needs, to keep the fixture small
+        frame = pl.read_parquet(root / "full" / f"{split}.parquet")
+        frame.select([c for c in ("SK_ID_CURR", "TARGET") if c in frame.columns] + MODEL_FEATURES).write_parquet(
+            features / f"{split}.parquet")
+    train, test = pl.read_parquet(features / "train.parquet"), pl.read_parquet(features / "test.parquet")
+    x, y = train.select(MODEL_FEATURES).to_numpy(), train["TARGET"].to_numpy()
+    model = make_pipeline(SimpleImputer(strategy="median"), StandardScaler(), LogisticRegression(max_iter=1000))
+    oof = cross_val_predict(model, x, y, cv=StratifiedKFold(5, shuffle=True, random_state=SEED),
+                            method="predict_proba")[:, 1]
+    proba = model.fit(x, y).predict_proba(test.select(MODEL_FEATURES).to_numpy())[:, 1]
+    pl.DataFrame({"SK_ID_CURR": train["SK_ID_CURR"], "TARGET": train["TARGET"], "proba": oof}).write_parquet(
+        predictions / "oof.parquet")
+    pl.DataFrame({"SK_ID_CURR": test["SK_ID_CURR"], "proba": proba}).write_parquet(predictions / "test.parquet")
+    joblib.dump({"features": MODEL_FEATURES, "calibration": fit_calibration(oof, y, "isotonic")},
+                root / "bundle.joblib")
+    ranking = [{"feature": f, "mean_abs_shap": round(1 / (i + 1), 4)} for i, f in enumerate(MODEL_FEATURES)]
+    (root / "explain.json").write_text(json.dumps({"global": [{"feature": "NOT_IN_MODEL", "mean_abs_shap": 9}]
+                                                   + ranking}))
+    for name in ("raw", "prepared", "full"):
+        shutil.rmtree(root / name)
+    return root
+
+
+@pytest.fixture(scope="module")
+def projects(tmp_path_factory) -> dict[float, Path]:
+    return {drift: _project(tmp_path_factory.mktemp(f"drift{drift}"), drift) for drift in (0.0, 1.0)}
+
+
+def _run(project: Path, out: Path, log: Path | None = None, **params) -> tuple[int, dict | None]:
+    code = stage.run(project / "features", project / "predictions", project / "bundle.joblib",
+                     project / "explain.json", log, out / "drift.html", out / "drift.json", {**PARAMS, **params}, 42)
+    metrics = out / "drift.json"
+    return code, json.loads(metrics.read_text()) if metrics.exists() else None
+
+
+def test_stage_flags_planted_drift_and_not_its_absence(projects, tmp_path, capsys):
+    code, calm = _run(projects[0.0], tmp_path / "calm")
+    assert code == 0 and "no drift alert" in capsys.readouterr().err
+    code, drifted = _run(projects[1.0], tmp_path / "drifted")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 0  # fail_on_alert is off: the alert is reported, the stage succeeds
+
+    names = MODEL_FEATURES[:15]
+    n_current = pl.scan_parquet(projects[0.0] / "features" / "test.parquet").select(pl.len()).collect().item()
+    for metrics in (calm, drifted):
+        assert metrics["top_features"] == names and metrics["n_features"] == 15  # NOT_IN_MODEL skipped
+        assert set(metrics["features"]) == set(names) and metrics["current_source"] == "application_test"
+        assert metrics["n_reference"] == N_CLIENTS * 0.8 and metrics["n_current"] == n_current
+        assert metrics["n_reference_sample"] == 5000  # a seeded sample of the 6,400 training clients
+        assert metrics["n_current_sample"] == n_current  # fewer rows than the sample size: all of them
+    assert calm["alert"] is False and calm["n_drifted"] == 0 and calm["score_psi_band"] == "stable"
+    assert calm["score_drift"]["drifted"] is False
+
+    assert drifted["alert"] is True
+    flagged = {f for f, v in drifted["features"].items() if v["drifted"]}
+    assert set(SHIFTED) <= flagged and drifted["n_drifted"] == len(flagged)
+    assert drifted["share_drifted"] == pytest.approx(len(flagged) / 15, abs=1e-6) and drifted["share_drifted"] >= 0.3
+    assert drifted["score_drift"]["drifted"] is True and drifted["score_psi"] > calm["score_psi"] + 0.1
+    for name in SHIFTED:
+        assert drifted["features"][name]["drift_score"] > 3 * calm["features"][name]["drift_score"]
+    assert drifted["features"]["EXT_SOURCE_2"]["method"] == "Wasserstein distance (normed)"
+    alerts = [line for line in err if "DRIFT ALERT" in line]
+    assert len(alerts) == 1 and f"{len(flagged)}/15 features drifted" in alerts[0]
+    assert (tmp_path / "drifted" / "drift.html").stat().st_size > 10_000
+    assert "<html" in (tmp_path / "drifted" / "drift.html").read_text()[:2000].lower()
+
+
+def test_stage_outputs_are_byte_reproducible(projects, tmp_path):
+    """dvc.lock records both outputs: metrics and the HTML report (random widget ids renamed) must not change."""
+    _run(projects[1.0], tmp_path / "a")
+    _run(projects[1.0], tmp_path / "b")
+    for name in ("drift.json", "drift.html"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_stage_reads_the_inference_log_as_current_data(projects, tmp_path, capsys):
+    project = projects[1.0]
+    bundle = joblib.load(project / "bundle.joblib")
+    test = pl.read_parquet(project / "features" / "test.parquet")
+    scores = calibrate(pl.read_parquet(project / "predictions" / "test.parquet")["proba"].to_numpy(),
+                       bundle["calibration"])
+    log = InferenceLog(tmp_path / "inference.db")
+    log.append([{"sk_id_curr": int(row["SK_ID_CURR"]), "model_version": "1", "score": float(s),
+                 "decision": "refused" if s > 0.2 else "granted",
+                 "features": {f: None if f == "PAYMENT_RATE" else row[f] for f in MODEL_FEATURES}}  # one never sent
+                for row, s in zip(test.iter_rows(named=True), scores)])
+    code, metrics = _run(project, tmp_path / "out", log=tmp_path / "inference.db")
+    assert code == 0 and metrics["current_source"] == "inference_log" and metrics["n_current"] == test.height
+    assert metrics["alert"] is True and set(SHIFTED) <= {f for f, v in metrics["features"].items() if v["drifted"]}
+    never_sent = metrics["features"]["PAYMENT_RATE"]
+    assert never_sent["drifted"] is True and never_sent["drift_score"] is None
+    assert never_sent["method"] == "no values in the current sample" and never_sent["missing_share"]["current"] == 1.0
+    # a log that does not exist yet: the stage falls back to application_test and says so
+    code, metrics = _run(project, tmp_path / "fallback", log=tmp_path / "not-yet.db")
+    assert code == 0 and metrics["current_source"] == "application_test"
+    assert "no logged request yet" in capsys.readouterr().err
+
+
+def test_stage_main_fails_on_alert_only_when_asked(projects, tmp_path, monkeypatch, capsys):
+    project = projects[1.0]
+    args = ["--features", str(project / "features"), "--predictions", str(project / "predictions"),
+            "--bundle", str(project / "bundle.joblib"), "--importance", str(project / "explain.json"),
+            "--report", str(tmp_path / "drift.html"), "--metrics", str(tmp_path / "drift.json")]
+    monkeypatch.setattr(stage, "load_params", lambda: {"seed": 42, "drift": {**PARAMS, "fail_on_alert": True}})
+    assert stage.main(args) == 1
+    assert json.loads((tmp_path / "drift.json").read_text())["alert"] is True  # outputs are still written
+    assert sum("DRIFT ALERT" in line for line in capsys.readouterr().err.splitlines()) == 1
+    monkeypatch.setattr(stage, "load_params", lambda: {"seed": 42, "drift": PARAMS})
+    assert stage.main(args) == 0
+
+
+def test_stage_bad_input_names_file_and_column_and_writes_nothing(projects, tmp_path, capsys):
+    project = Path(shutil.copytree(projects[0.0], tmp_path / "project"))
+    test = project / "features" / "test.parquet"
+    pl.read_parquet(test).drop("AGE_YEARS").write_parquet(test)
+    out = tmp_path / "out"
+    code, metrics = _run(project, out)
+    err = capsys.readouterr().err
+    assert code == 2 and metrics is None
+    assert f"{test}: column AGE_YEARS missing" in err and err.count("\n") == 1
+    assert not out.exists() or list(out.iterdir()) == []  # no report, no metrics, no temporary file
+
+    ranking = (project / "explain.json").read_text()
+    (project / "explain.json").write_text('{"local": []}')
+    assert _run(project, out)[0] == 2 and "explain.json: expected a 'global' list" in capsys.readouterr().err
+    (project / "explain.json").write_text(ranking)
+    (project / "predictions" / "oof.parquet").unlink()
+    assert _run(project, out)[0] == 2 and "oof.parquet: file not found" in capsys.readouterr().err
+    assert not out.exists() or list(out.iterdir()) == []
