@@ -9,8 +9,11 @@ own process, `--repeats` times, against the obvious alternative, evidently on al
 import/compute split measured inside the process, and whether the two verdicts agree column by column.
 Writes `benchmarks/results/drift.json`.
 
-    python -m benchmarks.bench_drift                       # full scale, 3 + 1 runs
+    python -m benchmarks.bench_drift                       # full scale, 3 + 3 runs
     python -m benchmarks.bench_drift --reference 20000 --current 5000 --repeats 1
+
+It also measures the inference log the API appends to: one-row appends on a log at its 100,000-row bound
+(pruning included), and four processes appending at once.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import json
 import platform
 import shutil
 import sys
+import warnings
 
 import numpy as np
 import polars as pl
@@ -68,7 +72,8 @@ def population(n: int, rng: np.random.Generator, shift: float) -> pl.DataFrame:
     employed[rng.uniform(size=n) < 0.18] = np.nan      # the 365243 sentinel of pensioners, made missing
     phone = -rng.exponential(960.0, n)
     phone[rng.uniform(size=n) < 0.12] = 0.0
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # clients with no EXT_SOURCE at all: missing, as in Kaggle
         mean = np.nanmean(stacked, axis=1)
         frame = {"CREDIT_TERM_YEARS": 1.0 / rate, "PAYMENT_RATE": rate, "EXT_SOURCE_MEAN": mean,
                  "EXT_SOURCE_3": ext["EXT_SOURCE_3"], "EXT_SOURCE_2": ext["EXT_SOURCE_2"], "DAYS_BIRTH": -age_days,
@@ -83,6 +88,55 @@ def population(n: int, rng: np.random.Generator, shift: float) -> pl.DataFrame:
     score = np.round(proba, 3)  # isotonic calibration gives a step function: many tied scores
     return pl.DataFrame({k: np.asarray(v, dtype=np.float32) for k, v in frame.items()}).with_columns(
         pl.Series("score", score, dtype=pl.Float64))
+
+
+def _append_rows(path, n: int, offset: int, names: list[str]) -> None:
+    from creditscore.inference_log import InferenceLog
+    log, rng = InferenceLog(path), np.random.default_rng(offset)
+    for i in range(n):
+        log.append([{"sk_id_curr": offset + i, "model_version": "1", "score": 0.1, "decision": "granted",
+                     "features": dict(zip(names, rng.normal(size=len(names)).tolist()))}])
+
+
+def bench_log(path, max_rows: int = 100_000, appends: int = 5000, n_features: int = 38) -> dict:
+    """Per-request cost of InferenceLog.append (one row per call, as the API does) on a log already at its bound,
+    amortised pruning included; then 4 processes appending at once."""
+    import multiprocessing
+    import time
+
+    from creditscore.inference_log import InferenceLog
+
+    names = [f"FEATURE_{i}" for i in range(n_features)]
+    rng = np.random.default_rng(0)
+    log = InferenceLog(path, max_rows=max_rows)
+    for start in range(0, max_rows, 10_000):  # fill to the bound in batches
+        log.append([{"sk_id_curr": start + i, "model_version": "1", "score": 0.1, "decision": "granted",
+                     "features": dict(zip(names, row))} for i, row in enumerate(rng.normal(size=(10_000, n_features)).tolist())])
+    records = [{"sk_id_curr": i, "model_version": "1", "score": 0.2, "decision": "refused",
+                "features": dict(zip(names, row))} for i, row in enumerate(rng.normal(size=(appends, n_features)).tolist())]
+    latencies = []
+    for record in records:
+        start = time.perf_counter()
+        log.append([record])
+        latencies.append(time.perf_counter() - start)
+    latencies = np.array(latencies) * 1000
+    ctx, per_process = multiprocessing.get_context("fork"), 1000
+    workers = [ctx.Process(target=_append_rows, args=(path, per_process, 10_000_000 * (w + 1), names)) for w in range(4)]
+    start = time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    wall = time.perf_counter() - start
+    return {"features_per_row": n_features, "max_rows": max_rows, "rows_after": log.count(),
+            "file_mib": round(path.stat().st_size / 2**20, 1),
+            "single_row_append_ms": {"mean": round(float(latencies.mean()), 3),
+                                     "median": round(float(np.median(latencies)), 3),
+                                     "p99": round(float(np.quantile(latencies, 0.99)), 3),
+                                     "max": round(float(latencies.max()), 1), "appends": appends},
+            "four_processes": {"rows": 4 * per_process, "seconds": round(wall, 2),
+                               "rows_per_second": round(4 * per_process / wall),
+                               "all_exit_0": all(w.exitcode == 0 for w in workers)}}
 
 
 def agreement(sampled: dict, full: dict) -> dict:
@@ -101,7 +155,7 @@ def main() -> int:
     parser.add_argument("--current", type=int, default=48_744)
     parser.add_argument("--sample", type=int, default=5000, help="rows per side for the sampled run (drift params)")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--full-repeats", type=int, default=1)
+    parser.add_argument("--full-repeats", type=int, default=3)
     parser.add_argument("--full-cap", type=int, default=0, help="rows per side for the all-rows run (0 = no cap)")
     parser.add_argument("--shift", type=float, default=0.5, help="planted shift of the current clients")
     args = parser.parse_args()
@@ -140,6 +194,7 @@ def main() -> int:
                      "full": round((HERE / "full.html").stat().st_size / 2**20, 1)},
         "agreement": agreement(sampled, full), "sampled_runs_identical_metrics": same_metrics,
         "score_psi": sampled["score_psi"], "score_psi_band": sampled["score_psi_band"],
+        "inference_log": bench_log(HERE / "inference.db"),
         "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
         "goal": {"seconds": 120}}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

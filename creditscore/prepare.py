@@ -17,21 +17,22 @@ def clean_table(frame: pl.DataFrame, table: Table) -> tuple[pl.DataFrame, dict]:
     rows get the same columns as the full table.
     """
     report: dict[str, dict[str, int]] = {"sentinel": {}, "missing_token": {}}
+    sentinel = {c: (pl.col(c) == SENTINEL_DAYS).fill_null(False) for c, kind in table.columns
+                if kind == "int" and c.startswith("DAYS_")}
+    token = {c: pl.col(c).is_in(MISSING_TOKENS) for c, kind in table.columns if kind == "str"}
+    counts = [e.sum().alias(c) for c, e in (*sentinel.items(), *token.items())]
+    hits = frame.select(counts).row(0, named=True) if counts else {}  # one pass over the table for every check
     exprs = []
-    for c, kind in table.columns:
-        if kind == "int" and c.startswith("DAYS_"):
-            is_sentinel = (pl.col(c) == SENTINEL_DAYS).fill_null(False)
-            hits = int(frame.select(is_sentinel.sum()).item())
-            if c in table.sentinel_columns:
-                exprs.append(is_sentinel.cast(pl.Int8).alias(c + SENTINEL_SUFFIX))
-            if hits:
-                report["sentinel"][c] = hits
-                exprs.append(pl.when(is_sentinel).then(None).otherwise(pl.col(c)).alias(c))
-        elif kind == "str":
-            hits = int(frame[c].is_in(MISSING_TOKENS).sum())
-            if hits:
-                report["missing_token"][c] = hits
-                exprs.append(pl.when(pl.col(c).is_in(MISSING_TOKENS)).then(None).otherwise(pl.col(c)).alias(c))
+    for c, is_sentinel in sentinel.items():
+        if c in table.sentinel_columns:
+            exprs.append(is_sentinel.cast(pl.Int8).alias(c + SENTINEL_SUFFIX))
+        if hits[c]:
+            report["sentinel"][c] = int(hits[c])
+            exprs.append(pl.when(is_sentinel).then(None).otherwise(pl.col(c)).alias(c))
+    for c, is_token in token.items():
+        if hits[c]:
+            report["missing_token"][c] = int(hits[c])
+            exprs.append(pl.when(is_token).then(None).otherwise(pl.col(c)).alias(c))
     return (frame.with_columns(exprs) if exprs else frame), report
 
 

@@ -92,3 +92,23 @@ def test_no_history_fast_path_equals_the_full_path(pipeline, tiny_synthetic_dir)
     fast = fast.drop(pl.selectors.ends_with("_TARGET_ENC"))
     assert fast.columns == full.columns and fast.schema == full.schema
     assert np.array_equal(fast.to_numpy().astype(float), full.to_numpy().astype(float), equal_nan=True)
+
+
+def test_serving_plan_computes_only_its_features_with_the_same_values(pipeline, tiny_synthetic_dir):
+    from creditscore.features.serving import serving_plan
+
+    spec = json.loads((pipeline / "spec.json").read_text())
+    stage = pl.read_parquet(pipeline / "test.parquet")
+    rng = np.random.default_rng(0)
+    names = [spec["features"][i] for i in sorted(rng.choice(len(spec["features"]), 40, replace=False))]
+    names += ["EXT_SOURCE_MEAN", "INSTAL_LATE_SHARE", "ORGANIZATION_TYPE_TARGET_ENC"]
+    plan = serving_plan(spec, list(dict.fromkeys(names)))
+    for client in _clients(tiny_synthetic_dir, stage["SK_ID_CURR"].to_list()):
+        app, history = _raw_rows(tiny_synthetic_dir, client)
+        for given in (history, None):
+            planned = client_features([app], given, spec, plan)
+            full = client_features([app], given, spec).select(planned.columns)
+            assert planned.columns == ["SK_ID_CURR", *plan["names"]]
+            assert np.array_equal(planned.to_numpy().astype(float), full.to_numpy().astype(float), equal_nan=True)
+    with pytest.raises(KeyError, match="NOT_A_FEATURE"):
+        serving_plan(spec, ["NOT_A_FEATURE"])

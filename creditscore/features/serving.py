@@ -9,8 +9,9 @@ from __future__ import annotations
 import polars as pl
 
 from creditscore.features.application import application_features
-from creditscore.features.build import (HISTORY, add_target_encoding, build_features, finalize, numeric_columns,
-                                        sort_history)
+from creditscore.features.encoding import target_encoded_name
+from creditscore.features.build import (HISTORY, add_target_encoding, build_features, feature_groups, finalize,
+                                        numeric_columns, sort_history)
 from creditscore.prepare import clean_table
 from creditscore.rawdata import DataError, column_type
 from creditscore.schema import TABLES
@@ -27,17 +28,42 @@ def typed_frame(table: str, rows: list[dict]) -> pl.DataFrame:
     return clean_table(frame, spec)[0]
 
 
-def client_features(applications: list[dict], history: dict[str, list[dict]] | None, spec: dict) -> pl.DataFrame:
-    """Feature rows (SK_ID_CURR + the spec's features, float32) for raw application rows and history."""
+def serving_plan(spec: dict, names: list[str]) -> dict:
+    """What one scoring request must compute for `names`: computed once when the API starts.
+
+    The feature groups holding none of `names` are skipped, and only `names` are selected from the
+    application features, so Polars prunes every expression the model does not use. The values are
+    those of the full computation (the parity tests check it).
+    """
+    groups = feature_groups(spec)
+    encoded = {target_encoded_name(c) for c in spec.get("target_encoding") or {}}
+    unknown = [n for n in names if n not in groups and n not in encoded]
+    if unknown:
+        raise KeyError(f"features not produced by the spec: {unknown[:5]}")
+    needed = {groups[n] for n in names if n in groups}
+    app_names = [n for n in names if groups.get(n) == "application"]
+    return {"names": list(names), "app_names": app_names,
+            "spec": {**spec, "groups": [g for g in spec["groups"] if g in needed]}}
+
+
+def client_features(applications: list[dict], history: dict[str, list[dict]] | None, spec: dict,
+                    plan: dict | None = None) -> pl.DataFrame:
+    """Feature rows (SK_ID_CURR + features, float32) for raw application rows and history.
+
+    Without `plan`, every feature of the spec; with a `serving_plan`, only the plan's features.
+    """
     history = history or {}
     unknown = sorted(set(history) - set(HISTORY))
     if unknown:
         raise DataError(f"history: unknown table {unknown[0]}")
+    names = plan["names"] if plan else spec["features"]
+    spec = plan["spec"] if plan else spec
     app = typed_frame("application_test", [{k: v for k, v in row.items() if k != "TARGET"} for row in applications])
-    if not any(history.values()):  # no history rows: every history aggregate is missing; skip ~60 ms of queries
-        features = application_features(app.lazy(), spec["vocab"], numeric_columns("application_train"),
-                                        spec["poly"]).collect()
-        return finalize(add_target_encoding(features, app, spec), spec["features"], absent_are_missing=True)
+    if not any(history.values()):  # no history rows: every history aggregate is missing; skip their queries
+        lazy = application_features(app.lazy(), spec["vocab"], numeric_columns("application_train"), spec["poly"])
+        if plan:
+            lazy = lazy.select(["SK_ID_CURR", *plan["app_names"]])
+        return finalize(add_target_encoding(lazy.collect(), app, spec), names, absent_are_missing=True)
     tables = sort_history({name: typed_frame(name, history.get(name, [])).lazy() for name in HISTORY})
     features = build_features(app.lazy(), tables, spec)
-    return finalize(add_target_encoding(features, app, spec), spec["features"])
+    return finalize(add_target_encoding(features, app, spec), names)

@@ -1,0 +1,211 @@
+"""Prediction API and relationship-manager dashboard (Flask app factory; `gunicorn "app:create_app()"`).
+
+Configuration (environment variables):
+  MODEL_BUNDLE     path of the pipeline's bundle (default models/bundle.joblib)
+  MODEL_REFERENCE  path of the explain stage's serving reference (default models/reference.joblib)
+  API_KEY          when set, every endpoint but /health requires it (header X-API-Key, or the cookie
+                   the dashboard sets after `/?api_key=...`)
+  INFERENCE_LOG    SQLite file logging every scored request for the drift stage (default
+                   logs/inference.sqlite; "off" disables it); INFERENCE_LOG_MAX_ROWS bounds it
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+from flask import Flask, jsonify, make_response, render_template, request
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from app.openapi import openapi_document
+from app.service import ModelNotReady, ServingModel
+from app.validation import MAX_BATCH, PredictRequest, WhatIfRequest, as_raw_rows, error_details
+from creditscore.config import ROOT
+from creditscore.inference_log import InferenceLog
+from creditscore.rawdata import DataError
+
+MAX_BODY_BYTES = 5 * 1024 * 1024
+COOKIE = "credit_api_key"
+
+
+def _error(status: int, message: str, details: list[dict] | None = None):
+    body = {"error": message}
+    if details:
+        body["details"] = details
+    return jsonify(body), status
+
+
+def _json_body() -> dict:
+    """The request's JSON object, or a 4xx that says what is wrong with the body."""
+    if not request.is_json:
+        raise _BadBody(415, "the body must be JSON (Content-Type: application/json)")
+    data = request.get_json(silent=True)
+    if data is None:
+        raise _BadBody(400, "malformed JSON body")
+    if not isinstance(data, dict):
+        raise _BadBody(400, "the JSON body must be an object")
+    return data
+
+
+class _BadBody(Exception):
+    def __init__(self, status: int, message: str, details: list[dict] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.details = status, message, details
+
+
+def create_app(bundle: str | os.PathLike | None = None, reference: str | os.PathLike | None = None) -> Flask:
+    """Load and verify the model once; refuse to start (ModelNotReady, with what to run) if it is absent or corrupt."""
+    bundle_path = Path(bundle or os.environ.get("MODEL_BUNDLE") or ROOT / "models" / "bundle.joblib")
+    reference_path = Path(reference or os.environ.get("MODEL_REFERENCE") or ROOT / "models" / "reference.joblib")
+    try:
+        model = ServingModel(bundle_path, reference_path)
+    except ModelNotReady as exc:
+        print(f"credit-scoring API: cannot start: {exc}", file=sys.stderr, flush=True)
+        raise
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.json.sort_keys = False
+    api_key = os.environ.get("API_KEY") or None
+    log_path = os.environ.get("INFERENCE_LOG", str(ROOT / "logs" / "inference.sqlite"))
+    log = None if log_path.lower() in ("", "off", "none") else InferenceLog(
+        log_path, max_rows=int(os.environ.get("INFERENCE_LOG_MAX_ROWS", "100000")))
+    app.extensions["model"] = model
+
+    def record(ids: list, x: np.ndarray, decisions: list[dict]) -> None:
+        if log is None:
+            return
+        log.append([{"sk_id_curr": None if i is None else int(i), "model_version": model.version,
+                     "score": d["probability"], "decision": d["decision"],
+                     "features": {n: (None if np.isnan(v) else float(v)) for n, v in zip(model.features, row)}}
+                    for i, row, d in zip(ids, x, decisions)])
+
+    @app.before_request
+    def _check_key():
+        if api_key is None or request.endpoint == "health":
+            return None
+        given = request.headers.get("X-API-Key") or request.args.get("api_key") or request.cookies.get(COOKIE) or ""
+        if not hmac.compare_digest(given.encode(), api_key.encode()):
+            return _error(401, "missing or wrong API key: send it in the X-API-Key header")
+        return None
+
+    @app.errorhandler(_BadBody)
+    def _bad_body(exc: _BadBody):
+        return _error(exc.status, exc.message, exc.details)
+
+    @app.errorhandler(ValidationError)
+    def _invalid(exc: ValidationError):
+        details = error_details(exc)
+        return _error(422, f"invalid request: {details[0]['field']}: {details[0]['problem']}", details)
+
+    @app.errorhandler(DataError)
+    def _bad_data(exc: DataError):
+        return _error(422, f"invalid history rows: {exc}")
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        messages = {413: f"request body too large (limit {MAX_BODY_BYTES // (1024 * 1024)} MB)"}
+        return _error(exc.code or 500, messages.get(exc.code, exc.description or exc.name))
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):  # a defect, not bad input: say so without leaking internals
+        app.logger.exception("unexpected error")
+        return _error(500, f"internal error ({type(exc).__name__}); the request was not scored")
+
+    @app.get("/health")
+    def health():
+        return jsonify({"status": "ok", "model_loaded": True, "model_version": model.version})
+
+    @app.get("/model")
+    def model_info():
+        return jsonify(model.info())
+
+    @app.get("/openapi.json")
+    def openapi():
+        return jsonify(openapi_document())
+
+    @app.post("/predict")
+    def predict():
+        body = PredictRequest.model_validate(_json_body())
+        rows = as_raw_rows(body.rows(), "application_test")
+        history = None
+        if body.history is not None:
+            history = {t: as_raw_rows(getattr(body.history, t) or [], t) for t in type(body.history).model_fields}
+        placeholder = [r.setdefault("SK_ID_CURR", -(i + 1)) < 0 for i, r in enumerate(rows)]
+        frame = model.raw_features(rows, history)
+        x = model.matrix(frame)
+        decisions = model.decide(x)
+        ids = [None if p else r["SK_ID_CURR"] for r, p in zip(rows, placeholder)]
+        for i, d in enumerate(decisions):
+            d["SK_ID_CURR"] = ids[i]
+            if body.explain:
+                d["explanation"] = model.explain(x[i])
+        record(ids, x, decisions)
+        if body.application is not None:
+            return jsonify(decisions[0])
+        return jsonify({"model_version": model.version, "count": len(decisions), "predictions": decisions})
+
+    def _known(client: int) -> int:
+        row = model.known(client)
+        if row is None:
+            raise _BadBody(404, f"client {client} is not among the application_test clients of the last pipeline run")
+        return row
+
+    @app.get("/clients")
+    def clients():
+        try:
+            limit = int(request.args.get("limit", 50))
+            offset = int(request.args.get("offset", 0))
+        except ValueError:
+            return _error(400, "limit and offset must be whole numbers")
+        if not (1 <= limit <= MAX_BATCH and offset >= 0):
+            return _error(400, f"limit must be 1..{MAX_BATCH} and offset >= 0")
+        ids = model.client_ids[offset:offset + limit]
+        decisions = model.decide(model.client_features[offset:offset + limit]) if len(ids) else []
+        return jsonify({"total": len(model.client_ids), "offset": offset,
+                        "clients": [{"SK_ID_CURR": int(i), "probability": d["probability"], "decision": d["decision"]}
+                                    for i, d in zip(ids, decisions)]})
+
+    @app.get("/clients/<int:client>")
+    def client(client: int):
+        row = _known(client)
+        x = model.client_features[row:row + 1]
+        decision = model.decide(x)[0]
+        record([client], x, [decision])
+        return jsonify({"SK_ID_CURR": client, **decision, "client": model.client_fields(row),
+                        "key_values": model.key_values(row)})
+
+    @app.get("/clients/<int:client>/explain")
+    def client_explain(client: int):
+        row = _known(client)
+        x = model.client_features[row]
+        return jsonify({"SK_ID_CURR": client, **model.decide(x[None, :])[0], "explanation": model.explain(x),
+                        "key_values": model.key_values(row)})
+
+    @app.post("/clients/<int:client>/whatif")
+    def client_what_if(client: int):
+        row = _known(client)
+        changes = WhatIfRequest.model_validate(_json_body()).model_dump(exclude_none=True)
+        x, keys = model.what_if(row, changes)
+        return jsonify({"SK_ID_CURR": client, "changes": changes, **model.decide(x[None, :])[0],
+                        "explanation": model.explain(x), "key_values": keys})
+
+    @app.get("/reference")
+    def reference():
+        """What the dashboard draws clients against: key fields' quantiles among granted and refused clients."""
+        return jsonify({"key_fields": model.key_fields, "labels": {k: model.labels.get(k, k) for k in model.key_fields},
+                        "quantiles": [round(q, 2) for q in np.linspace(0.05, 0.95, 19)],
+                        "distributions": model.reference["distributions"], "threshold": model.threshold})
+
+    @app.get("/")
+    def dashboard():
+        response = make_response(render_template("dashboard.html", version=model.version,
+                                                 threshold=model.threshold, year=dt.date.today().year))
+        if api_key is not None and request.args.get("api_key"):
+            response.set_cookie(COOKIE, request.args["api_key"], httponly=True, samesite="Strict")
+        return response
+
+    return app

@@ -1,0 +1,23 @@
+"""gunicorn settings for the prediction API (Procfile, render.yaml and the end-to-end tests use this file)."""
+import os
+
+# Each worker loads the model once when it boots. Not preloaded in the master: Polars' thread pool does not
+# survive a fork (a preloaded app deadlocks on its first feature query). A missing or corrupt bundle stops
+# the workers from booting, and gunicorn exits with the message saying what to run.
+preload_app = False
+bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = 1
+worker_class = "sync"
+timeout = 30
+graceful_timeout = 10
+keepalive = 5
+max_requests = 20000          # recycle workers now and then (bounded memory over weeks of uptime)
+max_requests_jitter = 2000
+accesslog = os.environ.get("ACCESS_LOG")  # "-" for stdout; off by default (it costs ~10% throughput)
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info")
+
+# One thread per worker for the numerical libraries: with 2 workers on 2 cores, more threads only fight.
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "POLARS_MAX_THREADS"):
+    os.environ.setdefault(var, "1")

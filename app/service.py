@@ -1,0 +1,145 @@
+"""The served model: the pipeline's bundle and the explain stage's reference, checked, loaded once, scored fast."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+
+import joblib
+import numpy as np
+import polars as pl
+
+from creditscore.calibration import calibrate
+from creditscore.explain import contributions, reason_codes
+from creditscore.features.application import application_features
+from creditscore.features.build import add_target_encoding, feature_groups, finalize, numeric_columns
+from creditscore.features.serving import client_features, serving_plan
+from creditscore.scoring import Scorer
+
+
+class ModelNotReady(RuntimeError):
+    """The artifact is missing or is not the one the pipeline recorded."""
+
+
+def verified_load(path: Path):
+    """joblib.load after checking the file against the .sha256 the pipeline wrote beside it."""
+    fix = ("run `dvc repro` to build it, or `dvc pull` to fetch it from the DVC remote "
+           "(see README, 'Deploying the API')")
+    checksum = path.with_name(path.name + ".sha256")
+    if not path.exists():
+        raise ModelNotReady(f"{path} is missing: {fix}")
+    if not checksum.exists():
+        raise ModelNotReady(f"{checksum} is missing, so {path.name} cannot be verified: {fix}")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    expected = checksum.read_text().strip()
+    if digest != expected:
+        raise ModelNotReady(f"{path} does not match its recorded checksum ({digest[:12]} != {expected[:12]}): "
+                            f"the file is corrupt or from another run; {fix}")
+    return joblib.load(path), digest
+
+
+class ServingModel:
+    def __init__(self, bundle_path: Path, reference_path: Path):
+        bundle, digest = verified_load(bundle_path)
+        reference, _ = verified_load(reference_path)
+        self.version = digest[:12]
+        self.bundle_path = bundle_path
+        self.pipeline = bundle["pipeline"]
+        self.features: list[str] = bundle["features"]
+        self.threshold = float(bundle["threshold"])
+        self.calibration = bundle["calibration"]
+        self.spec = bundle["spec"]
+        self.bundle = bundle
+        self.scorer = Scorer(self.pipeline)
+        self.reference = reference
+        self.labels: dict[str, str] = reference["labels"]
+        self.typical = np.asarray(reference["typical"], dtype=np.float64)
+        self.key_fields: list[str] = reference["key_fields"]
+        names = list(dict.fromkeys([*self.features, *self.key_fields]))
+        self.plan = serving_plan(self.spec, names)
+        groups = feature_groups(self.spec)
+        self.app_plan = [n for n in names if groups.get(n) == "application"]
+        clients = reference["clients"]
+        self.client_ids = clients["ids"]
+        self.client_row = {int(c): i for i, c in enumerate(clients["ids"])}
+        self.client_features = np.ascontiguousarray(clients["features"], dtype=np.float64)
+        self.client_keys = np.asarray(clients["key_values"], dtype=np.float64)
+        self.client_app: pl.DataFrame = clients["application"]
+        self.feature_index = {n: i for i, n in enumerate(self.features)}
+
+    # --- facts -----------------------------------------------------------------------------------------------
+    def info(self) -> dict:
+        metrics = self.bundle["metrics"]
+        written = dt.datetime.fromtimestamp(self.bundle_path.stat().st_mtime, dt.timezone.utc)
+        return {"model_version": self.version, "model": self.bundle["model"],
+                "trained_at": written.isoformat(timespec="seconds"),
+                "trained_at_source": "modification time of models/bundle.joblib (the bundle itself carries no "
+                                     "timestamp, so that dvc repro stays byte-reproducible)",
+                "threshold": self.threshold, "cost": self.bundle["cost"], "calibration": self.calibration["method"],
+                "n_features": len(self.features), "features": self.features,
+                "metrics": {k: metrics[k] for k in ("holdout_cost_per_client", "holdout_cost_vs_accept_all",
+                                                    "approval_rate", "holdout_recall", "holdout_precision",
+                                                    "holdout_brier_calibrated") if k in metrics},
+                "versions": self.bundle.get("versions", {}), "known_clients": len(self.client_ids)}
+
+    # --- scoring ---------------------------------------------------------------------------------------------
+    def matrix(self, frame: pl.DataFrame) -> np.ndarray:
+        return frame.select(self.features).to_numpy().astype(np.float64)
+
+    def decide(self, x: np.ndarray) -> list[dict]:
+        proba = calibrate(self.scorer.proba(x), self.calibration)
+        return [{"probability": round(float(p), 6),
+                 "decision": "refused" if p >= self.threshold else "granted",
+                 "distance_to_threshold": round(float(p - self.threshold), 6),
+                 "threshold": self.threshold, "model_version": self.version} for p in proba]
+
+    def explain(self, x_row: np.ndarray) -> dict:
+        c = contributions(self.pipeline, x_row[None, :])
+        order = np.argsort(-np.abs(c.values[0]), kind="stable")
+        return {"space": c.space, "base_value": round(float(c.base[0]), 6),
+                "contributions": [{"feature": self.features[i], "label": self.labels.get(self.features[i]),
+                                   "value": None if np.isnan(x_row[i]) else float(x_row[i]),
+                                   "contribution": round(float(c.values[0, i]), 6)} for i in order],
+                "reasons": reason_codes(x_row, c.values[0], self.features, self.labels, self.typical)}
+
+    def raw_features(self, applications: list[dict], history: dict | None) -> pl.DataFrame:
+        return client_features(applications, history, self.spec, self.plan)
+
+    # --- known clients ---------------------------------------------------------------------------------------
+    def known(self, client: int) -> int | None:
+        return self.client_row.get(int(client))
+
+    def key_values(self, frame_or_row) -> dict:
+        if isinstance(frame_or_row, pl.DataFrame):
+            values = frame_or_row.select(self.key_fields).row(0)
+        else:
+            values = self.client_keys[frame_or_row]
+        return {k: (None if v is None or (isinstance(v, float) and np.isnan(v)) else float(v))
+                for k, v in zip(self.key_fields, values)}
+
+    def client_fields(self, row: int) -> dict:
+        app = self.client_app.row(row, named=True)
+        keep = ("SK_ID_CURR", "NAME_CONTRACT_TYPE", "CODE_GENDER", "NAME_INCOME_TYPE", "NAME_EDUCATION_TYPE",
+                "NAME_FAMILY_STATUS", "OCCUPATION_TYPE", "AMT_INCOME_TOTAL", "AMT_CREDIT", "AMT_ANNUITY",
+                "AMT_GOODS_PRICE", "DAYS_BIRTH", "DAYS_EMPLOYED", "CNT_CHILDREN")
+        return {k: app.get(k) for k in keep}
+
+    def what_if(self, row: int, changes: dict) -> tuple[np.ndarray, dict]:
+        """The client's feature row after changing application amounts; history aggregates are kept.
+
+        The changed application row goes through the engineer stage's `application_features` (the
+        prepared row is already cleaned), so every ratio that uses the amounts is recomputed.
+        """
+        app = self.client_app[row].with_columns([pl.lit(v, dtype=pl.Float64).alias(k) for k, v in changes.items()])
+        lazy = application_features(app.lazy(), self.spec["vocab"], numeric_columns("application_train"),
+                                    self.spec["poly"]).select(["SK_ID_CURR", *self.app_plan])
+        recomputed = finalize(add_target_encoding(lazy.collect(), app, self.spec), self.app_plan)
+        x = self.client_features[row].copy()
+        for name in self.app_plan:
+            if name in self.feature_index:
+                value = recomputed[name][0]
+                x[self.feature_index[name]] = np.nan if value is None else value
+        keys = self.key_values(row)
+        keys.update({k: (None if recomputed[k][0] is None else float(recomputed[k][0]))
+                     for k in self.key_fields if k in recomputed.columns})
+        return x, keys

@@ -1,0 +1,204 @@
+// Relationship-manager dashboard: plain JavaScript and inline SVG, no external resources.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const SVG = "http://www.w3.org/2000/svg";
+let reference = null;
+let current = null;   // the client shown: {id, key_values, client}
+
+const fmt = (v) => (v === null || v === undefined || Number.isNaN(v)) ? "unknown"
+  : Math.abs(v) >= 1000 ? Math.round(v).toLocaleString("en-GB")
+  : Number(v.toPrecision(3)).toString();
+const pct = (p) => `${(p * 100).toFixed(1)}%`;
+
+async function api(path, options = {}) {
+  const response = await fetch(path, { credentials: "same-origin", ...options,
+    headers: { "Content-Type": "application/json", ...(options.headers || {}) } });
+  const body = await response.json().catch(() => ({ error: `HTTP ${response.status}` }));
+  if (!response.ok) {
+    const detail = body.details ? body.details.map((d) => `${d.field}: ${d.problem}`).join("; ") : body.error;
+    throw new Error(detail || `HTTP ${response.status}`);
+  }
+  return body;
+}
+
+function el(tag, attrs = {}, text) {
+  const node = tag.startsWith("svg:") ? document.createElementNS(SVG, tag.slice(4)) : document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function showError(id, message) {
+  const node = $(id);
+  node.textContent = message;
+  node.hidden = !message;
+}
+
+// Half-circle gauge: 0% left, 100% right; the threshold as a labelled tick; the needle at the probability.
+function drawGauge(probability, threshold) {
+  const svg = $("gauge");
+  [...svg.querySelectorAll(":not(title):not(desc)")].forEach((n) => n.remove());
+  const cx = 110, cy = 110, r = 90;
+  const point = (p, radius) => [cx - radius * Math.cos(Math.PI * p), cy - radius * Math.sin(Math.PI * p)];
+  const arc = (from, to, colour, dash) => {
+    const [x1, y1] = point(from, r), [x2, y2] = point(to, r);
+    const path = el("svg:path", { d: `M ${x1} ${y1} A ${r} ${r} 0 0 1 ${x2} ${y2}`, fill: "none",
+      stroke: colour, "stroke-width": 18 });
+    if (dash) path.setAttribute("stroke-dasharray", "6 3");
+    svg.appendChild(path);
+  };
+  arc(0, threshold, "#1a6b35");
+  arc(threshold, 1, "#a4161a", true);   // refusal zone is dashed as well as red
+  const [tx1, ty1] = point(threshold, r - 14), [tx2, ty2] = point(threshold, r + 14);
+  svg.appendChild(el("svg:line", { x1: tx1, y1: ty1, x2: tx2, y2: ty2, stroke: "#000", "stroke-width": 3 }));
+  const [nx, ny] = point(Math.min(Math.max(probability, 0), 1), r - 22);
+  svg.appendChild(el("svg:line", { x1: cx, y1: cy, x2: nx, y2: ny, stroke: "#1d1d1f", "stroke-width": 4,
+    "stroke-linecap": "round" }));
+  svg.appendChild(el("svg:circle", { cx, cy, r: 6, fill: "#1d1d1f" }));
+  svg.appendChild(el("svg:text", { x: 12, y: 128, "font-size": 11 }, "0%"));
+  svg.appendChild(el("svg:text", { x: 186, y: 128, "font-size": 11 }, "100%"));
+  const text = `Probability of default ${pct(probability)}; threshold ${pct(threshold)}.`;
+  $("gauge-desc").textContent = text;
+  $("gauge-text").textContent = text;
+}
+
+function showDecision(answer) {
+  const node = $("decision");
+  const granted = answer.decision === "granted";
+  node.className = `decision ${answer.decision}`;
+  const gap = Math.abs(answer.distance_to_threshold);
+  node.textContent = `${granted ? "✔ Granted" : "✖ Refused"}: ${pct(answer.probability)} probability of default, `
+    + `${pct(gap)} ${granted ? "below" : "above"} the threshold`;
+}
+
+function showReasons(reasons) {
+  const list = $("reasons");
+  list.replaceChildren();
+  if (!reasons.length) list.appendChild(el("li", {}, "No feature pushes this client towards refusal."));
+  for (const r of reasons) list.appendChild(el("li", {}, r.text));
+}
+
+// One row per key field: granted and refused 5-95% ranges with medians, and the client's value.
+function showDistributions(keyValues) {
+  const box = $("distributions");
+  box.replaceChildren();
+  const q = reference.quantiles, mid = q.indexOf(0.5);
+  for (const field of reference.key_fields) {
+    const d = reference.distributions[field] || {};
+    const g = d.granted || [], f = d.refused || [], v = keyValues[field];
+    if (!g.length || !f.length) continue;
+    const lo = Math.min(g[0], f[0], v ?? Infinity), hi = Math.max(g[g.length - 1], f[f.length - 1], v ?? -Infinity);
+    const x = (value) => 10 + 580 * ((value - lo) / ((hi - lo) || 1));
+    const row = el("div", { class: "dist" });
+    const label = reference.labels[field] || field;
+    row.appendChild(el("span", {}, label));
+    const svg = el("svg:svg", { viewBox: "0 0 600 46", role: "img", "aria-label":
+      `${label}: client ${fmt(v)}; granted clients median ${fmt(g[mid])}, refused clients median ${fmt(f[mid])}` });
+    const band = (values, y, colour, hatch) => {
+      svg.appendChild(el("svg:rect", { x: x(values[0]), y, width: Math.max(2, x(values[values.length - 1]) - x(values[0])),
+        height: 12, fill: hatch ? "url(#hatch)" : colour, stroke: colour }));
+      svg.appendChild(el("svg:line", { x1: x(values[mid]), x2: x(values[mid]), y1: y - 3, y2: y + 15,
+        stroke: "#000", "stroke-width": 2 }));
+    };
+    const defs = el("svg:defs");
+    const pattern = el("svg:pattern", { id: "hatch", width: 6, height: 6, patternUnits: "userSpaceOnUse",
+      patternTransform: "rotate(45)" });
+    pattern.appendChild(el("svg:rect", { width: 6, height: 6, fill: "#f3d6d6" }));
+    pattern.appendChild(el("svg:line", { x1: 0, y1: 0, x2: 0, y2: 6, stroke: "#a4161a", "stroke-width": 3 }));
+    defs.appendChild(pattern);
+    svg.appendChild(defs);
+    band(g, 6, "#1a6b35", false);
+    band(f, 26, "#a4161a", true);
+    if (v !== null && v !== undefined) {
+      const cx = x(v);
+      svg.appendChild(el("svg:path", { d: `M ${cx} 14 l 7 9 l -7 9 l -7 -9 z`, fill: "#f5a623", stroke: "#000" }));
+    }
+    row.appendChild(svg);
+    row.appendChild(el("span", { class: "text" }, `Client: ${fmt(v)} · granted median ${fmt(g[mid])} `
+      + `(${fmt(g[0])}–${fmt(g[g.length - 1])}) · refused median ${fmt(f[mid])} (${fmt(f[0])}–${fmt(f[f.length - 1])})`));
+    box.appendChild(row);
+  }
+}
+
+function showFields(fields) {
+  const dl = $("fields");
+  dl.replaceChildren();
+  const names = { NAME_CONTRACT_TYPE: "Contract", CODE_GENDER: "Gender", NAME_INCOME_TYPE: "Income type",
+    NAME_EDUCATION_TYPE: "Education", NAME_FAMILY_STATUS: "Family status", OCCUPATION_TYPE: "Occupation",
+    AMT_INCOME_TOTAL: "Yearly income", AMT_CREDIT: "Credit amount", AMT_ANNUITY: "Yearly annuity",
+    AMT_GOODS_PRICE: "Goods price", CNT_CHILDREN: "Children" };
+  for (const [k, label] of Object.entries(names)) {
+    dl.appendChild(el("dt", {}, label));
+    const v = fields[k];
+    dl.appendChild(el("dd", {}, typeof v === "number" ? fmt(v) : (v ?? "unknown")));
+  }
+  if (fields.DAYS_BIRTH) {
+    dl.appendChild(el("dt", {}, "Age"));
+    dl.appendChild(el("dd", {}, `${Math.floor(-fields.DAYS_BIRTH / 365.25)} years`));
+  }
+}
+
+async function openClient(id) {
+  showError("find-error", "");
+  try {
+    const [summary, detail] = await Promise.all([api(`/clients/${id}`), api(`/clients/${id}/explain`)]);
+    current = { id, client: summary.client };
+    $("r-id").textContent = id;
+    drawGauge(detail.probability, detail.threshold);
+    showDecision(detail);
+    showFields(summary.client);
+    showReasons(detail.explanation.reasons);
+    showDistributions(detail.key_values);
+    $("w-income").value = summary.client.AMT_INCOME_TOTAL ?? "";
+    $("w-credit").value = summary.client.AMT_CREDIT ?? "";
+    $("w-annuity").value = summary.client.AMT_ANNUITY ?? "";
+    $("whatif-result").textContent = "";
+    showError("whatif-error", "");
+    $("result").hidden = false;
+    $("result").focus();
+  } catch (error) {
+    showError("find-error", error.message);
+  }
+}
+
+async function whatIf(event) {
+  event.preventDefault();
+  showError("whatif-error", "");
+  const body = {};
+  for (const input of event.target.querySelectorAll("input")) {
+    if (input.value !== "") body[input.name] = Number(input.value);
+  }
+  try {
+    const answer = await api(`/clients/${current.id}/whatif`, { method: "POST", body: JSON.stringify(body) });
+    drawGauge(answer.probability, answer.threshold);
+    showDecision(answer);
+    showReasons(answer.explanation.reasons);
+    showDistributions(answer.key_values);
+    $("whatif-result").textContent = `With these amounts: ${answer.decision}, ${pct(answer.probability)} `
+      + "probability of default.";
+  } catch (error) {
+    showError("whatif-error", error.message);
+  }
+}
+
+async function start() {
+  try {
+    reference = await api("/reference");
+    const list = await api("/clients?limit=200");
+    const select = $("client-list");
+    for (const c of list.clients) {
+      select.appendChild(el("option", { value: c.SK_ID_CURR }, `${c.SK_ID_CURR} · ${c.decision} · ${pct(c.probability)}`));
+    }
+  } catch (error) {
+    showError("find-error", `Cannot reach the API: ${error.message}`);
+  }
+  $("find").addEventListener("submit", (e) => { e.preventDefault(); openClient($("client-id").value.trim()); });
+  const select = $("client-list");
+  select.addEventListener("change", () => { $("client-id").value = select.value; openClient(select.value); });
+  select.addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); openClient(select.value); } });
+  $("whatif").addEventListener("submit", whatIf);
+  $("w-reset").addEventListener("click", () => openClient(current.id));
+}
+
+document.addEventListener("DOMContentLoaded", start);

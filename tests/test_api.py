@@ -1,0 +1,247 @@
+"""The prediction API against a real gunicorn server: every endpoint, every validation case, the key, refused starts."""
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+
+import joblib
+import numpy as np
+import polars as pl
+import pytest
+import requests
+
+from creditscore.calibration import calibrate
+from creditscore.config import ROOT
+from creditscore.inference_log import read_features
+from creditscore.rawdata import read_table
+from creditscore.schema import TABLES
+from tests.conftest import SAMPLE_DIR, needs_sample
+from tests.server import MODELS, Server, require_models, run_until_exit
+
+RAW = ROOT / "data" / "synthetic"
+VALID = {"AMT_INCOME_TOTAL": 135000.0, "AMT_CREDIT": 513000.0, "AMT_ANNUITY": 24700.5, "DAYS_BIRTH": -14000,
+         "EXT_SOURCE_2": 0.55, "CODE_GENDER": "F", "NAME_EDUCATION_TYPE": "Higher education", "CNT_FAM_MEMBERS": 2}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    require_models()
+    log = tmp_path_factory.mktemp("log") / "inference.sqlite"
+    s = Server({"INFERENCE_LOG": str(log), "API_KEY": ""}).start()
+    s.log = log
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    require_models()
+    return joblib.load(MODELS / "bundle.joblib")
+
+
+def _client_raw(client: int) -> tuple[dict, dict]:
+    """A test client's raw Kaggle rows, as a caller of the API would send them."""
+    def rows(table: str, column: str, ids) -> list[dict]:
+        frame = read_table(RAW, TABLES[table]).filter(pl.col(column).is_in(list(ids)))
+        return [{k: v for k, v in r.items() if v is not None} for r in frame.to_dicts()]
+    app = rows("application_test", "SK_ID_CURR", [client])[0]
+    history = {t: rows(t, "SK_ID_CURR", [client]) for t in
+               ("bureau", "previous_application", "POS_CASH_balance", "installments_payments", "credit_card_balance")}
+    history["bureau_balance"] = rows("bureau_balance", "SK_ID_BUREAU", [b["SK_ID_BUREAU"] for b in history["bureau"]])
+    return app, history
+
+
+def _stage_probability(bundle, client: int) -> float:
+    test = pl.read_parquet(ROOT / "data" / "predictions" / "test.parquet").filter(pl.col("SK_ID_CURR") == client)
+    return float(calibrate(test["proba"].to_numpy(), bundle["calibration"])[0])
+
+
+def _rich_test_client() -> int:
+    bureau = set(read_table(RAW, TABLES["bureau"])["SK_ID_CURR"].to_list())
+    cards = set(read_table(RAW, TABLES["credit_card_balance"])["SK_ID_CURR"].to_list())
+    ids = pl.read_parquet(ROOT / "data" / "predictions" / "test.parquet")["SK_ID_CURR"].to_list()
+    return next(c for c in ids if c in bureau and c in cards)
+
+
+def test_health_and_model(server, bundle):
+    health = requests.get(server.url + "/health").json()
+    assert health["status"] == "ok" and health["model_loaded"] is True
+    info = requests.get(server.url + "/model").json()
+    assert info["threshold"] == bundle["threshold"] and info["n_features"] == len(bundle["features"])
+    assert info["cost"] == {"fn_cost": 10, "fp_cost": 1} and info["model_version"] == health["model_version"]
+    digest = (MODELS / "bundle.joblib.sha256").read_text().strip()
+    assert digest.startswith(info["model_version"]) and info["trained_at"]
+
+
+@pytest.mark.skipif(not RAW.is_dir(), reason="data/synthetic is absent (data.source is kaggle)")
+def test_predict_from_raw_rows_equals_the_pipeline_output(server, bundle):
+    """One code path: raw fields + history through the API give the test prediction of the train stage."""
+    client = _rich_test_client()
+    app, history = _client_raw(client)
+    answer = requests.post(server.url + "/predict", json={"application": app, "history": history}).json()
+    expected = _stage_probability(bundle, client)
+    assert answer["SK_ID_CURR"] == client
+    assert answer["probability"] == pytest.approx(expected, abs=2e-6)
+    assert answer["decision"] == ("refused" if expected >= bundle["threshold"] else "granted")
+    assert answer["distance_to_threshold"] == pytest.approx(expected - bundle["threshold"], abs=2e-6)
+    known = requests.get(f"{server.url}/clients/{client}").json()
+    assert known["probability"] == pytest.approx(expected, abs=2e-6)
+    assert known["client"]["SK_ID_CURR"] == client and "AMT_INCOME_TOTAL" in known["key_values"]
+
+
+def test_batch_with_explanations(server, bundle):
+    apps = [{**VALID, "SK_ID_CURR": 1}, {**VALID, "SK_ID_CURR": 2, "EXT_SOURCE_2": 0.05}]
+    body = requests.post(server.url + "/predict", json={"applications": apps, "explain": True}).json()
+    assert body["count"] == 2 and [p["SK_ID_CURR"] for p in body["predictions"]] == [1, 2]
+    low, high = body["predictions"]
+    assert high["probability"] > low["probability"]  # a much lower external score raises the risk
+    for p in body["predictions"]:
+        explanation = p["explanation"]
+        assert len(explanation["contributions"]) == len(bundle["features"])
+        assert 0 < len(explanation["reasons"]) <= 4
+        contribs = [r["contribution"] for r in explanation["reasons"]]
+        assert contribs == sorted(contribs, reverse=True) and min(contribs) > 0
+
+
+def test_single_without_id_and_no_history(server):
+    answer = requests.post(server.url + "/predict", json={"application": VALID}).json()
+    assert answer["SK_ID_CURR"] is None and 0 <= answer["probability"] <= 1
+    assert answer["decision"] in ("granted", "refused") and "explanation" not in answer
+
+
+def test_known_client_explain_and_what_if(server, bundle):
+    clients = requests.get(server.url + "/clients?limit=5").json()
+    assert clients["total"] > 0 and len(clients["clients"]) == 5
+    client = clients["clients"][0]["SK_ID_CURR"]
+    assert clients["clients"][0]["probability"] == pytest.approx(_stage_probability(bundle, client), abs=2e-6)
+    explained = requests.get(f"{server.url}/clients/{client}/explain").json()
+    assert [r["rank"] for r in explained["explanation"]["reasons"]] == list(range(1, len(explained["explanation"]["reasons"]) + 1))
+    before = requests.get(f"{server.url}/clients/{client}").json()
+    income = before["client"]["AMT_INCOME_TOTAL"] * 2
+    after = requests.post(f"{server.url}/clients/{client}/whatif", json={"AMT_INCOME_TOTAL": income}).json()
+    assert after["key_values"]["AMT_INCOME_TOTAL"] == pytest.approx(income, rel=1e-6)
+    ratio = before["client"]["AMT_CREDIT"] / income
+    assert after["key_values"]["CREDIT_INCOME_RATIO"] == pytest.approx(ratio, rel=1e-5)  # recomputed, not copied
+    same = requests.post(f"{server.url}/clients/{client}/whatif", json={}).json()
+    assert same["probability"] == before["probability"]  # no change: the client's own score
+    reference = requests.get(server.url + "/reference").json()
+    assert set(reference["distributions"]) == set(reference["key_fields"])
+
+
+@pytest.mark.parametrize("body,status,field,problem", [
+    ({"application": {**VALID, "FOO": 1}}, 422, "application.FOO", "unknown field"),
+    ({"application": {**VALID, "AMT_CREDIT": "a lot"}}, 422, "application.AMT_CREDIT", "valid number"),
+    ({"application": {**VALID, "AMT_INCOME_TOTAL": -10}}, 422, "application.AMT_INCOME_TOTAL", "greater than 0"),
+    ({"application": {**VALID, "DAYS_BIRTH": -200 * 365}}, 422, "application.DAYS_BIRTH", "greater than or equal"),
+    ({"application": {**VALID, "CNT_CHILDREN": 1.5}}, 422, "application.CNT_CHILDREN", "whole number"),
+    ({"application": {**VALID, "EXT_SOURCE_2": 1.7}}, 422, "application.EXT_SOURCE_2", "less than or equal to 1"),
+    ({"application": {**VALID, "CODE_GENDER": 1}}, 422, "application.CODE_GENDER", "valid string"),
+    ({"application": {**VALID, "FLAG_MOBIL": True}}, 422, "application.FLAG_MOBIL", "valid number"),
+    ({"application": {k: v for k, v in VALID.items() if k != "AMT_ANNUITY"}}, 422, "application.AMT_ANNUITY",
+     "required field is missing"),
+    ({"applications": [VALID] * 1001}, 422, "applications", "at most 1000"),
+    ({"applications": []}, 422, "applications", "at least 1"),
+    ({"application": VALID, "applications": [VALID]}, 422, "(body)", "exactly one of"),
+    ({}, 422, "(body)", "exactly one of"),
+    ({"application": VALID, "history": {"bureau": []}}, 422, "(body)", "needs its SK_ID_CURR"),
+    ({"application": {**VALID, "SK_ID_CURR": 5}, "history": {"loans": []}}, 422, "history.loans", "unknown field"),
+    ({"application": {**VALID, "SK_ID_CURR": 5}, "history": {"bureau": [{"SK_ID_CURR": 5, "SK_ID_BUREAU": 9,
+                                                                         "DAYS_CREDIT": "yesterday"}]}},
+     422, "history.bureau.0.DAYS_CREDIT", "valid number"),
+    ({"application": VALID, "explain": "yes"}, 422, "explain", "valid boolean"),
+])
+def test_validation_errors_name_the_field(server, body, status, field, problem):
+    response = requests.post(server.url + "/predict", json=body)
+    assert response.status_code == status, response.text
+    details = response.json()["details"]
+    assert any(d["field"] == field and problem in d["problem"] for d in details), details
+
+
+def test_malformed_oversized_and_wrong_content(server):
+    bad = requests.post(server.url + "/predict", data="{not json", headers={"Content-Type": "application/json"})
+    assert bad.status_code == 400 and bad.json()["error"] == "malformed JSON body"
+    text = requests.post(server.url + "/predict", data="AMT_CREDIT=1", headers={"Content-Type": "text/plain"})
+    assert text.status_code == 415 and "JSON" in text.json()["error"]
+    array = requests.post(server.url + "/predict", json=[VALID])
+    assert array.status_code == 400 and "object" in array.json()["error"]
+    huge = requests.post(server.url + "/predict", data=b"{" + b" " * (6 * 1024 * 1024) + b"}",
+                         headers={"Content-Type": "application/json"})
+    assert huge.status_code == 413 and "too large" in huge.json()["error"]
+    assert requests.get(server.url + "/clients/1").status_code == 404
+    assert "not among" in requests.get(server.url + "/clients/1").json()["error"]
+    assert requests.get(server.url + "/clients?limit=abc").status_code == 400
+    assert requests.get(server.url + "/predict").status_code == 405
+    what_if = requests.post(server.url + "/clients/1/whatif", json={"AMT_CREDIT": -1})
+    assert what_if.status_code == 404
+    first = requests.get(server.url + "/clients?limit=1").json()["clients"][0]["SK_ID_CURR"]
+    negative = requests.post(f"{server.url}/clients/{first}/whatif", json={"AMT_CREDIT": -1}).json()
+    assert negative["details"][0]["field"] == "AMT_CREDIT"
+
+
+def test_openapi_document(server):
+    doc = requests.get(server.url + "/openapi.json").json()
+    assert doc["openapi"].startswith("3.")
+    assert {"/predict", "/clients/{client}/explain", "/model", "/health"} <= set(doc["paths"])
+    application = doc["components"]["schemas"]["application_test_row"]
+    assert application["properties"]["AMT_INCOME_TOTAL"]["anyOf"][0]["exclusiveMinimum"] == 0
+    assert {"AMT_INCOME_TOTAL", "AMT_CREDIT", "AMT_ANNUITY", "DAYS_BIRTH"} <= set(application["required"])
+
+
+def test_scored_requests_are_logged_without_personal_fields(server, bundle):
+    requests.post(server.url + "/predict", json={"application": {**VALID, "SK_ID_CURR": 777}})
+    with sqlite3.connect(server.log) as conn:
+        columns = [r[1] for r in conn.execute("PRAGMA table_info(requests)")] if conn.execute(
+            "SELECT name FROM sqlite_master WHERE name='requests'").fetchone() else []
+    frame = read_features(server.log, bundle["features"])
+    assert frame.height >= 1 and set(bundle["features"]) <= set(frame.columns)
+    assert not {"CODE_GENDER", "AMT_INCOME_TOTAL", "DAYS_BIRTH"} & set(columns)
+
+
+def test_api_key_is_required_except_for_health(tmp_path):
+    require_models()
+    s = Server({"API_KEY": "s3cret", "INFERENCE_LOG": "off"}, workers=1).start()
+    try:
+        assert requests.get(s.url + "/health").status_code == 200
+        denied = requests.get(s.url + "/model")
+        assert denied.status_code == 401 and "API key" in denied.json()["error"]
+        assert requests.get(s.url + "/model", headers={"X-API-Key": "wrong"}).status_code == 401
+        assert requests.get(s.url + "/model", headers={"X-API-Key": "s3cret"}).status_code == 200
+        assert requests.post(s.url + "/predict", json={"application": VALID}).status_code == 401
+        assert requests.get(s.url + "/").status_code == 401
+        session = requests.Session()  # the dashboard: key once in the address, then a cookie
+        assert session.get(s.url + "/?api_key=s3cret").status_code == 200
+        assert session.get(s.url + "/reference").status_code == 200
+    finally:
+        s.stop()
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "missing"])
+def test_refuses_to_start_on_a_bad_bundle(tmp_path, damage):
+    require_models()
+    for name in ("bundle.joblib", "bundle.joblib.sha256", "reference.joblib", "reference.joblib.sha256"):
+        shutil.copy2(MODELS / name, tmp_path / name)
+    if damage == "corrupt":
+        data = bytearray((tmp_path / "bundle.joblib").read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        (tmp_path / "bundle.joblib").write_bytes(bytes(data))
+        expected = "does not match its recorded checksum"
+    else:
+        (tmp_path / "bundle.joblib").unlink()
+        expected = "bundle.joblib is missing"
+    done = run_until_exit({"MODEL_BUNDLE": str(tmp_path / "bundle.joblib"),
+                           "MODEL_REFERENCE": str(tmp_path / "reference.joblib"), "WEB_CONCURRENCY": "1"})
+    assert done.returncode != 0
+    assert expected in done.stdout + done.stderr and "dvc repro" in done.stdout + done.stderr
+
+
+@needs_sample
+def test_real_sample_rows_validate_and_score(server):
+    """Real Kaggle rows pass validation: the ranges refuse impossible values, not real applicants."""
+    frame = read_table(SAMPLE_DIR, TABLES["application_test"])
+    apps = [{k: v for k, v in r.items() if v is not None} for r in frame.to_dicts()]
+    body = requests.post(server.url + "/predict", json={"applications": apps})
+    assert body.status_code == 200, body.text[:500]
+    probabilities = np.array([p["probability"] for p in body.json()["predictions"]])
+    assert len(probabilities) == frame.height and ((0 <= probabilities) & (probabilities <= 1)).all()
+    assert json.dumps(body.json())  # plain JSON, no NaN

@@ -1,0 +1,113 @@
+"""The dashboard in a real headless browser (Debian's chromium + chromedriver) against a real gunicorn server."""
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+import requests
+
+from tests.server import Server, require_models
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+
+def _browser(tmp_path):
+    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+        message = "chromium/chromedriver absent: apt-get install chromium chromium-driver"
+        if os.environ.get("REQUIRE_ALL_TESTS"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1200,2000", f"--user-data-dir={tmp_path / 'chromium'}"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+@pytest.fixture(scope="module")
+def server():
+    require_models()
+    s = Server({"INFERENCE_LOG": "off", "API_KEY": "k3y"}, workers=1).start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture()
+def browser(tmp_path):
+    driver = _browser(tmp_path)
+    yield driver
+    driver.quit()
+
+
+def _wait(driver, condition, timeout=15):
+    from selenium.webdriver.support.ui import WebDriverWait
+    return WebDriverWait(driver, timeout).until(condition)
+
+
+def test_pick_a_client_see_score_reasons_and_rescore(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
+
+    headers = {"X-API-Key": "k3y"}
+    browser.get(server.url + "/?api_key=k3y")  # the key once in the address; the page keeps it in a cookie
+    _wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#client-list option")) > 0)
+    options = browser.find_elements(By.CSS_SELECTOR, "#client-list option")
+    assert len(options) == min(200, requests.get(server.url + "/clients?limit=1", headers=headers).json()["total"])
+
+    Select(browser.find_element(By.ID, "client-list")).select_by_index(0)  # pick from the list
+    client = int(options[0].get_attribute("value"))
+    _wait(browser, lambda d: d.find_element(By.ID, "result").is_displayed()
+          and d.find_element(By.ID, "r-id").text == str(client))
+    expected = requests.get(f"{server.url}/clients/{client}/explain", headers=headers).json()
+    decision = browser.find_element(By.ID, "decision").text
+    assert ("Granted" if expected["decision"] == "granted" else "Refused") in decision  # words, not colour only
+    assert f"{expected['probability'] * 100:.1f}%" in browser.find_element(By.ID, "gauge-text").text
+    assert browser.find_element(By.ID, "gauge").get_attribute("role") == "img"
+    assert "threshold" in browser.find_element(By.ID, "gauge-desc").get_attribute("textContent")
+    reasons = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#reasons li")]
+    assert reasons == [r["text"] for r in expected["explanation"]["reasons"]]
+    rows = browser.find_elements(By.CSS_SELECTOR, "#distributions .dist")
+    assert len(rows) == len(expected["key_values"])
+    assert all(r.find_element(By.TAG_NAME, "svg").get_attribute("aria-label") for r in rows)  # text alternative
+
+    income = browser.find_element(By.ID, "w-income")
+    income.clear()
+    income.send_keys("5000000")
+    browser.find_element(By.CSS_SELECTOR, "#whatif button[type=submit]").click()
+    _wait(browser, lambda d: "With these amounts" in d.find_element(By.ID, "whatif-result").text)
+    rescored = requests.post(f"{server.url}/clients/{client}/whatif", headers=headers,
+                             json={"AMT_INCOME_TOTAL": 5000000.0,
+                                   "AMT_CREDIT": float(browser.find_element(By.ID, "w-credit").get_attribute("value")),
+                                   "AMT_ANNUITY": float(browser.find_element(By.ID, "w-annuity").get_attribute("value"))}).json()
+    assert f"{rescored['probability'] * 100:.1f}%" in browser.find_element(By.ID, "whatif-result").text
+
+    income.clear()
+    income.send_keys("99999999999")  # allowed by the form, refused by the API: its message reaches the page
+    browser.find_element(By.CSS_SELECTOR, "#whatif button[type=submit]").click()
+    _wait(browser, lambda d: d.find_element(By.ID, "whatif-error").is_displayed())
+    assert "AMT_INCOME_TOTAL" in browser.find_element(By.ID, "whatif-error").text
+
+    # keyboard only: type an id and press Enter
+    second = int(options[1].get_attribute("value"))
+    field = browser.find_element(By.ID, "client-id")
+    field.clear()
+    field.send_keys(str(second), Keys.ENTER)
+    _wait(browser, lambda d: d.find_element(By.ID, "r-id").text == str(second))
+    field.clear()
+    field.send_keys("1", Keys.ENTER)
+    _wait(browser, lambda d: d.find_element(By.ID, "find-error").is_displayed())
+    assert "not among" in browser.find_element(By.ID, "find-error").text
+
+    # offline: every resource the page loaded came from the app itself
+    urls = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert urls and all(u.startswith(server.url) for u in urls)
+    errors = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert all(" 404 " in m or " 422 " in m for m in errors), errors  # only the two refusals asked for above
