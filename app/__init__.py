@@ -135,8 +135,7 @@ def create_app(bundle: str | os.PathLike | None = None, reference: str | os.Path
         if body.history is not None:
             history = {t: as_raw_rows(getattr(body.history, t) or [], t) for t in type(body.history).model_fields}
         placeholder = [r.setdefault("SK_ID_CURR", -(i + 1)) < 0 for i, r in enumerate(rows)]
-        frame = model.raw_features(rows, history)
-        x = model.matrix(frame)
+        x = model.raw_matrix(rows, history)[:, model.model_index]
         decisions = model.decide(x)
         ids = [None if p else r["SK_ID_CURR"] for r, p in zip(rows, placeholder)]
         for i, d in enumerate(decisions):

@@ -11,9 +11,11 @@ threads = 1
 worker_class = "sync"
 timeout = 30
 graceful_timeout = 10
-keepalive = 5
-max_requests = 20000          # recycle workers now and then (bounded memory over weeks of uptime)
-max_requests_jitter = 2000
+# Recycle workers now and then (bounded memory over weeks of uptime). The jitter is wide on purpose: with a
+# narrow one, two workers under even load restarted within a second of each other, leaving no worker for
+# ~1.2 s (measured by benchmarks/bench_api.py). Sync workers close each connection: no keep-alive setting.
+max_requests = 200_000
+max_requests_jitter = 100_000
 accesslog = os.environ.get("ACCESS_LOG")  # "-" for stdout; off by default (it costs ~10% throughput)
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")

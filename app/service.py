@@ -11,9 +11,7 @@ import polars as pl
 
 from creditscore.calibration import calibrate
 from creditscore.explain import contributions, reason_codes
-from creditscore.features.application import application_features
-from creditscore.features.build import add_target_encoding, feature_groups, finalize, numeric_columns
-from creditscore.features.serving import client_features, serving_plan
+from creditscore.features.serving import client_matrix, serving_plan
 from creditscore.scoring import Scorer
 
 
@@ -51,14 +49,21 @@ class ServingModel:
         self.spec = bundle["spec"]
         self.bundle = bundle
         self.scorer = Scorer(self.pipeline)
+        if self.scorer.kind == "random_forest":  # its contributions need the shap library, not in the serving set
+            try:
+                import shap  # noqa: F401
+            except ImportError as exc:
+                raise ModelNotReady("the pipeline chose a random forest, whose explanations need the `shap` "
+                                    "package: install it beside requirements-serving.txt (about 200 MB) or "
+                                    "remove random_forest from params.yaml train.models and run `dvc repro`") from exc
         self.reference = reference
         self.labels: dict[str, str] = reference["labels"]
         self.typical = np.asarray(reference["typical"], dtype=np.float64)
         self.key_fields: list[str] = reference["key_fields"]
         names = list(dict.fromkeys([*self.features, *self.key_fields]))
         self.plan = serving_plan(self.spec, names)
-        groups = feature_groups(self.spec)
-        self.app_plan = [n for n in names if groups.get(n) == "application"]
+        self.app_plan: list[str] = self.plan["app_names"]
+        self.model_index = [names.index(n) for n in self.features]  # plan columns -> model features
         clients = reference["clients"]
         self.client_ids = clients["ids"]
         self.client_row = {int(c): i for i, c in enumerate(clients["ids"])}
@@ -83,9 +88,6 @@ class ServingModel:
                 "versions": self.bundle.get("versions", {}), "known_clients": len(self.client_ids)}
 
     # --- scoring ---------------------------------------------------------------------------------------------
-    def matrix(self, frame: pl.DataFrame) -> np.ndarray:
-        return frame.select(self.features).to_numpy().astype(np.float64)
-
     def decide(self, x: np.ndarray) -> list[dict]:
         proba = calibrate(self.scorer.proba(x), self.calibration)
         return [{"probability": round(float(p), 6),
@@ -102,18 +104,16 @@ class ServingModel:
                                    "contribution": round(float(c.values[0, i]), 6)} for i in order],
                 "reasons": reason_codes(x_row, c.values[0], self.features, self.labels, self.typical)}
 
-    def raw_features(self, applications: list[dict], history: dict | None) -> pl.DataFrame:
-        return client_features(applications, history, self.spec, self.plan)
+    def raw_matrix(self, applications: list[dict], history: dict | None) -> np.ndarray:
+        """The plan's features (model features, then key fields) of raw application rows and history."""
+        return client_matrix(applications, history, self.plan)
 
     # --- known clients ---------------------------------------------------------------------------------------
     def known(self, client: int) -> int | None:
         return self.client_row.get(int(client))
 
-    def key_values(self, frame_or_row) -> dict:
-        if isinstance(frame_or_row, pl.DataFrame):
-            values = frame_or_row.select(self.key_fields).row(0)
-        else:
-            values = self.client_keys[frame_or_row]
+    def key_values(self, row: int) -> dict:
+        values = self.client_keys[row]
         return {k: (None if v is None or (isinstance(v, float) and np.isnan(v)) else float(v))
                 for k, v in zip(self.key_fields, values)}
 
@@ -127,19 +127,17 @@ class ServingModel:
     def what_if(self, row: int, changes: dict) -> tuple[np.ndarray, dict]:
         """The client's feature row after changing application amounts; history aggregates are kept.
 
-        The changed application row goes through the engineer stage's `application_features` (the
-        prepared row is already cleaned), so every ratio that uses the amounts is recomputed.
+        The changed (prepared, already cleaned) application row goes through the serving plan's
+        application expressions, the engineer stage's own, so every ratio using the amounts is recomputed.
         """
         app = self.client_app[row].with_columns([pl.lit(v, dtype=pl.Float64).alias(k) for k, v in changes.items()])
-        lazy = application_features(app.lazy(), self.spec["vocab"], numeric_columns("application_train"),
-                                    self.spec["poly"]).select(["SK_ID_CURR", *self.app_plan])
-        recomputed = finalize(add_target_encoding(lazy.collect(), app, self.spec), self.app_plan)
+        computed = app.select(self.plan["app_exprs"]).to_numpy().astype(np.float32).astype(np.float64)[0]
+        computed[np.isinf(computed)] = np.nan
+        values = dict(zip(self.app_plan, computed))
         x = self.client_features[row].copy()
-        for name in self.app_plan:
+        for name, value in values.items():
             if name in self.feature_index:
-                value = recomputed[name][0]
-                x[self.feature_index[name]] = np.nan if value is None else value
+                x[self.feature_index[name]] = value
         keys = self.key_values(row)
-        keys.update({k: (None if recomputed[k][0] is None else float(recomputed[k][0]))
-                     for k in self.key_fields if k in recomputed.columns})
+        keys.update({k: (None if np.isnan(values[k]) else float(values[k])) for k in self.key_fields if k in values})
         return x, keys

@@ -10,30 +10,46 @@ from creditscore.schema import MISSING_TOKENS, SENTINEL_DAYS, Table
 SENTINEL_SUFFIX = "_ANOM"  # flag column added next to a DAYS_* column that held 365243
 
 
+def cleaning_expressions(table: Table) -> tuple[dict[str, pl.Expr], dict[str, pl.Expr], list[pl.Expr]]:
+    """The sentinel tests, missing-token tests and flag columns of a table (expressions, no data)."""
+    sentinel = {c: (pl.col(c) == SENTINEL_DAYS).fill_null(False) for c, kind in table.columns
+                if kind == "int" and c.startswith("DAYS_")}
+    token = {c: pl.col(c).is_in(MISSING_TOKENS) for c, kind in table.columns if kind == "str"}
+    flags = [sentinel[c].cast(pl.Int8).alias(c + SENTINEL_SUFFIX) for c in sentinel if c in table.sentinel_columns]
+    return sentinel, token, flags
+
+
+def _to_missing(column: str, test: pl.Expr) -> pl.Expr:
+    return pl.when(test).then(None).otherwise(pl.col(column)).alias(column)
+
+
 def clean_table(frame: pl.DataFrame, table: Table) -> tuple[pl.DataFrame, dict]:
     """Turn the 365243 sentinel into missing (plus a flag for the declared columns) and XNA/Unknown into missing.
 
     The flag columns are always added for the table's declared sentinel columns, so one client's
-    rows get the same columns as the full table.
+    rows get the same columns as the full table. The report counts the values changed per column.
     """
     report: dict[str, dict[str, int]] = {"sentinel": {}, "missing_token": {}}
-    sentinel = {c: (pl.col(c) == SENTINEL_DAYS).fill_null(False) for c, kind in table.columns
-                if kind == "int" and c.startswith("DAYS_")}
-    token = {c: pl.col(c).is_in(MISSING_TOKENS) for c, kind in table.columns if kind == "str"}
+    sentinel, token, flags = cleaning_expressions(table)
     counts = [e.sum().alias(c) for c, e in (*sentinel.items(), *token.items())]
     hits = frame.select(counts).row(0, named=True) if counts else {}  # one pass over the table for every check
-    exprs = []
-    for c, is_sentinel in sentinel.items():
-        if c in table.sentinel_columns:
-            exprs.append(is_sentinel.cast(pl.Int8).alias(c + SENTINEL_SUFFIX))
-        if hits[c]:
-            report["sentinel"][c] = int(hits[c])
-            exprs.append(pl.when(is_sentinel).then(None).otherwise(pl.col(c)).alias(c))
-    for c, is_token in token.items():
-        if hits[c]:
-            report["missing_token"][c] = int(hits[c])
-            exprs.append(pl.when(is_token).then(None).otherwise(pl.col(c)).alias(c))
+    exprs = list(flags)
+    for kind, tests in (("sentinel", sentinel), ("missing_token", token)):
+        for c, test in tests.items():
+            if hits[c]:
+                report[kind][c] = int(hits[c])
+                exprs.append(_to_missing(c, test))
     return (frame.with_columns(exprs) if exprs else frame), report
+
+
+def cleaner(table: Table) -> list[pl.Expr]:
+    """clean_table's changes as one list of expressions, for a few rows at a time (the API).
+
+    Every test column is rewritten, which leaves columns without a sentinel or token unchanged, so the
+    result equals clean_table's without counting first; build it once per table and reuse it.
+    """
+    sentinel, token, flags = cleaning_expressions(table)
+    return flags + [_to_missing(c, test) for tests in (sentinel, token) for c, test in tests.items()]
 
 
 def sentinel_flags(table: Table) -> list[str]:

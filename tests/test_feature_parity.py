@@ -112,3 +112,26 @@ def test_serving_plan_computes_only_its_features_with_the_same_values(pipeline, 
             assert np.array_equal(planned.to_numpy().astype(float), full.to_numpy().astype(float), equal_nan=True)
     with pytest.raises(KeyError, match="NOT_A_FEATURE"):
         serving_plan(spec, ["NOT_A_FEATURE"])
+
+
+def test_client_matrix_equals_client_features(pipeline, tiny_synthetic_dir):
+    """The API's NumPy path gives client_features' values, with and without history rows."""
+    from creditscore.features.serving import client_matrix, serving_plan
+
+    spec = json.loads((pipeline / "spec.json").read_text())
+    spec = {**spec, "target_encoding": {}}  # the NumPy path serves specs without target encoding
+    stage = pl.read_parquet(pipeline / "test.parquet")
+    names = ["EXT_SOURCE_MEAN", "PAYMENT_RATE", "DAYS_EMPLOYED", "DAYS_EMPLOYED_ANOM", "AGE_YEARS",
+             "INSTAL_LATE_SHARE", "BURO_DAYS_CREDIT_MEAN", "POLY_EXT_SOURCE_1_X_EXT_SOURCE_2_X_DAYS_BIRTH"]
+    names += [n for n in spec["features"] if n.startswith("CODE_GENDER_")]
+    plan = serving_plan(spec, names)
+    for client in _clients(tiny_synthetic_dir, stage["SK_ID_CURR"].to_list()):
+        app, history = _raw_rows(tiny_synthetic_dir, client)
+        for given in (history, None):
+            fast = client_matrix([app, app], given, plan)
+            full = client_features([app, app], given, spec, plan).select(names).to_numpy().astype(np.float64)
+            assert fast.shape == (2, len(names))
+            assert np.array_equal(fast, full, equal_nan=True)
+    flag_only = serving_plan(spec, ["DAYS_EMPLOYED_ANOM", "AGE_YEARS"])  # the flag's source column is not a feature
+    pensioner = {**app, "DAYS_EMPLOYED": 365243}
+    assert client_matrix([pensioner, {**app, "DAYS_EMPLOYED": -1000}], None, flag_only)[:, 0].tolist() == [1.0, 0.0]

@@ -124,3 +124,32 @@ def test_kaggle_source_reads_real_files_from_raw_dir(repo):
         assert (repo / "data" / "synthetic" / "NOT_GENERATED.txt").exists()
     finally:
         _set_params(repo, source="synthetic", raw_dir="data/raw")
+
+
+def test_dvc_push_then_pull_on_a_fresh_host_gives_the_checksummed_model(repo, tmp_path):
+    """Deployment path: `dvc push` to a remote, then a host with no cache and no model pulls the two served files."""
+    import hashlib
+
+    from app.service import verified_load
+
+    _dvc(repo, "repro")  # a no-op after the tests above; builds everything when this test runs alone
+    served = [repo / "models" / "bundle.joblib", repo / "models" / "reference.joblib"]
+    built = {p.name: p.read_bytes() for p in served}
+    remote = tmp_path / "dvc-remote"
+    _dvc(repo, "remote", "add", "-d", "localremote", str(remote))
+    try:
+        _dvc(repo, "push")
+        assert "in sync" in _dvc(repo, "status", "--cloud").stdout
+        for path in served:  # the fresh host: the .sha256 files come with git, the models and the cache do not
+            path.unlink()
+        shutil.rmtree(repo / ".dvc" / "cache")
+        _dvc(repo, "pull", *(str(p.relative_to(repo)) for p in served))
+        for path in served:
+            data = path.read_bytes()
+            assert data == built[path.name]
+            assert hashlib.sha256(data).hexdigest() == path.with_name(path.name + ".sha256").read_text().strip()
+            verified_load(path)  # what the API does before it starts
+        status = _dvc(repo, "status", "threshold", "explain").stdout  # only the outputs not pulled are listed
+        assert "models/bundle.joblib" not in status and "models/reference.joblib" not in status
+    finally:
+        _dvc(repo, "remote", "remove", "localremote")
