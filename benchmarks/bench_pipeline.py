@@ -35,6 +35,28 @@ def copy_repository(dst) -> None:
             shutil.copy2(ROOT / name, dst / name)
 
 
+def api_memory(models) -> dict:
+    """The API (gunicorn, 2 workers) serving this run's artifacts: proportional set size once it answers."""
+    from tests.server import Server
+
+    server = Server({"MODEL_BUNDLE": str(models / "bundle.joblib"), "MODEL_REFERENCE": str(models / "reference.joblib"),
+                     "INFERENCE_LOG": "off"}).start(timeout=300)
+    try:
+        children = subprocess.run(["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True).stdout.split()
+
+        def pss_mib(pid) -> float:
+            with open(f"/proc/{pid}/smaps_rollup") as handle:
+                return next(int(line.split()[1]) for line in handle if line.startswith("Pss:")) / 1024
+
+        workers = [round(pss_mib(int(c)), 1) for c in children]
+        return {"workers": len(workers), "pss_mib_per_worker": workers,
+                "pss_mib_total": round(pss_mib(server.process.pid) + sum(workers), 1),
+                "reference_mib": round((models / "reference.joblib").stat().st_size / 2**20, 1),
+                "bundle_mib": round((models / "bundle.joblib").stat().st_size / 2**20, 2)}
+    finally:
+        server.stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=307_511)
@@ -59,7 +81,10 @@ def main() -> int:
            "total_seconds": round(sum(r["seconds"] for r in results.values()), 1),
            "peak_mib": max(r["peak_mib"] for r in results.values()), "goal": {"minutes": 45, "peak_gib": 12},
            "metrics": {"train": {k: v for k, v in metrics.get("train", {}).items() if k != "candidates"},
-                       "threshold": metrics.get("threshold"), "probe": metrics.get("probe")}}
+                       "threshold": metrics.get("threshold"), "probe": metrics.get("probe"),
+                       "explain": {k: v for k, v in metrics.get("explain", {}).items() if k not in ("global", "local")},
+                       "drift": {k: v for k, v in metrics.get("drift", {}).items() if k != "features"}},
+           "api": api_memory(repo / "models")}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps({k: out[k] for k in ("stages", "total_seconds", "peak_mib")}, indent=2))
