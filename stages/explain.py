@@ -38,6 +38,11 @@ def load_matrix(folder: Path, split: str, names: list[str], extra: list[str] = (
     return frame, frame.select(names).to_numpy().astype(np.float64)
 
 
+def aligned(keys: pl.DataFrame, path: Path, columns: list[str] | None = None) -> pl.DataFrame:
+    """The rows of `path` for the clients of `keys` (SK_ID_CURR and any columns to keep), in their order."""
+    return keys.join(pl.read_parquet(path, columns=columns), on="SK_ID_CURR", how="left", maintain_order="left")
+
+
 def native_importance(pipeline, n: int) -> tuple[str, np.ndarray]:
     """The model's own importance: LightGBM gain, |standardised coefficient|, or impurity decrease."""
     model = pipeline.steps[-1][1]
@@ -170,8 +175,7 @@ def explain(features: Path, predictions: Path, prepared: Path, bundle: dict, par
     top = int(params["top_features"])
     # typical values: training clients the model grants (out-of-fold scores, so no client scores itself)
     train_frame, x_train = load_matrix(features, "train", names, key_fields)
-    oof = pl.read_parquet(predictions / "oof.parquet")
-    oof = train_frame.select("SK_ID_CURR").join(oof, on="SK_ID_CURR", how="left", maintain_order="left")
+    oof = aligned(train_frame.select("SK_ID_CURR"), predictions / "oof.parquet")
     granted = calibrate(oof["proba"].to_numpy(), bundle["calibration"]) < threshold
     typical = typical_values(x_train[granted])
     _log(f"typical values from {int(granted.sum())} granted training clients")
@@ -191,8 +195,7 @@ def explain(features: Path, predictions: Path, prepared: Path, bundle: dict, par
                    importance_name, min(top, len(names)))
     _log(f"global: additivity error {additivity:.2e}, shap library difference {library_diff:.2e}")
     # local
-    hold_pred = pl.read_parquet(predictions / "holdout.parquet")
-    hold_pred = hold_frame.select("SK_ID_CURR").join(hold_pred, on="SK_ID_CURR", how="left", maintain_order="left")
+    hold_pred = aligned(hold_frame.select("SK_ID_CURR"), predictions / "holdout.parquet")
     proba = calibrate(hold_pred["proba"].to_numpy(), bundle["calibration"])
     ids = hold_frame["SK_ID_CURR"].to_numpy()
     local = local_explanations(figures, pipeline, x_hold, ids, proba, threshold, x_train, names, labels, typical,
@@ -200,9 +203,8 @@ def explain(features: Path, predictions: Path, prepared: Path, bundle: dict, par
     _log(f"local: {len(local)} clients, mean SHAP/LIME top-{params['top_k']} agreement "
          f"{np.mean([r['agreement'] for r in local]):.2f}")
     # fairness on the hold-out at the chosen threshold
-    hold_app = pl.read_parquet(prepared / "application_holdout.parquet", columns=["SK_ID_CURR", "CODE_GENDER", "DAYS_BIRTH"])
-    hold_app = hold_frame.select("SK_ID_CURR", "TARGET").join(hold_app, on="SK_ID_CURR", how="left",
-                                                               maintain_order="left")
+    hold_app = aligned(hold_frame.select("SK_ID_CURR", "TARGET"), prepared / "application_holdout.parquet",
+                       ["SK_ID_CURR", "CODE_GENDER", "DAYS_BIRTH"])
     refused = proba >= threshold
     fair = {"gender": fairness.group_rates(hold_app["TARGET"].to_numpy(), refused,
                                            hold_app["CODE_GENDER"].fill_null("unknown").to_numpy()),
@@ -217,10 +219,8 @@ def explain(features: Path, predictions: Path, prepared: Path, bundle: dict, par
                "fairness": fair}
     # the serving reference: what the API needs beside the bundle
     test_frame, x_test = load_matrix(features, "test", names, key_fields)
-    test_pred = pl.read_parquet(predictions / "test.parquet")
-    test_pred = test_frame.select("SK_ID_CURR").join(test_pred, on="SK_ID_CURR", how="left", maintain_order="left")
-    test_app = pl.read_parquet(prepared / "application_test.parquet")
-    test_app = test_frame.select("SK_ID_CURR").join(test_app, on="SK_ID_CURR", how="left", maintain_order="left")
+    test_pred = aligned(test_frame.select("SK_ID_CURR"), predictions / "test.parquet")
+    test_app = aligned(test_frame.select("SK_ID_CURR"), prepared / "application_test.parquet")
     reference = {"typical": typical, "labels": {n: labels.get(n, n) for n in dict.fromkeys([*names, *key_fields])},
                  "global": ranking, "key_fields": key_fields,
                  "distributions": distributions(train_frame, granted, key_fields),
