@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 
-import lightgbm as lgb
 import numpy as np
 import pytest
 import shap
