@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import polars as pl
-from sklearn.model_selection import train_test_split
 
 from creditscore.rawdata import DataError
 from creditscore.schema import MISSING_TOKENS, SENTINEL_DAYS, Table
@@ -98,6 +97,8 @@ def split_holdout(train: pl.DataFrame, holdout_size: float, seed: int) -> tuple[
     """Stratified, seeded hold-out of labelled clients that no later stage trains on."""
     if not 0 < holdout_size < 1:
         raise DataError(f"params.yaml: data.holdout_size must be between 0 and 1, got {holdout_size}")
+    from sklearn.model_selection import train_test_split  # here: the serving and engineer imports skip sklearn
+
     ordered = train.sort("SK_ID_CURR")
     idx_fit, idx_hold = train_test_split(range(ordered.height), test_size=holdout_size, random_state=seed,
                                          stratify=ordered["TARGET"].to_numpy())

@@ -2,13 +2,18 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import polars as pl
 import pytest
 
+from creditscore.config import ROOT
 from creditscore.features.application import polynomial_terms
 from creditscore.features.build import HISTORY, build_features, feature_groups, fit_vocabulary
+from creditscore.features.core import Aggregation, aggregate, grouped, level_shares, row_count
 from creditscore.features.encoding import apply_encoding, encode_out_of_fold
 from creditscore.features.serving import client_features, typed_frame
 from creditscore.rawdata import DataError
@@ -135,3 +140,39 @@ def test_out_of_fold_target_encoding_never_sees_the_own_label():
     _, smoothed, _ = encode_out_of_fold(pl.Series(["a", "a", "b"]), np.array([1, 1, 0]), folds=2, smoothing=1.0, seed=0)
     assert smoothed["a"] == pytest.approx((2 + 2 / 3) / 3) and smoothed["b"] == pytest.approx((0 + 2 / 3) / 2)
     assert apply_encoding(pl.Series(["a", "zzz", None]), {"a": 0.9}, 0.1).tolist() == [0.9, 0.1, 0.1]
+
+
+def test_level_shares_count_unknown_and_missing_rows():
+    rows = pl.DataFrame({"SK_ID_CURR": [1, 1, 1, 1, 2], "S": ["a", None, "zz", "a", "b"]}).lazy()
+    out = grouped(rows, "SK_ID_CURR", level_shares("S", ["a", "b", "nan"], "P_") + row_count("N")).collect()
+    assert out.to_dicts() == [  # the unknown level "zz" counts in the denominator and in no share
+        {"SK_ID_CURR": 1, "P_S_a_MEAN": 0.5, "P_S_b_MEAN": 0.0, "P_S_nan_MEAN": 0.25, "N": 4},
+        {"SK_ID_CURR": 2, "P_S_a_MEAN": 0.0, "P_S_b_MEAN": 1.0, "P_S_nan_MEAN": 0.0, "N": 1}]
+
+
+def test_grouped_refuses_two_different_inputs_with_one_name():
+    rows = pl.DataFrame({"SK_ID_CURR": [1], "x": [2.0]}).lazy()
+    clash = (Aggregation((pl.col("x").alias("_v"),), (pl.col("_v").list.sum().alias("A"),))
+             + Aggregation(((pl.col("x") * 2).alias("_v"),), (pl.col("_v").list.max().alias("B"),)))
+    with pytest.raises(ValueError, match="two different aggregation inputs are named _v"):
+        grouped(rows, "SK_ID_CURR", clash)
+    same = aggregate({"x": ["sum"]}, "P_") + aggregate({"x": ["max"]}, "Q_")  # one input, used twice
+    assert grouped(rows, "SK_ID_CURR", same).collect().row(0) == (1, 2.0, 2.0)
+
+
+THREADS_SCRIPT = """
+import hashlib, sys, numpy as np, polars as pl
+from creditscore.features.core import aggregate, grouped
+rng = np.random.default_rng(0)
+keys = np.sort(rng.integers(0, 40_000, 400_000))
+frame = pl.DataFrame({"K": keys, "x": rng.lognormal(8, 2, keys.size) * rng.choice([-1, 1], keys.size)}).lazy()
+out = grouped(frame, "K", aggregate({"x": ["sum", "mean", "var"]}, "")).collect()
+print(hashlib.sha256(out.write_ipc(None).getvalue()).hexdigest())
+"""
+
+
+def test_float_aggregates_are_identical_whatever_the_number_of_threads():
+    """A hash group-by gives other float sums with 1 and 3 threads on these rows (checked when written)."""
+    digests = {subprocess.run([sys.executable, "-c", THREADS_SCRIPT], capture_output=True, text=True, check=True,
+                              cwd=ROOT, env={**os.environ, "POLARS_MAX_THREADS": str(n)}).stdout for n in (1, 3)}
+    assert len(digests) == 1

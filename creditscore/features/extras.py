@@ -2,69 +2,87 @@
 
 Recent windows (the last 12 months weigh more than old history), the interest rate implied by
 previous applications, debt and utilisation ratios, and shares of late or short payments.
+Each function gives the aggregation of one table's rows, as its history group prepares them
+(`build._group_frames`), so that both are computed in the same pass over the table.
 """
 from __future__ import annotations
 
 import polars as pl
 
-from creditscore.features.core import KEY, grouped, safe_div
-from creditscore.features.history import LATE_MONTHS, instalment_columns
+from creditscore.features.core import Aggregation, safe_div
+from creditscore.features.history import LATE_MONTHS
 
 RECENT_DAYS, RECENT_MONTHS = -365, -12
+F64 = pl.Float64
 
 
-def bureau_extras(credits: pl.LazyFrame) -> pl.LazyFrame:
+def _list(column: str, how: str) -> pl.Expr:
+    return getattr(pl.col(column).list, how)()
+
+
+def bureau_extras() -> Aggregation:
     """Debt over credit of active credits, overdue share, recent credits, late monthly statuses."""
     active = pl.col("CREDIT_ACTIVE") == "Active"
-    exact = [(pl.col("AMT_CREDIT_SUM_OVERDUE") > 0).fill_null(False).mean().alias("BURO_OVERDUE_SHARE"),
-             (pl.col("DAYS_CREDIT") >= RECENT_DAYS).fill_null(False).sum().cast(pl.Float64).alias("BURO_RECENT_COUNT"),
-             safe_div(pl.col(LATE_MONTHS).sum(), pl.col("MONTHS_BALANCE_SIZE").sum()).alias("BURO_LATE_MONTH_SHARE")]
-    floating = [safe_div(pl.col("AMT_CREDIT_SUM_DEBT").filter(active).sum(),
-                         pl.col("AMT_CREDIT_SUM").filter(active).sum()).alias("BURO_ACTIVE_DEBT_CREDIT_RATIO")]
-    return grouped(credits, KEY, exact + floating)
+    inputs = ((pl.col("AMT_CREDIT_SUM_OVERDUE") > 0).fill_null(False).cast(F64).alias("_overdue"),
+              (pl.col("DAYS_CREDIT") >= RECENT_DAYS).fill_null(False).cast(F64).alias("_recent"),
+              pl.col(LATE_MONTHS), pl.col("MONTHS_BALANCE_SIZE"),
+              pl.when(active).then(pl.col("AMT_CREDIT_SUM_DEBT")).alias("_active_debt"),
+              pl.when(active).then(pl.col("AMT_CREDIT_SUM")).alias("_active_credit"))
+    outputs = (_list("_overdue", "mean").alias("BURO_OVERDUE_SHARE"), _list("_recent", "sum").alias("BURO_RECENT_COUNT"),
+               safe_div(_list(LATE_MONTHS, "sum"), _list("MONTHS_BALANCE_SIZE", "sum")).alias("BURO_LATE_MONTH_SHARE"),
+               safe_div(_list("_active_debt", "sum"), _list("_active_credit", "sum"))
+               .alias("BURO_ACTIVE_DEBT_CREDIT_RATIO"))
+    return Aggregation(inputs, outputs)
 
 
-def previous_extras(previous: pl.LazyFrame) -> pl.LazyFrame:
+def previous_extras() -> Aggregation:
     """Implied yearly interest rate (simple), refused counts, overall and over the last year."""
     rate = safe_div(safe_div(pl.col("AMT_ANNUITY") * pl.col("CNT_PAYMENT"), pl.col("AMT_CREDIT")) - 1,
                     pl.col("CNT_PAYMENT") / 12)
-    refused = (pl.col("NAME_CONTRACT_STATUS") == "Refused").fill_null(False)
+    refused = (pl.col("NAME_CONTRACT_STATUS") == "Refused").fill_null(False).cast(F64)
     recent = pl.col("DAYS_DECISION") >= RECENT_DAYS
-    exact = [pl.col("_rate").min().alias("PREV_INTEREST_RATE_MIN"), pl.col("_rate").max().alias("PREV_INTEREST_RATE_MAX"),
-             refused.sum().cast(pl.Float64).alias("PREV_REFUSED_COUNT"),
-             refused.filter(recent).mean().alias("PREV_RECENT_REFUSED_SHARE"),
-             recent.fill_null(False).sum().cast(pl.Float64).alias("PREV_RECENT_COUNT")]
-    floating = [pl.col("_rate").mean().alias("PREV_INTEREST_RATE_MEAN")]
-    return grouped(previous.with_columns(rate.alias("_rate")), KEY, exact + floating)
+    inputs = (rate.alias("_rate"), refused.alias("_refused"), pl.when(recent).then(refused).alias("_recent_refused"),
+              recent.fill_null(False).cast(F64).alias("_recent"))
+    outputs = (_list("_rate", "min").alias("PREV_INTEREST_RATE_MIN"), _list("_rate", "max").alias("PREV_INTEREST_RATE_MAX"),
+               _list("_refused", "sum").alias("PREV_REFUSED_COUNT"),
+               _list("_recent_refused", "mean").alias("PREV_RECENT_REFUSED_SHARE"),
+               _list("_recent", "sum").alias("PREV_RECENT_COUNT"), _list("_rate", "mean").alias("PREV_INTEREST_RATE_MEAN"))
+    return Aggregation(inputs, outputs)
 
 
-def installment_extras(installments: pl.LazyFrame) -> pl.LazyFrame:
+def installment_extras() -> Aggregation:
     """Late and short payment shares, overall and over the last year."""
-    rows = instalment_columns(installments)
     recent = pl.col("DAYS_INSTALMENT") >= RECENT_DAYS
-    late, short = pl.col("DPD") > 0, pl.col("PAYMENT_DIFF") > 0
-    exact = [late.mean().alias("INSTAL_LATE_SHARE"), short.mean().alias("INSTAL_SHORT_SHARE"),
-             late.filter(recent).mean().alias("INSTAL_RECENT_LATE_SHARE"),
-             pl.col("DPD").filter(recent).mean().alias("INSTAL_RECENT_DPD_MEAN"),
-             pl.col("DPD").filter(recent).max().alias("INSTAL_RECENT_DPD_MAX")]
-    floating = [pl.col("PAYMENT_PERC").filter(recent).mean().alias("INSTAL_RECENT_PAYMENT_PERC_MEAN")]
-    return grouped(rows, KEY, exact + floating)
+    late = (pl.col("DPD") > 0).cast(F64)
+    inputs = (late.alias("_late"), (pl.col("PAYMENT_DIFF") > 0).cast(F64).alias("_short"),
+              pl.when(recent).then(late).alias("_recent_late"), pl.when(recent).then(pl.col("DPD")).alias("_recent_dpd"),
+              pl.when(recent).then(pl.col("PAYMENT_PERC")).alias("_recent_perc"))
+    outputs = (_list("_late", "mean").alias("INSTAL_LATE_SHARE"), _list("_short", "mean").alias("INSTAL_SHORT_SHARE"),
+               _list("_recent_late", "mean").alias("INSTAL_RECENT_LATE_SHARE"),
+               _list("_recent_dpd", "mean").alias("INSTAL_RECENT_DPD_MEAN"),
+               _list("_recent_dpd", "max").alias("INSTAL_RECENT_DPD_MAX"),
+               _list("_recent_perc", "mean").alias("INSTAL_RECENT_PAYMENT_PERC_MEAN"))
+    return Aggregation(inputs, outputs)
 
 
-def pos_extras(pos: pl.LazyFrame) -> pl.LazyFrame:
+def pos_extras() -> Aggregation:
     """Days past due over the last 12 months."""
     recent = pl.col("MONTHS_BALANCE") >= RECENT_MONTHS
-    return grouped(pos, KEY, [pl.col("SK_DPD").filter(recent).mean().alias("POS_RECENT_SK_DPD_MEAN"),
-                              (pl.col("SK_DPD") > 0).filter(recent).mean().alias("POS_RECENT_LATE_SHARE")])
+    inputs = (pl.when(recent).then(pl.col("SK_DPD")).alias("_recent_dpd"),
+              pl.when(recent).then((pl.col("SK_DPD") > 0).cast(F64)).alias("_recent_late"))
+    outputs = (_list("_recent_dpd", "mean").alias("POS_RECENT_SK_DPD_MEAN"),
+               _list("_recent_late", "mean").alias("POS_RECENT_LATE_SHARE"))
+    return Aggregation(inputs, outputs)
 
 
-def card_extras(cards: pl.LazyFrame) -> pl.LazyFrame:
+def card_extras() -> Aggregation:
     """Credit-card utilisation (balance over limit), overall and over the last 12 months."""
     util = safe_div(pl.col("AMT_BALANCE"), pl.col("AMT_CREDIT_LIMIT_ACTUAL"))
     recent = pl.col("MONTHS_BALANCE") >= RECENT_MONTHS
-    return grouped(cards.with_columns(util.alias("_util")), KEY, [
-        pl.col("_util").mean().alias("CC_UTILISATION_MEAN"), pl.col("_util").max().alias("CC_UTILISATION_MAX"),
-        pl.col("_util").filter(recent).mean().alias("CC_RECENT_UTILISATION_MEAN")])
+    inputs = (util.alias("_util"), pl.when(recent).then(util).alias("_recent_util"))
+    outputs = (_list("_util", "mean").alias("CC_UTILISATION_MEAN"), _list("_util", "max").alias("CC_UTILISATION_MAX"),
+               _list("_recent_util", "mean").alias("CC_RECENT_UTILISATION_MEAN"))
+    return Aggregation(inputs, outputs)
 
 
 MEANINGS = {  # feature: (source table, one-line meaning)

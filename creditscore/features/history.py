@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from creditscore.features.core import KEY, aggregate, grouped, level_indicators, level_shares, safe_div
+from creditscore.features.core import (KEY, Aggregation, aggregate, grouped, level_indicators, level_shares, row_count,
+                                     safe_div)
 
 BUREAU_NUM = {
     "DAYS_CREDIT": ["min", "max", "mean", "var"], "DAYS_CREDIT_ENDDATE": ["min", "max", "mean"],
@@ -38,21 +39,25 @@ LATE_STATUSES = ["1", "2", "3", "4", "5"]
 LATE_MONTHS = "LATE_MONTHS"  # helper column of bureau credits: months reported late
 
 
-def _shares(vocab: dict, table: str, prefix: str) -> list[pl.Expr]:
-    return [e for column, levels in vocab.get(table, {}).items() for e in level_shares(column, levels, prefix)]
+def _shares(vocab: dict, table: str, prefix: str) -> Aggregation:
+    shares = Aggregation()
+    for column, levels in vocab.get(table, {}).items():
+        shares += level_shares(column, levels, prefix)
+    return shares
 
 
-def _numeric(frame: pl.LazyFrame, key: str, spec: dict, prefix: str, extra: list[pl.Expr] = ()) -> pl.LazyFrame:
-    """Aggregate a spec (plus extra expressions such as shares and counts) per key."""
-    return grouped(frame, key, aggregate(spec, prefix) + list(extra))
+def _numeric(frame: pl.LazyFrame, key: str, spec: dict, prefix: str, extra: Aggregation = Aggregation()) -> pl.LazyFrame:
+    """Aggregate a spec (plus extra aggregations such as shares and counts) per key."""
+    return grouped(frame, key, aggregate(spec, prefix) + extra)
 
 
 def aggregate_bureau_balance(bureau_balance: pl.LazyFrame, vocab: dict) -> pl.LazyFrame:
     """Per bureau credit: months covered (min, max, count), the share of each monthly STATUS, late months."""
     levels = vocab.get("bureau_balance", {}).get("STATUS", [])
+    late = Aggregation((pl.col("STATUS").is_in(LATE_STATUSES).fill_null(False).cast(pl.UInt32).alias("_late"),),
+                       (pl.col("_late").list.sum().alias(LATE_MONTHS),))
     return _numeric(bureau_balance, "SK_ID_BUREAU", {"MONTHS_BALANCE": ["min", "max", "size"]}, "",
-                    level_shares("STATUS", levels, "")
-                    + [pl.col("STATUS").is_in(LATE_STATUSES).fill_null(False).sum().alias(LATE_MONTHS)])
+                    level_shares("STATUS", levels, "") + late)
 
 
 def bureau_credits(bureau: pl.LazyFrame, bureau_balance: pl.LazyFrame, vocab: dict) -> pl.LazyFrame:
@@ -61,27 +66,44 @@ def bureau_credits(bureau: pl.LazyFrame, bureau_balance: pl.LazyFrame, vocab: di
                        maintain_order="left")
 
 
-def aggregate_bureau(credits: pl.LazyFrame, vocab: dict) -> pl.LazyFrame:
-    """Per client: bureau credits (numeric, category shares, monthly statuses), then active and closed ones."""
+def _with_subsets(every: pl.LazyFrame, rows: pl.LazyFrame, column: str, spec: dict,
+                  subsets: tuple[tuple[str, str], ...]) -> pl.LazyFrame:
+    """Per-client aggregates beside the same numeric aggregates of subsets of rows (column == value)."""
+    for value, prefix in subsets:
+        part = grouped(rows.filter(pl.col(column) == value), KEY, aggregate(spec, f"{prefix}_"))
+        every = every.join(part, on=KEY, how="left", maintain_order="left")
+    return every
+
+
+def aggregate_bureau(credits: pl.LazyFrame, vocab: dict, extra: Aggregation = Aggregation()) -> pl.LazyFrame:
+    """Per client: bureau credits (numeric, category shares, monthly statuses), then active and closed ones.
+
+    `extra` (other aggregations of the same credits) is computed in the same pass.
+    """
     status_means = {f"STATUS_{level}_MEAN": ["mean"] for level in vocab.get("bureau_balance", {}).get("STATUS", [])}
-    every = _numeric(credits, KEY, {**BUREAU_NUM, **status_means}, "BURO_", _shares(vocab, "bureau", "BURO_"))
-    subsets = [_numeric(credits.filter(pl.col("CREDIT_ACTIVE") == status), KEY, BUREAU_NUM, f"{name}_")
-               for status, name in (("Active", "ACTIVE"), ("Closed", "CLOSED"))]
-    return every.join(subsets[0], on=KEY, how="left").join(subsets[1], on=KEY, how="left")
+    every = _numeric(credits, KEY, {**BUREAU_NUM, **status_means}, "BURO_", _shares(vocab, "bureau", "BURO_") + extra)
+    return _with_subsets(every, credits, "CREDIT_ACTIVE", BUREAU_NUM, (("Active", "ACTIVE"), ("Closed", "CLOSED")))
 
 
-def aggregate_previous(previous: pl.LazyFrame, vocab: dict) -> pl.LazyFrame:
-    """Per client: previous applications (numeric, category shares), then approved and refused ones."""
-    prev = previous.with_columns(safe_div(pl.col("AMT_APPLICATION"), pl.col("AMT_CREDIT")).alias("APP_CREDIT_PERC"))
-    every = _numeric(prev, KEY, PREVIOUS_NUM, "PREV_", _shares(vocab, "previous_application", "PREV_"))
-    subsets = [_numeric(prev.filter(pl.col("NAME_CONTRACT_STATUS") == status), KEY, PREVIOUS_NUM, f"{name}_")
-               for status, name in (("Approved", "APPROVED"), ("Refused", "REFUSED"))]
-    return every.join(subsets[0], on=KEY, how="left").join(subsets[1], on=KEY, how="left")
+def previous_rows(previous: pl.LazyFrame) -> pl.LazyFrame:
+    """Previous applications with their application / credit ratio."""
+    return previous.with_columns(safe_div(pl.col("AMT_APPLICATION"), pl.col("AMT_CREDIT")).alias("APP_CREDIT_PERC"))
 
 
-def aggregate_pos_cash(pos: pl.LazyFrame, vocab: dict) -> pl.LazyFrame:
+def aggregate_previous(prev: pl.LazyFrame, vocab: dict, extra: Aggregation = Aggregation()) -> pl.LazyFrame:
+    """Per client: previous applications (numeric, category shares), then approved and refused ones.
+
+    `prev` comes from `previous_rows`; `extra` is computed in the same pass.
+    """
+    every = _numeric(prev, KEY, PREVIOUS_NUM, "PREV_", _shares(vocab, "previous_application", "PREV_") + extra)
+    return _with_subsets(every, prev, "NAME_CONTRACT_STATUS", PREVIOUS_NUM,
+                         (("Approved", "APPROVED"), ("Refused", "REFUSED")))
+
+
+def aggregate_pos_cash(pos: pl.LazyFrame, vocab: dict, extra: Aggregation = Aggregation()) -> pl.LazyFrame:
     """Per client: monthly POS and cash loan balances (months, days past due, status shares, count)."""
-    return _numeric(pos, KEY, POS_NUM, "POS_", _shares(vocab, "POS_CASH_balance", "POS_") + [pl.len().alias("POS_COUNT")])
+    return _numeric(pos, KEY, POS_NUM, "POS_",
+                    _shares(vocab, "POS_CASH_balance", "POS_") + row_count("POS_COUNT") + extra)
 
 
 def instalment_columns(installments: pl.LazyFrame) -> pl.LazyFrame:
@@ -93,15 +115,19 @@ def instalment_columns(installments: pl.LazyFrame) -> pl.LazyFrame:
         late.clip(lower_bound=0).alias("DPD"), (-late).clip(lower_bound=0).alias("DBD"))
 
 
-def aggregate_installments(installments: pl.LazyFrame, vocab: dict) -> pl.LazyFrame:
-    """Per client: instalment payments (lateness, payment ratio and difference, amounts, count)."""
-    return _numeric(instalment_columns(installments), KEY, INSTALMENT_NUM, "INSTAL_", [pl.len().alias("INSTAL_COUNT")])
+def aggregate_installments(instalments: pl.LazyFrame, vocab: dict, extra: Aggregation = Aggregation()) -> pl.LazyFrame:
+    """Per client: instalment payments (lateness, payment ratio and difference, amounts, count).
+
+    `instalments` comes from `instalment_columns`; `extra` is computed in the same pass.
+    """
+    return _numeric(instalments, KEY, INSTALMENT_NUM, "INSTAL_", row_count("INSTAL_COUNT") + extra)
 
 
-def aggregate_credit_card(cards: pl.LazyFrame, vocab: dict, numeric: list[str]) -> pl.LazyFrame:
+def aggregate_credit_card(cards: pl.LazyFrame, vocab: dict, numeric: list[str],
+                          extra: Aggregation = Aggregation()) -> pl.LazyFrame:
     """Per client: every credit-card balance column and status indicator, five ways, and a count."""
     levels = vocab.get("credit_card_balance", {})
     indicators = [e for column, lv in levels.items() for e in level_indicators(column, lv)]
     names = [c for c in numeric if c not in CARD_SKIP] + [e.meta.output_name() for e in indicators]
     return _numeric(cards.with_columns(indicators), KEY, {c: CARD_AGGS for c in names}, "CC_",
-                    [pl.len().alias("CC_COUNT")])
+                    row_count("CC_COUNT") + extra)
