@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import polars as pl
 
@@ -85,6 +86,11 @@ def level_shares(column: str, levels: list[str], prefix: str) -> Aggregation:
     The text column is coded once as small integers (known levels 0..n-1, unknown n, missing n+1);
     each share is then a count of matches in the key's list of codes, over the list's length.
     """
+    return _level_shares(column, tuple(levels), prefix)
+
+
+@lru_cache(maxsize=1024)  # built once per vocabulary: an API request with history reuses them (6 ms each)
+def _level_shares(column: str, levels: tuple[str, ...], prefix: str) -> Aggregation:
     known = [level for level in levels if level != NULL_LEVEL]
     code = f"_code_{column}"
     missing = pl.when(pl.col(column).is_null()).then(pl.lit(len(known) + 1, pl.UInt16)).otherwise(len(known))
