@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from creditscore.features.core import Aggregation, safe_div
+from creditscore.features.core import AGGREGATIONS, Aggregation, safe_div
 from creditscore.features.history import LATE_MONTHS
 
 RECENT_DAYS, RECENT_MONTHS = -365, -12
@@ -17,7 +17,8 @@ F64 = pl.Float64
 
 
 def _list(column: str, how: str) -> pl.Expr:
-    return getattr(pl.col(column).list, how)()
+    """An aggregate of a client's list of values of a row-level input (min, max, mean, sum)."""
+    return AGGREGATIONS[how](pl.col(column))
 
 
 def bureau_extras() -> Aggregation:
