@@ -7,6 +7,7 @@ import json
 import numpy as np
 import polars as pl
 import pytest
+from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
 from creditscore.schema import TABLES
@@ -151,3 +152,42 @@ def test_drift_knob_shifts_only_application_test(tmp_path):
         train, test = (_read(tmp_path / folder, n)["EXT_SOURCE_2"].mean() for n in ("application_train",
                                                                                    "application_test"))
         assert gap[0] < train - test < gap[1], folder
+
+
+@pytest.fixture(scope="module")
+def realism_figures(synthetic_dir, tmp_path_factory):
+    """Application-only model figures (3 folds) and the history gain of the 6,000-client population."""
+    from creditscore.synthetic import realism
+    app = realism.read_applications(synthetic_dir / "application_train.csv")
+    columns = ["EXT_SOURCE_1", "EXT_SOURCE_2", "EXT_SOURCE_3", "DAYS_BIRTH", "DAYS_EMPLOYED", "AMT_GOODS_PRICE",
+               "AMT_CREDIT"]
+    figures = realism.model_figures(app, folds=3, seed=42, profile_columns=columns)
+    figures["history"] = realism.history_figures(synthetic_dir, tmp_path_factory.mktemp("realism"), folds=3)
+    return figures
+
+
+def test_models_rank_as_on_real_data(realism_figures):
+    """Boosting beats a standardised logistic regression through single-feature shapes, not interactions."""
+    auc = realism_figures["cv_auc"]
+    assert 0.72 < auc["lightgbm"] < 0.80, auc
+    assert realism_figures["lgb_minus_lr"] > 0.008, auc  # real: +0.024; a linear risk gives <= 0
+    assert abs(realism_figures["additive_gap"]) < 0.015, auc  # real: 0.0016
+    assert auc["lightgbm"] - auc["lightgbm_ext_sources_only"] > 0.015, auc
+    assert 0.01 < realism_figures["history"]["history_gain"] < 0.06, realism_figures["history"]
+
+
+def test_decile_shapes_follow_the_real_ones(realism_figures):
+    deciles = {c: d["default_rate_by_decile"] for c, d in realism_figures["deciles"].items()}
+    rate = realism_figures["default_rate"]
+    for k in (1, 2, 3):  # decreasing, steep at the low end, flat at the top
+        curve = deciles[f"EXT_SOURCE_{k}"]
+        assert spearmanr(curve, range(10)).statistic < -0.8, (k, curve)
+        assert curve[0] - curve[1] > curve[8] - curve[9] and curve[0] > 2 * rate, (k, curve)
+    assert spearmanr(deciles["DAYS_BIRTH"], range(10)).statistic > 0.8  # younger is riskier
+    assert spearmanr(deciles["DAYS_EMPLOYED"], range(10)).statistic > 0.8
+    for column in ("AMT_GOODS_PRICE", "AMT_CREDIT"):  # a hump in the middle deciles, not monotone
+        curve = deciles[column]
+        assert max(curve[2:6]) > max(curve[0], curve[9]) + 0.015, (column, curve)
+    figures = realism_figures["deciles"]
+    assert figures["DAYS_EMPLOYED"]["default_rate_when_missing"] < rate - 0.01  # pensioners
+    assert figures["EXT_SOURCE_3"]["default_rate_when_missing"] > rate + 0.005

@@ -9,6 +9,7 @@ from creditscore.schema import SENTINEL_DAYS, TABLES
 from creditscore.synthetic.latent import draw_target, risk_score, solve_intercept
 from creditscore.synthetic.marginals import (column_stats, numeric_series, quantile_curve, sample_series,
                                              without_sentinel)
+from creditscore.synthetic.shapes import shape_score
 
 T = "application_train"
 # Payment rate AMT_ANNUITY / AMT_CREDIT of real loans (probability, value).
@@ -21,11 +22,8 @@ BLOCKS = {  # columns recorded together: one uniform per client drives their mis
     "bureau_requests": lambda c: c.startswith("AMT_REQ_CREDIT_BUREAU_"),
     "social_circle": lambda c: c.endswith("_SOCIAL_CIRCLE"),
 }
-# Weak observable effects on the default log-odds: (column, value or None for numeric, coefficient).
-EXTRA_EFFECTS = [("CODE_GENDER", "M", 0.25), ("NAME_EDUCATION_TYPE", "Higher education", -0.35),
-                 ("REGION_RATING_CLIENT", None, 0.22), ("FLAG_DOCUMENT_3", None, 0.18),
-                 ("REG_CITY_NOT_WORK_CITY", None, 0.2), ("DAYS_ID_PUBLISH", None, 0.00012),
-                 ("DAYS_LAST_PHONE_CHANGE", None, 0.00012)]
+# Weak linear effects of binary flags on the default log-odds: (column, coefficient).
+EXTRA_EFFECTS = [("FLAG_DOCUMENT_3", 0.18), ("REG_CITY_NOT_WORK_CITY", 0.2)]
 
 
 def _phi(x: np.ndarray) -> np.ndarray:
@@ -97,20 +95,17 @@ def _consistency(cols: dict, rng: np.random.Generator, n: int) -> None:
     cols["FLAG_MOBIL"] = numeric_series("FLAG_MOBIL", np.ones(n), True)
 
 
-def extra_score(frame: pl.DataFrame) -> np.ndarray:
-    """Weak observable effects on the default log-odds (see EXTRA_EFFECTS)."""
-    total = np.zeros(frame.height)
-    for column, value, coef in EXTRA_EFFECTS:
-        s = frame[column]
-        x = (s == value).fill_null(False).cast(pl.Float64) if value is not None else s.cast(pl.Float64)
-        x = x.to_numpy()
+def application_score(frame: pl.DataFrame, shapes: dict | None = None) -> np.ndarray:
+    """The application part of the default log-odds: single-feature shapes and weak flag effects."""
+    total = shape_score(frame, shapes)
+    for column, coef in EXTRA_EFFECTS:
+        x = frame[column].cast(pl.Float64).to_numpy()
         total += coef * np.nan_to_num(x - np.nanmean(x))
     return total
 
 
-def generate_applications(factors: dict, is_test: np.ndarray, ids: np.ndarray, target_rate: float,
-                          rng: np.random.Generator) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Application rows for every client; TARGET drawn from the latent risk for the train clients."""
+def application_rows(factors: dict, ids: np.ndarray, rng: np.random.Generator) -> pl.DataFrame:
+    """Application rows of every client, without TARGET."""
     n = ids.shape[0]
     names = TABLES[T].names
     block_u = {b: rng.random(n) for b in BLOCKS}
@@ -126,8 +121,15 @@ def generate_applications(factors: dict, is_test: np.ndarray, ids: np.ndarray, t
     _employment_columns(cols, cols["DAYS_BIRTH"].to_numpy(), rng, n)
     _consistency(cols, rng, n)
     cols["SK_ID_CURR"] = pl.Series("SK_ID_CURR", ids, dtype=pl.Int64)
-    frame = pl.DataFrame([cols[c] for c in names if c != "TARGET"])
-    score = risk_score(factors, extra_score(frame))
+    return pl.DataFrame([cols[c] for c in names if c != "TARGET"])
+
+
+def generate_applications(factors: dict, is_test: np.ndarray, ids: np.ndarray, target_rate: float,
+                          rng: np.random.Generator) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Application rows for every client; TARGET drawn from the risk for the train clients."""
+    names = TABLES[T].names
+    frame = application_rows(factors, ids, rng)
+    score = risk_score(factors, application_score(frame))
     intercept = solve_intercept(score[~is_test], target_rate)
     target = draw_target(score, intercept, rng)
     frame = frame.with_columns(pl.Series("TARGET", target)).select(names)

@@ -12,8 +12,10 @@ import polars as pl
 from creditscore.schema import HISTORY_TABLES, TABLES
 from creditscore.synthetic.application import EXTRA_EFFECTS, generate_applications
 from creditscore.synthetic.history import generate_history
-from creditscore.synthetic.latent import APPLICATION_WEIGHTS, DRIFT_SHIFT, HISTORY_WEIGHTS, draw_factors, shift_factors
+from creditscore.synthetic.latent import (APPLICATION_FACTORS, DRIFT_SHIFT, HISTORY_WEIGHTS, LATE_PAYMENT_STEP,
+                                          draw_factors, shift_factors)
 from creditscore.synthetic.marginals import load_marginals
+from creditscore.synthetic.shapes import RATIOS, load_shapes
 
 FULL = load_marginals()["full_scale"]["rows"]
 TEST_RATIO = FULL["application_test"] / FULL["application_train"]
@@ -21,14 +23,15 @@ CHUNK_CLIENTS = 40_000  # history is generated and written per chunk of clients 
 FIRST_SK_ID_CURR, FIRST_SK_ID_BUREAU, FIRST_SK_ID_PREV = 100_002, 5_000_000, 1_000_000
 BOM = b"\xef\xbb\xbf"
 
-# What carries each factor, for later tests of feature selection (see latent.py).
+# What carries each factor, for later tests of feature selection (see latent.py). An application
+# factor sets the rank of its columns; its risk comes from the shape of the `shape` column (shapes.py).
 SIGNALS = {
     "ext_source_1": {"table": "application_train", "columns": ["EXT_SOURCE_1"]},
     "ext_source_2": {"table": "application_train", "columns": ["EXT_SOURCE_2"]},
     "ext_source_3": {"table": "application_train", "columns": ["EXT_SOURCE_3"]},
     "age": {"table": "application_train", "columns": ["DAYS_BIRTH"]},
     "payment_rate": {"table": "application_train", "columns": ["AMT_ANNUITY", "AMT_CREDIT"],
-                     "feature": "AMT_ANNUITY / AMT_CREDIT (lower is riskier)"},
+                     "feature": "PAYMENT_RATE = AMT_ANNUITY / AMT_CREDIT (a jagged, non-monotone shape)"},
     "bureau_overdue": {"table": "bureau", "columns": ["AMT_CREDIT_SUM_DEBT", "AMT_CREDIT_SUM_OVERDUE",
                                                       "CREDIT_DAY_OVERDUE", "AMT_CREDIT_MAX_OVERDUE", "CREDIT_ACTIVE"],
                        "also": {"bureau_balance": ["STATUS"]},
@@ -49,14 +52,33 @@ LINKED = ["AMT_GOODS_PRICE", "AMT_INCOME_TOTAL", "DAYS_EMPLOYED", "NAME_INCOME_T
           "OWN_CAR_AGE", "FLAG_OWN_CAR", "REGION_RATING_CLIENT_W_CITY"]
 
 
+SHAPE_OF = {"ext_source_1": "EXT_SOURCE_1", "ext_source_2": "EXT_SOURCE_2", "ext_source_3": "EXT_SOURCE_3",
+            "age": "DAYS_BIRTH", "payment_rate": "PAYMENT_RATE"}
+
+
+def _span(shape: dict) -> float:
+    """Log-odds range of a numeric shape over its knots and the missing value."""
+    values = [*shape["logodds"], shape["missing"]]
+    return round(max(values) - min(values), 3)
+
+
 def planted_signals(n_train: int, n_test: int, seed: int, drift: float, target_rate: float) -> dict:
-    """Describe the planted default mechanism (weights, carrier columns, pure-noise columns)."""
-    factors = {k: {**SIGNALS[k], "weight": w} for k, w in {**APPLICATION_WEIGHTS, **HISTORY_WEIGHTS}.items()}
-    used = {c for k in APPLICATION_WEIGHTS for c in SIGNALS[k]["columns"]} | {c for c, _, _ in EXTRA_EFFECTS}
+    """Describe the planted default mechanism (shapes, weights, carrier columns, pure-noise columns).
+
+    An application factor's `weight` is the log-odds range of its column's shape; a history factor's
+    is its coefficient in the log-odds.
+    """
+    shapes = load_shapes()
+    factors = {k: {**SIGNALS[k], "shape": SHAPE_OF[k], "weight": _span(shapes["numeric"][SHAPE_OF[k]])}
+               for k in APPLICATION_FACTORS}
+    factors.update({k: {**SIGNALS[k], "weight": w} for k, w in HISTORY_WEIGHTS.items()})
+    shaped = {c for name in shapes["numeric"] for c in RATIOS.get(name, (name,))} | set(shapes["categories"])
+    used = {c for k in APPLICATION_FACTORS for c in SIGNALS[k]["columns"]} | shaped | {c for c, _ in EXTRA_EFFECTS}
     noise = [c for c in TABLES["application_train"].names
              if c not in used | set(LINKED) | {"SK_ID_CURR", "TARGET"}]
     return {"seed": seed, "n_train": n_train, "n_test": n_test, "drift": drift, "target_rate": target_rate,
-            "factors": factors, "weak_effects": [{"column": c, "value": v, "coefficient": b} for c, v, b in EXTRA_EFFECTS],
+            "factors": factors, "late_payment_step": LATE_PAYMENT_STEP, "shapes": shapes,
+            "weak_effects": [{"column": c, "coefficient": b} for c, b in EXTRA_EFFECTS],
             "drift_shift": DRIFT_SHIFT, "noise_columns": {"application_train": noise}}
 
 
