@@ -63,15 +63,24 @@ def render_model_card(params: dict, metrics: dict, figures_dir: Path, card_dir: 
         f"The `engineer` stage builds {engineer['n_features']} features from the application row and the six "
         f"history tables (groups: {', '.join(f'{g} {n}' for g, n in engineer['features_per_group'].items())}). "
         f"Probe feature selection (random probes, {probe['runs']} LightGBM runs on training folds, rule "
-        f"`{probe['rule']}`) kept {probe['n_features_kept']} of {probe['n_features_in']} "
-        f"(CV AUC {_fmt(probe['cv_auc_all'])} with all, {_fmt(probe['cv_auc_kept'])} with the kept features).",
+        f"`{probe['rule']}`) keeps {probe['n_features_probe']} of {probe['n_features_in']}. A selection is only served "
+        f"when it costs at most {probe['tolerance']} AUC out of sample: the whole procedure was repeated on the "
+        f"training part of {probe['validation_folds']} outer folds and scored on the fold it never saw "
+        f"(AUC {_fmt(probe['oos_auc']['probe'])} with the probe selection, {_fmt(probe['oos_auc']['used'])} with the "
+        f"{probe['n_features_used']} features that earned gain, {_fmt(probe['oos_auc']['all'])} with all). "
+        f"The model is trained on the **{probe['served_set']}** set: {probe['n_features_kept']} features.",
         "## Training methodology",
         f"Every candidate (model × imbalance strategy) is scored with the same {params['train']['folds']}-fold "
-        f"stratified cross-validation on a stratified sample of {params['train']['benchmark_sample']} training "
-        "clients; imputation, scaling and resampling sit inside an imbalanced-learn pipeline, so they only ever see "
-        "training folds. LightGBM is then tuned by a seeded random search of "
-        f"{params['train']['search_budget']} configurations. The winner is refitted on all training clients and "
-        "scored once on the hold-out.",
+        f"stratified cross-validation on every training client (a stratified sample only above "
+        f"{params['train']['benchmark_sample']} clients); imputation, scaling and resampling sit inside an "
+        "imbalanced-learn pipeline, so they only ever see training folds. LightGBM's number of trees comes from "
+        f"early stopping inside the cross-validation (patience {params['train']['early_stopping_rounds']} trees; the "
+        "count of best mean validation AUC over the folds), and a seeded random search tries "
+        f"{params['train']['search_budget']} more configurations. The winner is fitted on the training clients and "
+        "scored once on the hold-out: every hold-out figure below comes from that model. **The served and submitted "
+        f"model is then refitted with the same settings on every labelled client** (training and hold-out: "
+        f"{train['refit']['clients']} clients); its calibration and threshold are those chosen on the out-of-fold "
+        "predictions of the training clients.",
         f"**Imbalance treatment.** The default rate is about 8%. Candidates compare no treatment, class weights, "
         f"random undersampling and SMOTE; the winner is `{train['model']}`.",
         "**Benchmark of every candidate** (cross-validated; cost per client at each candidate's own best threshold):",

@@ -24,9 +24,10 @@ def _estimator(model: str, strategy: str, seed: int, params: dict):
     if model == "random_forest":
         return RandomForestClassifier(n_estimators=int(params.get("n_estimators", 200)),
                                       min_samples_leaf=int(params.get("min_samples_leaf", 20)),
-                                      max_features="sqrt", n_jobs=2, random_state=seed, class_weight=weight)
+                                      max_features="sqrt", n_jobs=int(params.get("n_jobs", 2)), random_state=seed,
+                                      class_weight=weight)
     if model == "lightgbm":
-        return lgb.LGBMClassifier(random_state=seed, class_weight=weight, n_jobs=2, verbose=-1, **params)
+        return lgb.LGBMClassifier(**{"n_jobs": 2, **params, "random_state": seed, "class_weight": weight, "verbose": -1})
     raise ValueError(f"params.yaml: unknown model {model!r}; expected one of {MODELS}")
 
 

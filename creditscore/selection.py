@@ -6,15 +6,23 @@ is fitted on the training folds of a stratified split, over several seeds; in ea
 gain importances set a threshold (their max, mean + 3σ, or a quantile) and a real feature "beats
 the probes" when its importance is above it. Features that beat the probes in at least a given
 share of runs are kept. Only training folds are ever fitted on.
+
+The guard: a selection is only served when it does not cost accuracy out of sample. The whole
+procedure (probes, runs, rule) is repeated on the training part of outer folds; LightGBM is fitted
+there on each candidate set (the probe selection, the features that earned any gain, every feature)
+and scored on the outer fold, which neither the selection nor the fit saw. The smallest set whose
+out-of-sample AUC is within `probe.tolerance` of every feature's is the one served.
 """
 from __future__ import annotations
 
 import lightgbm as lgb
 import numpy as np
+from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 PROBE_KINDS = ("gaussian", "uniform", "binary", "permuted")
 RULES = ("max", "mean3sd", "quantile")
+SETS = ("probe", "used", "all")  # the candidate sets of the guard, smallest first
 
 
 def make_probes(x: np.ndarray, per_kind: int, rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
@@ -52,7 +60,7 @@ def probe_runs(x: np.ndarray, y: np.ndarray, params: dict, model_params: dict) -
         augmented = np.hstack([x, probes])
         folds = StratifiedKFold(int(params["folds"]), shuffle=True, random_state=seed)
         for fit_idx, _ in folds.split(x, y):
-            model = lgb.LGBMClassifier(random_state=seed, importance_type="gain", **model_params)
+            model = lgb.LGBMClassifier(random_state=seed, importance_type="gain", verbose=-1, **model_params)
             model.fit(augmented[fit_idx], y[fit_idx])
             importance = model.feature_importances_
             real, noise = importance[: x.shape[1]], importance[x.shape[1]:]
@@ -68,3 +76,45 @@ def probe_runs(x: np.ndarray, y: np.ndarray, params: dict, model_params: dict) -
 def select(names: list[str], share: np.ndarray, min_share: float) -> list[str]:
     """Features that beat the probes in at least min_share of the runs, in their original order."""
     return [n for n, s in zip(names, share) if s >= min_share]
+
+
+def candidate_sets(names: list[str], runs: dict, min_share: float) -> dict[str, list[str]]:
+    """The sets the guard compares, smallest first: the probe selection, every feature with gain in some run, all."""
+    return {"probe": select(names, runs["share_beating_probes"], min_share),
+            "used": [n for n, g in zip(names, runs["mean_importance"]) if g > 0],
+            "all": list(names)}
+
+
+def _fit_predict(x_fit, y_fit, x_val, columns: list[int], seed: int, model_params: dict) -> np.ndarray:
+    if not columns:  # an empty selection predicts the training default rate
+        return np.full(len(x_val), y_fit.mean())
+    model = lgb.LGBMClassifier(random_state=seed, verbose=-1, **model_params).fit(x_fit[:, columns], y_fit)
+    return model.predict_proba(x_val[:, columns])[:, 1]
+
+
+def validate_sets(x: np.ndarray, y: np.ndarray, params: dict, model_params: dict, seed: int, log=None) -> dict:
+    """Out-of-sample AUC of each candidate set: selected on the outer training folds, scored on the outer fold.
+
+    Returns the pooled out-of-fold AUC per set, the AUC per outer fold and set, and each fold's set sizes.
+    """
+    index = [str(i) for i in range(x.shape[1])]
+    oof = {s: np.zeros(len(y)) for s in SETS}
+    per_fold = {s: [] for s in SETS}
+    sizes = {s: [] for s in SETS}
+    outer = StratifiedKFold(int(params["validation_folds"]), shuffle=True, random_state=seed)
+    for k, (fit, val) in enumerate(outer.split(x, y)):
+        runs = probe_runs(x[fit], y[fit], params, model_params)
+        for name, columns in candidate_sets(index, runs, float(params["min_share"])).items():
+            columns = [int(c) for c in columns]
+            oof[name][val] = _fit_predict(x[fit], y[fit], x[val], columns, seed, model_params)
+            per_fold[name].append(float(roc_auc_score(y[val], oof[name][val])))
+            sizes[name].append(len(columns))
+        if log:
+            log(f"outer fold {k + 1}: " + ", ".join(f"{s} {sizes[s][-1]} features AUC {per_fold[s][-1]:.4f}"
+                                                   for s in SETS))
+    return {"auc": {s: float(roc_auc_score(y, oof[s])) for s in SETS}, "fold_auc": per_fold, "sizes": sizes}
+
+
+def guarded_choice(auc: dict[str, float], tolerance: float) -> str:
+    """The smallest candidate set whose out-of-sample AUC is at most `tolerance` below every feature's."""
+    return next(s for s in SETS if auc[s] >= auc["all"] - tolerance)

@@ -1,9 +1,15 @@
-"""Honest model comparison: every candidate scored out of fold on the same stratified folds."""
+"""Honest model comparison: every candidate scored out of fold on the same stratified folds.
+
+LightGBM's number of trees is not a fixed count: each fold grows trees until its validation AUC has not
+improved for `early_stopping_rounds`, and the count served is the one that maximises the mean validation
+AUC over the folds. The out-of-fold predictions are taken at that common count, and the refit uses it.
+"""
 from __future__ import annotations
 
 import itertools
 import time
 
+import lightgbm as lgb
 import numpy as np
 from sklearn.base import clone
 from sklearn.metrics import fbeta_score, roc_auc_score
@@ -37,6 +43,53 @@ def out_of_fold(pipeline, x: np.ndarray, y: np.ndarray, folds: int, seed: int) -
     return oof, seconds
 
 
+def _fit_transform(steps, x, y):
+    """Fit the steps before the model on a training fold: samplers resample it, transformers transform it."""
+    for _, step in steps:
+        if hasattr(step, "fit_resample"):
+            x, y = step.fit_resample(x, y)
+        else:
+            x = step.fit_transform(x, y)
+    return x, y
+
+
+def _transform(steps, x):
+    """Apply fitted transformers (samplers act during fit only) to rows to predict."""
+    for _, step in steps:
+        if not hasattr(step, "fit_resample"):
+            x = step.transform(x)
+    return x
+
+
+def early_stopping_out_of_fold(pipeline, x: np.ndarray, y: np.ndarray, folds: int, seed: int, max_rounds: int,
+                               patience: int) -> tuple[np.ndarray, int, float]:
+    """Out-of-fold probabilities of a LightGBM pipeline at the tree count of best mean validation AUC.
+
+    Each fold grows at most `max_rounds` trees and stops once its validation AUC has not improved for
+    `patience` rounds; the common count is the argmax of the mean AUC curve over the length every fold
+    reached. Returns the predictions, that count and the total fit seconds.
+    """
+    fitted, curves, seconds = [], [], 0.0
+    for fit, val in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
+        model = clone(pipeline)
+        model.steps[-1][1].set_params(n_estimators=max_rounds, metric="auc")
+        start = time.perf_counter()
+        x_fit, y_fit = _fit_transform(model.steps[:-1], x[fit], y[fit])
+        x_val = _transform(model.steps[:-1], x[val])
+        record: dict = {}
+        model.steps[-1][1].fit(x_fit, y_fit, eval_X=x_val, eval_y=y[val],
+                               callbacks=[lgb.early_stopping(patience, verbose=False), lgb.record_evaluation(record)])
+        seconds += time.perf_counter() - start
+        fitted.append((model.steps[-1][1], x_val, val))
+        curves.append(record["valid_0"]["auc"])
+    reached = min(len(c) for c in curves)
+    rounds = int(np.argmax(np.mean([c[:reached] for c in curves], axis=0))) + 1
+    oof = np.zeros(len(y))
+    for estimator, x_val, val in fitted:
+        oof[val] = estimator.predict_proba(x_val, num_iteration=rounds)[:, 1]
+    return oof, rounds, seconds
+
+
 def score(y: np.ndarray, proba: np.ndarray, cost: dict, beta: float) -> dict:
     """AUC, and the business cost, recall, precision and F-beta at the candidate's own best threshold."""
     threshold = choose_threshold(y, proba, cost["fn_cost"], cost["fp_cost"])
@@ -65,11 +118,21 @@ def search_space_draws(space: dict[str, list], budget: int, seed: int) -> list[d
 
 
 def evaluate(model: str, strategy: str, model_params: dict, x, y, params: dict, cost: dict, seed: int) -> dict:
-    """Out-of-fold score and fit time of one candidate configuration."""
+    """Out-of-fold score, predictions and fit time of one candidate configuration.
+
+    For LightGBM, `n_estimators` is the most trees a fold may grow; the returned params hold the count
+    chosen by early stopping, which is what a refit uses.
+    """
     pipeline = make_pipeline(model, strategy, seed, model_params)
-    oof, seconds = out_of_fold(pipeline, x, y, int(params["folds"]), seed)
+    if model == "lightgbm":
+        oof, rounds, seconds = early_stopping_out_of_fold(pipeline, x, y, int(params["folds"]), seed,
+                                                          int(model_params["n_estimators"]),
+                                                          int(params["early_stopping_rounds"]))
+        model_params = {**model_params, "n_estimators": rounds}
+    else:
+        oof, seconds = out_of_fold(pipeline, x, y, int(params["folds"]), seed)
     return {**score(y, oof, cost, float(params["fbeta"])), "fit_seconds": round(seconds, 2), "model": model,
-            "strategy": strategy, "params": model_params}
+            "strategy": strategy, "params": model_params, "oof": oof}
 
 
 def benchmark(x: np.ndarray, y: np.ndarray, params: dict, cost: dict, seed: int, log=None) -> dict[str, dict]:

@@ -14,9 +14,12 @@ import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
 from creditscore.config import load_params, resolve  # noqa: E402
-from creditscore.evaluation import cv_auc  # noqa: E402
 from creditscore.io import write_json  # noqa: E402
-from creditscore.selection import probe_runs, select  # noqa: E402
+from creditscore.selection import SETS, candidate_sets, guarded_choice, probe_runs, validate_sets  # noqa: E402
+
+
+def _log(message: str) -> None:
+    print(f"probe-feature-selection: {message}", file=sys.stderr, flush=True)
 
 
 def training_matrix(features_dir: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -27,15 +30,15 @@ def training_matrix(features_dir: Path) -> tuple[np.ndarray, np.ndarray, list[st
 
 
 def plot_importances(path: Path, names: list[str], importance: np.ndarray, share: np.ndarray,
-                     threshold: float, top: int = 40) -> None:
+                     threshold: float, min_share: float, top: int = 40) -> None:
     """Mean gain importance of the top features against the mean probe threshold."""
     order = np.argsort(-importance)[:top][::-1]
     fig, ax = plt.subplots(figsize=(9, 11))
-    colours = ["#1b7837" if share[i] >= 0.5 else "#bbbbbb" for i in order]
+    colours = ["#1b7837" if share[i] >= min_share else "#bbbbbb" for i in order]
     ax.barh([names[i] for i in order], importance[order], color=colours)
     ax.axvline(threshold, color="#b2182b", linestyle="--", label=f"mean probe threshold ({threshold:.1f})")
     ax.set_xlabel("mean gain importance over runs")
-    ax.set_title("Feature importance against random probes (green: kept)")
+    ax.set_title("Feature importance against random probes (green: beats the probes)")
     ax.legend(loc="lower right")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -44,17 +47,25 @@ def plot_importances(path: Path, names: list[str], importance: np.ndarray, share
 
 
 def probe_select(features_dir: Path, params: dict, model: dict, seed: int) -> tuple[dict, dict]:
-    """Run the probes; return the selection file's content and the metrics."""
+    """Run the probes and the out-of-sample guard; return the selection file's content and the metrics."""
     x, y, names = training_matrix(features_dir)
+    tolerance = float(params["tolerance"])
+    check = validate_sets(x, y, params, model, seed, log=_log)
+    served = guarded_choice(check["auc"], tolerance)
     runs = probe_runs(x, y, params, model)
-    kept = select(names, runs["share_beating_probes"], float(params["min_share"]))
-    index = [names.index(n) for n in kept]
-    folds = int(params["folds"])
-    metrics = {"n_features_in": len(names), "n_features_kept": len(kept), "runs": runs["runs"],
-               "rule": params["rule"], "mean_probe_threshold": round(runs["mean_threshold"], 3),
-               "cv_auc_all": round(cv_auc(x, y, folds, seed, model), 5),
-               "cv_auc_kept": round(cv_auc(x[:, index], y, folds, seed, model), 5)}
-    selection = {"features": kept, "rule": params["rule"], "min_share": params["min_share"],
+    sets = candidate_sets(names, runs, float(params["min_share"]))
+    kept = sets[served]
+    _log(f"out-of-sample AUC: " + ", ".join(f"{s} {check['auc'][s]:.4f}" for s in SETS) + f"; serving '{served}'")
+    metrics = {"n_features_in": len(names), "n_features_kept": len(kept), "n_features_probe": len(sets["probe"]),
+               "n_features_used": len(sets["used"]), "served_set": served, "tolerance": tolerance,
+               "runs": runs["runs"], "rule": params["rule"], "mean_probe_threshold": round(runs["mean_threshold"], 3),
+               "validation_folds": int(params["validation_folds"]),
+               "oos_auc": {s: round(check["auc"][s], 5) for s in SETS},
+               "oos_auc_loss_vs_all": {s: round(check["auc"]["all"] - check["auc"][s], 5) for s in SETS},
+               "oos_fold_auc": {s: [round(a, 5) for a in check["fold_auc"][s]] for s in SETS},
+               "oos_fold_n_features": check["sizes"]}
+    selection = {"features": kept, "served_set": served, "probe_features": sets["probe"], "rule": params["rule"],
+                 "min_share": params["min_share"],
                  "share_beating_probes": dict(zip(names, np.round(runs["share_beating_probes"], 4).tolist())),
                  "mean_importance": dict(zip(names, np.round(runs["mean_importance"], 3).tolist())),
                  "mean_probe_threshold": runs["mean_threshold"]}
@@ -77,11 +88,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     names = list(selection["mean_importance"])
     plot_importances(resolve(args.plot), names, np.array(list(selection["mean_importance"].values())),
-                     np.array(list(selection["share_beating_probes"].values())), selection["mean_probe_threshold"])
+                     np.array(list(selection["share_beating_probes"].values())), selection["mean_probe_threshold"],
+                     float(probe["min_share"]))
     write_json(resolve(args.out), selection)
     write_json(resolve(args.metrics), metrics)
-    print(f"probe-feature-selection: kept {metrics['n_features_kept']} of {metrics['n_features_in']} features; "
-          f"CV AUC {metrics['cv_auc_all']} -> {metrics['cv_auc_kept']}", file=sys.stderr)
+    _log(f"serving the '{metrics['served_set']}' set: {metrics['n_features_kept']} of {metrics['n_features_in']} "
+         f"features (the probes alone keep {metrics['n_features_probe']})")
     return 0
 
 

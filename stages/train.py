@@ -1,4 +1,9 @@
-"""DVC stage `train`: benchmark candidates out of fold, tune LightGBM, refit, evaluate once on the hold-out."""
+"""DVC stage `train`: benchmark candidates out of fold, tune LightGBM, refit, evaluate once on the hold-out.
+
+The model fitted on the training clients is scored once on the hold-out; that is the honest evaluation.
+The served and submitted model is then refitted, with the same settings (the same number of trees), on
+every labelled client: training and hold-out, nothing else.
+"""
 from __future__ import annotations
 
 import argparse
@@ -20,7 +25,7 @@ from creditscore.cost import decision_report
 from creditscore.calibration import reliability
 from creditscore.io import write_json, write_rows
 from creditscore.models import make_pipeline
-from creditscore.training import benchmark, best, out_of_fold, score, stratified_sample, tune_lightgbm
+from creditscore.training import benchmark, best, evaluate, score, stratified_sample, tune_lightgbm
 
 PACKAGES = ("scikit-learn", "imbalanced-learn", "lightgbm", "numpy", "polars", "pandas", "mlflow")
 
@@ -35,14 +40,26 @@ def load_split(features: Path, split: str, names: list[str]) -> tuple[pl.DataFra
     return frame, frame.select(names).to_numpy().astype(np.float32)
 
 
-def choose_model(x, y, params: dict, cost: dict, seed: int, log) -> tuple[dict, dict]:
-    """Benchmark every candidate on a stratified sample, tune LightGBM; return all results and the winner."""
+def choose_model(x, y, params: dict, cost: dict, seed: int, log) -> tuple[dict, dict, np.ndarray]:
+    """Benchmark every candidate, tune LightGBM; return all results, the winner and its out-of-fold predictions.
+
+    The benchmark uses every training client up to `train.benchmark_sample` (a stratified sample only
+    above it, for scale); the winner's out-of-fold predictions on every training client feed the threshold.
+    """
     sample = stratified_sample(len(y), y, int(params["benchmark_sample"]), seed)
     xs, ys = x[sample], y[sample]
     results = benchmark(xs, ys, params, cost, seed, log)
-    lgb_best = best({k: v for k, v in results.items() if v["model"] == "lightgbm"})
-    results.update(tune_lightgbm(xs, ys, params, results[lgb_best]["strategy"], cost, seed, log))
-    return results, results[best(results)]
+    lightgbm = {k: v for k, v in results.items() if v["model"] == "lightgbm"}
+    if lightgbm and int(params["search_budget"]) > 0:
+        results.update(tune_lightgbm(xs, ys, params, results[best(lightgbm)]["strategy"], cost, seed, log))
+    winner = results[best(results)]
+    if len(sample) == len(y):
+        return results, winner, winner["oof"]  # the same folds on the same clients: no fit is repeated
+    settings = dict(winner["params"])
+    if winner["model"] == "lightgbm":  # early stopping chooses the count again, on every training client
+        settings["n_estimators"] = params["lightgbm"]["n_estimators"]
+    again = evaluate(winner["model"], winner["strategy"], settings, x, y, params, cost, seed)
+    return results, {**winner, "params": again["params"]}, again["oof"]
 
 
 def curves(y: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, list[dict]]:
@@ -59,6 +76,14 @@ def curves(y: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, list
                           for t, r in zip(y.astype(bool), refused)]}
 
 
+def refit_all_labelled(pipeline, x: np.ndarray, y: np.ndarray, x_hold: np.ndarray, y_hold: np.ndarray):
+    """The served model: the same settings refitted on the training and hold-out clients, nothing else.
+
+    Called only after the model fitted on the training clients has been scored on the hold-out.
+    """
+    return clone(pipeline).fit(np.vstack([x, x_hold]), np.concatenate([y, y_hold]))
+
+
 def train(features: Path, selection: Path, model_path: Path, out: Path, plots: Path, params: dict, cost: dict,
           seed: int) -> dict:
     """Run the benchmark, refit the winner, score the hold-out once; write the model and predictions."""
@@ -68,17 +93,19 @@ def train(features: Path, selection: Path, model_path: Path, out: Path, plots: P
     mlflow_params = params["mlflow"]
     tracking.start(mlflow_params["experiment"])
     tags = {"n_features": str(len(names))}
-    results, winner = choose_model(x, y, params, cost, seed, lambda n, r: (_log(f"{n}: AUC {r['auc']:.4f}, fit {r['fit_seconds']}s, "
-                                                                               f"cost/client {r['cost_per_client']:.4f}"),
-                                                                          tracking.log_candidate(n, r, tags)))
-    final = make_pipeline(winner["model"], winner["strategy"], seed, winner["params"])
-    oof, _ = out_of_fold(final, x, y, int(params["folds"]), seed)  # every training client, for the threshold
+    results, winner, oof = choose_model(
+        x, y, params, cost, seed, lambda n, r: (_log(f"{n}: AUC {r['auc']:.4f}, fit {r['fit_seconds']}s, cost/client "
+                                                     f"{r['cost_per_client']:.4f}" + (f", {r['params']['n_estimators']} trees"
+                                                                                      if r["model"] == "lightgbm" else "")),
+                                                tracking.log_candidate(n, r, tags)))
     oof_score = score(y, oof, cost, float(params["fbeta"]))
-    final = clone(final).fit(x, y)
+    pipeline = make_pipeline(winner["model"], winner["strategy"], seed, winner["params"])
+    fitted = clone(pipeline).fit(x, y)
     hold_frame, x_hold = load_split(features, "holdout", names)
     y_hold = hold_frame["TARGET"].to_numpy()
-    p_hold = final.predict_proba(x_hold)[:, 1]  # the only time the hold-out is scored
+    p_hold = fitted.predict_proba(x_hold)[:, 1]  # the only time the hold-out is scored
     hold = decision_report(y_hold, p_hold, oof_score["threshold"], cost["fn_cost"], cost["fp_cost"])
+    final = refit_all_labelled(pipeline, x, y, x_hold, y_hold)
     test_frame, x_test = load_split(features, "test", names)
     p_test = final.predict_proba(x_test)[:, 1]
     metrics = {"model": f"{winner['model']}+{winner['strategy']}", "n_features": len(names),
@@ -86,6 +113,9 @@ def train(features: Path, selection: Path, model_path: Path, out: Path, plots: P
                "holdout_auc": round(float(roc_auc_score(y_hold, p_hold)), 5),
                "holdout_business_cost": hold["cost"], "holdout_cost_per_client": round(hold["cost_per_client"], 5),
                "holdout_threshold_uncalibrated": round(oof_score["threshold"], 5),
+               "refit": {"clients": int(len(y) + len(y_hold)), "train_clients": int(len(y)),
+                         "holdout_clients": int(len(y_hold))},
+               **({"n_estimators": int(winner["params"]["n_estimators"])} if winner["model"] == "lightgbm" else {}),
                "candidates": {k: {m: (round(v[m], 5) if isinstance(v[m], float) else v[m])
                                   for m in ("auc", "cost_per_client", "recall", "precision", "fbeta")}
                               for k, v in results.items()}}

@@ -1,6 +1,8 @@
 """Business cost, threshold choice, calibration and the leakage guarantees of the modelling stages."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from imblearn.over_sampling import SMOTE
@@ -14,7 +16,8 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from creditscore.calibration import calibrate, fit_calibration
 from creditscore.cost import business_cost, choose_threshold, confusion, cost_curve, decision_report
 from creditscore.models import make_pipeline
-from creditscore.training import best, candidates, out_of_fold, search_space_draws, stratified_sample
+from creditscore.training import (best, candidates, early_stopping_out_of_fold, out_of_fold, search_space_draws,
+                                  stratified_sample)
 from stages.threshold import choose
 
 COST = {"fn_cost": 10, "fp_cost": 1}
@@ -112,3 +115,73 @@ def test_candidate_grid_and_winner_rule():
     y = np.r_[np.ones(20), np.zeros(80)].astype(int)
     keep = stratified_sample(100, y, 50, seed=0)
     assert len(keep) == 50 and y[keep].sum() == 10 and list(keep) == sorted(keep)
+
+
+def _weak_signal(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 6))
+    y = (rng.random(n) < 1 / (1 + np.exp(-(-2.2 + 0.8 * x[:, 0] - 0.5 * x[:, 1] ** 2)))).astype(np.int64)
+    return x, y
+
+
+def test_early_stopping_chooses_one_count_and_predicts_out_of_fold_with_it():
+    x, y = _weak_signal(3000, 0)
+    params = {"n_estimators": 400, "learning_rate": 0.2, "num_leaves": 15, "min_child_samples": 20,
+              "deterministic": True, "force_col_wise": True}
+    oof, rounds, _ = early_stopping_out_of_fold(make_pipeline("lightgbm", "none", 0, params), x, y, 3, 0, 400, 20)
+    assert 1 <= rounds < 100  # a fast learning rate on a weak signal overfits early: nowhere near 400 trees
+    manual = np.zeros(len(y))
+    for fit, val in StratifiedKFold(3, shuffle=True, random_state=0).split(x, y):
+        model = make_pipeline("lightgbm", "none", 0, {**params, "n_estimators": rounds}).fit(x[fit], y[fit])
+        manual[val] = model.predict_proba(x[val])[:, 1]
+    assert np.allclose(oof, manual)  # every fold is predicted at the common count, by a model that never saw it
+    curve = []  # the mean validation AUC of each count: the chosen one is the best of those every fold reached
+    for fit, val in StratifiedKFold(3, shuffle=True, random_state=0).split(x, y):
+        model = make_pipeline("lightgbm", "none", 0, {**params, "n_estimators": rounds + 20}).fit(x[fit], y[fit])
+        curve.append([roc_auc_score(y[val], model.predict_proba(x[val], num_iteration=k)[:, 1])
+                      for k in range(1, rounds + 21)])
+    assert int(np.argmax(np.mean(curve, axis=0))) + 1 == rounds
+
+
+def test_refit_is_trained_on_train_and_holdout_and_nothing_else(tmp_path, monkeypatch):
+    import joblib
+    import polars as pl
+    from sklearn.base import clone
+
+    from stages.train import train
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("MLFLOW_ARTIFACT_LOCATION", (tmp_path / "mlartifacts").as_uri())
+    names = [f"F{i}" for i in range(6)]
+    features = tmp_path / "features"
+    features.mkdir()
+    splits = {}
+    for split, n, seed in (("train", 2400, 1), ("holdout", 600, 2), ("test", 500, 3)):
+        x, y = _weak_signal(n, seed)
+        splits[split] = (x.astype(np.float32), y)
+        frame = {"SK_ID_CURR": np.arange(n) + 10_000 * seed, **({"TARGET": y} if split != "test" else {}),
+                 **{c: x[:, i].astype(np.float32) for i, c in enumerate(names)}}
+        pl.DataFrame(frame).write_parquet(features / f"{split}.parquet")
+    (tmp_path / "selection.json").write_text(json.dumps({"features": names}))
+    lightgbm = {"n_estimators": 300, "learning_rate": 0.1, "num_leaves": 7, "deterministic": True,
+                "force_col_wise": True}
+    params = {"folds": 3, "benchmark_sample": 100_000, "early_stopping_rounds": 20, "fbeta": 2, "models": ["lightgbm"],
+              "strategies": ["none"], "lightgbm": lightgbm, "search_budget": 0, "search_space": {},
+              "mlflow": {"experiment": "test", "registered_model": "test-model", "alias": "champion"}}
+    metrics = train(features, tmp_path / "selection.json", tmp_path / "model.joblib", tmp_path / "predictions",
+                    tmp_path / "plots", params, COST, 0)
+    (x_fit, y_fit), (x_hold, y_hold), (x_test, _) = splits["train"], splits["holdout"], splits["test"]
+    served = joblib.load(tmp_path / "model.joblib")["pipeline"]
+    settings = {**lightgbm, "n_estimators": metrics["n_estimators"]}
+    assert metrics["n_estimators"] < 300 and metrics["refit"] == {"clients": 3000, "train_clients": 2400,
+                                                                  "holdout_clients": 600}
+    expected = make_pipeline("lightgbm", "none", 0, settings).fit(np.vstack([x_fit, x_hold]), np.r_[y_fit, y_hold])
+    train_only = make_pipeline("lightgbm", "none", 0, settings).fit(x_fit, y_fit)
+    assert np.array_equal(served.predict_proba(x_test), expected.predict_proba(x_test))
+    assert not np.allclose(served.predict_proba(x_test), train_only.predict_proba(x_test))
+    test_pred = pl.read_parquet(tmp_path / "predictions" / "test.parquet")["proba"].to_numpy()
+    assert np.allclose(test_pred, expected.predict_proba(x_test)[:, 1])
+    # the one hold-out evaluation is by the model that never saw the hold-out
+    hold_pred = pl.read_parquet(tmp_path / "predictions" / "holdout.parquet")["proba"].to_numpy()
+    assert np.allclose(hold_pred, clone(train_only).fit(x_fit, y_fit).predict_proba(x_hold)[:, 1])
+    assert metrics["holdout_auc"] == round(roc_auc_score(y_hold, hold_pred), 5)

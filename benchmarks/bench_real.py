@@ -1,0 +1,141 @@
+"""Model quality on real rows: the pipeline in kaggle mode against a kernel-style LightGBM and a logistic regression.
+
+Reads the real rows in ../shared (never copied into the repository; the benchmark skips when they are
+absent) and, for each data set and seeded split:
+
+- `applications`: home-credit-real-applications/application_train.csv (30,752 labelled clients, no
+  history). A stratified 80/20 split: the 80% become the kaggle `application_train.csv`, the 20%, without
+  TARGET, the kaggle `application_test.csv`.
+- `sample`: home-credit-sample (1,000 labelled clients with partial history in the six other tables),
+  split the same way, with every history file given as it is.
+
+The pipeline runs every stage of dvc.yaml, each in its own process, in a copy of the repository with
+`data.source: kaggle`; its `data/submission.csv` is scored against the held-out labels. The references
+(`benchmarks/kernel_reference.py`) are fitted on the same 80% and score the same 20%. One run reports
+everything in `benchmarks/results/real.json`.
+
+    python -m benchmarks.bench_real                          # both data sets, splits 0, 1 and 2
+    python -m benchmarks.bench_real --datasets applications --seeds 0
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import yaml
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import train_test_split
+
+from benchmarks.bench_pipeline import copy_repository
+from benchmarks.common import WORK, measure
+from benchmarks.kernel_reference import kernel_lightgbm, kernel_matrices, logistic_regression
+from creditscore.config import ROOT
+from creditscore.synthetic.realism import read_applications
+
+SHARED = ROOT.parent / "shared"
+DATASETS = {"applications": SHARED / "home-credit-real-applications", "sample": SHARED / "home-credit-sample"}
+RESULTS = ROOT / "benchmarks" / "results" / "real.json"
+GOAL = 0.01  # the pipeline's submission at least this much AUC above the kernel-style reference
+
+
+def split_raw(source: Path, raw: Path, seed: int) -> pd.DataFrame:
+    """Write a kaggle raw folder from a labelled file: 80% labelled, 20% unlabelled; return the 20% with labels."""
+    labelled = pd.read_csv(source / "application_train.csv", encoding="utf-8-sig")
+    fit, held = train_test_split(labelled, test_size=0.2, stratify=labelled["TARGET"], random_state=seed)
+    raw.mkdir(parents=True)
+    fit.sort_values("SK_ID_CURR").to_csv(raw / "application_train.csv", index=False)
+    held.sort_values("SK_ID_CURR").drop(columns="TARGET").to_csv(raw / "application_test.csv", index=False)
+    for path in source.glob("*.csv"):
+        if not path.name.startswith("application_"):
+            shutil.copy2(path, raw / path.name)  # history of every client, as a lender would have it
+    return held[["SK_ID_CURR", "TARGET"]]
+
+
+def run_pipeline(repo: Path, raw: Path) -> dict:
+    """Every stage of dvc.yaml in kaggle mode on `raw`; wall time and peak memory per stage, and the metrics."""
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["data"]["source"] = "kaggle"
+    params["data"]["raw_dir"] = str(raw)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{repo / 'mlflow.db'}"
+    os.environ["MLFLOW_ARTIFACT_LOCATION"] = (repo / "mlartifacts").as_uri()
+    timings = {}
+    for name, stage in yaml.safe_load((repo / "dvc.yaml").read_text())["stages"].items():
+        command = shlex.split(stage["cmd"])
+        command[0] = sys.executable if command[0] == "python" else command[0]
+        timings[name] = measure(command, cwd=repo)
+        print(f"  {name}: {timings[name]['seconds']} s", file=sys.stderr, flush=True)
+    metrics = {p.stem: json.loads(p.read_text()) for p in (repo / "metrics").glob("*.json")}
+    return {"stages": timings, "probe": metrics["probe"],
+            "train": {k: v for k, v in metrics["train"].items() if k != "candidates"},
+            "candidates_auc": {k: v["auc"] for k, v in metrics["train"]["candidates"].items()}}
+
+
+def one_split(name: str, seed: int) -> dict:
+    """The pipeline and both references on one seeded split of one data set."""
+    work = WORK / "real" / f"{name}-{seed}"
+    shutil.rmtree(work, ignore_errors=True)
+    held = split_raw(DATASETS[name], work / "raw", seed)
+    print(f"{name}, split {seed}: {len(held):,} held-out clients", file=sys.stderr, flush=True)
+    copy_repository(work / "repo")
+    pipeline = run_pipeline(work / "repo", work / "raw")
+    submission = pd.read_csv(work / "repo" / "data" / "submission.csv")
+    scored = held.merge(submission.rename(columns={"TARGET": "proba"}), on="SK_ID_CURR", how="left")
+    assert scored["proba"].notna().all(), "the submission misses held-out clients"
+    y = scored["TARGET"].to_numpy()
+
+    fit = read_applications(work / "raw" / "application_train.csv")
+    test = pl.DataFrame({"SK_ID_CURR": scored["SK_ID_CURR"].to_numpy()}).join(
+        read_applications(work / "raw" / "application_test.csv"), on="SK_ID_CURR", how="left", maintain_order="left")
+    x_fit, x_test = kernel_matrices(fit, test)
+    kernel = kernel_lightgbm(x_fit, fit["TARGET"].to_numpy(), seed).predict_proba(x_test)[:, 1]
+    linear = logistic_regression(x_fit, fit["TARGET"].to_numpy()).predict_proba(x_test)[:, 1]
+    result = {"labelled": len(fit), "held_out": len(held), "held_out_defaults": int(y.sum()),
+              "auc": {"pipeline": round(float(roc_auc_score(y, scored["proba"])), 5),
+                      "kernel_lightgbm": round(float(roc_auc_score(y, kernel)), 5),
+                      "logistic_regression": round(float(roc_auc_score(y, linear)), 5)},
+              "pipeline": pipeline}
+    result["pipeline_minus_kernel"] = round(result["auc"]["pipeline"] - result["auc"]["kernel_lightgbm"], 5)
+    print(f"  AUC {result['auc']}", file=sys.stderr, flush=True)
+    shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    args = parser.parse_args()
+    missing = [n for n in args.datasets if not (DATASETS[n] / "application_train.csv").is_file()]
+    if missing:
+        print(f"bench_real: skipped: {', '.join(str(DATASETS[n]) for n in missing)} absent", file=sys.stderr)
+        return 0
+    out = {"goal_auc_above_kernel": GOAL, "datasets": {}}
+    for name in args.datasets:
+        splits = {str(seed): one_split(name, seed) for seed in args.seeds}
+        gaps = [s["pipeline_minus_kernel"] for s in splits.values()]
+        out["datasets"][name] = {
+            "splits": splits,
+            "median_auc": {k: round(statistics.median(s["auc"][k] for s in splits.values()), 5)
+                           for k in ("pipeline", "kernel_lightgbm", "logistic_regression")},
+            "median_pipeline_minus_kernel": round(statistics.median(gaps), 5),
+            "mean_pipeline_minus_kernel": round(float(np.mean(gaps)), 5),
+            "goal_met": bool(statistics.median(gaps) >= GOAL)}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
+    for name, summary in out["datasets"].items():
+        print(f"{name}: median AUC {summary['median_auc']}, pipeline - kernel {summary['median_pipeline_minus_kernel']:+.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
