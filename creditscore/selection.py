@@ -115,6 +115,10 @@ def validate_sets(x: np.ndarray, y: np.ndarray, params: dict, model_params: dict
     return {"auc": {s: float(roc_auc_score(y, oof[s])) for s in SETS}, "fold_auc": per_fold, "sizes": sizes}
 
 
-def guarded_choice(auc: dict[str, float], tolerance: float) -> str:
-    """The smallest candidate set whose out-of-sample AUC is at most `tolerance` below every feature's."""
-    return next(s for s in SETS if auc[s] >= auc["all"] - tolerance)
+def guarded_choice(auc: dict[str, float], tolerance: float, sizes: dict[str, int]) -> str:
+    """The smallest non-empty candidate set whose out-of-sample AUC is at most `tolerance` below every feature's.
+
+    On data too small for the probe model to split, every set scores 0.5 and the probes keep nothing: the
+    choice is then every feature, and the train stage's benchmark decides what to make of them.
+    """
+    return next(s for s in SETS if sizes[s] > 0 and auc[s] >= auc["all"] - tolerance)

@@ -51,9 +51,9 @@ def probe_select(features_dir: Path, params: dict, model: dict, seed: int) -> tu
     x, y, names = training_matrix(features_dir)
     tolerance = float(params["tolerance"])
     check = validate_sets(x, y, params, model, seed, log=_log)
-    served = guarded_choice(check["auc"], tolerance)
     runs = probe_runs(x, y, params, model)
     sets = candidate_sets(names, runs, float(params["min_share"]))
+    served = guarded_choice(check["auc"], tolerance, {s: len(v) for s, v in sets.items()})
     kept = sets[served]
     _log(f"out-of-sample AUC: " + ", ".join(f"{s} {check['auc'][s]:.4f}" for s in SETS) + f"; serving '{served}'")
     metrics = {"n_features_in": len(names), "n_features_kept": len(kept), "n_features_probe": len(sets["probe"]),
@@ -83,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     probe = params["probe"]
     selection, metrics = probe_select(resolve(args.features), probe, probe["model"], int(params["seed"]))
     if not selection["features"]:
-        print("probe-feature-selection: error: no feature beat the probes; lower probe.min_share or change "
-              "probe.rule", file=sys.stderr)
+        print(f"probe-feature-selection: error: {resolve(args.features) / 'spec.json'}: no features to select from",
+              file=sys.stderr)
         return 1
     names = list(selection["mean_importance"])
     plot_importances(resolve(args.plot), names, np.array(list(selection["mean_importance"].values())),

@@ -101,10 +101,12 @@ def test_pure_noise_columns_are_mostly_dropped(selected):
 
 
 def test_guard_picks_the_smallest_set_within_tolerance():
-    auc = {"probe": 0.750, "used": 0.758, "all": 0.759}
-    assert guarded_choice(auc, 0.002) == "used"
-    assert guarded_choice(auc, 0.01) == "probe"
-    assert guarded_choice({"probe": 0.70, "used": 0.70, "all": 0.76}, 0.002) == "all"
+    auc, sizes = {"probe": 0.750, "used": 0.758, "all": 0.759}, {"probe": 5, "used": 40, "all": 90}
+    assert guarded_choice(auc, 0.002, sizes) == "used"
+    assert guarded_choice(auc, 0.01, sizes) == "probe"
+    assert guarded_choice({"probe": 0.70, "used": 0.70, "all": 0.76}, 0.002, sizes) == "all"
+    # too few clients for the probe model to split: every set scores 0.5 and nothing beats the probes
+    assert guarded_choice({s: 0.5 for s in auc}, 0.002, {"probe": 0, "used": 0, "all": 90}) == "all"
     runs = {"share_beating_probes": np.array([1.0, 0.2, 0.0]), "mean_importance": np.array([9.0, 0.5, 0.0])}
     assert candidate_sets(["a", "b", "c"], runs, 0.5) == {"probe": ["a"], "used": ["a", "b"], "all": ["a", "b", "c"]}
 
