@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import json
 import os
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ import numpy as np
 from flask import Flask, jsonify, make_response, render_template, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BaseConverter
 
 from app.openapi import openapi_document
 from app.service import ModelNotReady, ServingModel
@@ -29,7 +31,52 @@ from creditscore.inference_log import InferenceLog
 from creditscore.rawdata import DataError
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
+MAX_DEPTH = 10  # nesting of a JSON body: {"history": {"bureau": [{...}]}} is 4 deep
 COOKIE = "credit_api_key"
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; "
+                               "form-action 'self'; object-src 'none'",
+    "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"}
+
+
+class ClientId(BaseConverter):
+    """A client id in a URL: ASCII digits only (int() would also read other scripts' digits), at most 16."""
+    regex = "[0-9]{1,16}"
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value) -> str:
+        return str(int(value))
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple]) -> dict:
+    """json.loads hook: an object that names a key twice is refused (the last one would silently win)."""
+    seen = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen[key] = value
+    return seen
+
+
+def _depth(value) -> int:
+    """How deeply a parsed JSON value nests objects and arrays (iterative: no recursion on hostile input)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            if deepest > MAX_DEPTH:
+                break
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def _error(status: int, message: str, details: list[dict] | None = None):
@@ -43,9 +90,17 @@ def _json_body() -> dict:
     """The request's JSON object, or a 4xx that says what is wrong with the body."""
     if not request.is_json:
         raise _BadBody(415, "the body must be JSON (Content-Type: application/json)")
-    data = request.get_json(silent=True)
-    if data is None:
-        raise _BadBody(400, "malformed JSON body")
+    try:
+        data = json.loads(request.get_data(cache=True), object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise _BadBody(400, f"duplicate key {exc.key!r} in the JSON body",
+                       [{"field": exc.key, "problem": "duplicate key"}]) from None
+    except RecursionError:
+        raise _BadBody(400, f"JSON body nested too deeply (at most {MAX_DEPTH} levels)") from None
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError
+        raise _BadBody(400, "malformed JSON body") from None
+    if _depth(data) > MAX_DEPTH:
+        raise _BadBody(400, f"JSON body nested too deeply (at most {MAX_DEPTH} levels)")
     if not isinstance(data, dict):
         raise _BadBody(400, "the JSON body must be an object")
     return data
@@ -67,6 +122,7 @@ def create_app(bundle: str | os.PathLike | None = None, reference: str | os.Path
         print(f"credit-scoring API: cannot start: {exc}", file=sys.stderr, flush=True)
         raise
     app = Flask(__name__)
+    app.url_map.converters["client_id"] = ClientId
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False
     api_key = os.environ.get("API_KEY") or None
@@ -91,6 +147,12 @@ def create_app(bundle: str | os.PathLike | None = None, reference: str | os.Path
         if not hmac.compare_digest(given.encode(), api_key.encode()):
             return _error(401, "missing or wrong API key: send it in the X-API-Key header")
         return None
+
+    @app.after_request
+    def _security_headers(response):
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
 
     @app.errorhandler(_BadBody)
     def _bad_body(exc: _BadBody):
@@ -168,7 +230,7 @@ def create_app(bundle: str | os.PathLike | None = None, reference: str | os.Path
                         "clients": [{"SK_ID_CURR": int(i), "probability": d["probability"], "decision": d["decision"]}
                                     for i, d in zip(ids, decisions)]})
 
-    @app.get("/clients/<int:client>")
+    @app.get("/clients/<client_id:client>")
     def client(client: int):
         row = _known(client)
         x = model.client_features[row:row + 1]
@@ -177,14 +239,14 @@ def create_app(bundle: str | os.PathLike | None = None, reference: str | os.Path
         return jsonify({"SK_ID_CURR": client, **decision, "client": model.client_fields(row),
                         "key_values": model.key_values(row)})
 
-    @app.get("/clients/<int:client>/explain")
+    @app.get("/clients/<client_id:client>/explain")
     def client_explain(client: int):
         row = _known(client)
         x = model.client_features[row]
         return jsonify({"SK_ID_CURR": client, **model.decide(x[None, :])[0], "explanation": model.explain(x),
                         "key_values": model.key_values(row)})
 
-    @app.post("/clients/<int:client>/whatif")
+    @app.post("/clients/<client_id:client>/whatif")
     def client_what_if(client: int):
         row = _known(client)
         changes = WhatIfRequest.model_validate(_json_body()).model_dump(exclude_none=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from app.validation import PredictRequest, WhatIfRequest
+from app.validation import MAX_ID, PredictRequest, WhatIfRequest
 
 REF = "#/components/schemas/{model}"
 
@@ -16,7 +16,9 @@ def _ok(description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": {"type": "object"}}}}
 
 
-ERRORS = {"401": {"description": "API key missing or wrong (when API_KEY is set)"},
+ERRORS = {"400": {"description": "malformed JSON: not JSON, a key given twice, or nested more than 10 deep",
+                  "content": {"application/json": {"schema": {"$ref": REF.format(model="Error")}}}},
+          "401": {"description": "API key missing or wrong (when API_KEY is set)"},
           "404": {"description": "unknown client"},
           "413": {"description": "body too large"}, "415": {"description": "body is not JSON"},
           "422": {"description": "invalid field: the body's `details` lists each field and its problem",
@@ -34,7 +36,8 @@ def openapi_document() -> dict:
         "error": {"type": "string"},
         "details": {"type": "array", "items": {"type": "object", "properties": {
             "field": {"type": "string"}, "problem": {"type": "string"}}}}}}
-    client = [{"name": "client", "in": "path", "required": True, "schema": {"type": "integer"}}]
+    client = [{"name": "client", "in": "path", "required": True,
+               "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID}}]
     paths = {
         "/health": {"get": {"summary": "alive and model loaded (never needs the API key)",
                             "responses": {"200": _ok("status")}}},

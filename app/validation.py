@@ -16,6 +16,7 @@ from creditscore.schema import SENTINEL_DAYS, TABLES
 
 MAX_BATCH = 1000            # applications per request
 MAX_HISTORY_ROWS = 20_000   # rows per history table per request
+MAX_ID = 2**53 - 1          # ids (SK_ID_*) are whole numbers 0..MAX_ID, answered exactly as sent (JavaScript-safe)
 YEAR = 365.25
 REQUIRED = ("AMT_INCOME_TOTAL", "AMT_CREDIT", "AMT_ANNUITY", "DAYS_BIRTH")
 
@@ -65,6 +66,8 @@ def _whole(value: float | None) -> float | None:
 
 
 def _field_type(column: str, kind: str):
+    if column.startswith("SK_ID_"):  # an int end to end: a float would round ids above 2**53
+        return Annotated[int | None, Field(default=None, strict=True, ge=0, le=MAX_ID)]
     if kind == "str":
         return Annotated[str | None, Field(default=None, strict=True, min_length=1, max_length=100)]
     checks = [AfterValidator(_finite)] + ([AfterValidator(_whole)] if kind == "int" else [])

@@ -11,8 +11,8 @@ import numpy as np
 import polars as pl
 
 from creditscore.config import load_params, resolve
-from creditscore.features.build import (HISTORY, add_target_encoding, build_features, feature_groups, finalize,
-                                        fit_vocabulary, link_column)
+from creditscore.features.build import (HISTORY, add_target_encoding, build_features, check_groups, feature_groups,
+                                        finalize, fit_vocabulary, link_column)
 from creditscore.features.core import KEY
 from creditscore.features.encoding import encode_out_of_fold, target_encoded_name
 from creditscore.features.extras import MEANINGS
@@ -39,7 +39,7 @@ def fit_spec(prepared: Path, params: dict) -> dict:
     tables = {name: pl.scan_parquet(prepared / f"{name}.parquet") for name in HISTORY}
     vocab = fit_vocabulary(pl.scan_parquet(prepared / "application_train.parquet"), tables,
                            int(params["max_levels"]), int(params["min_count"]))
-    return {"vocab": vocab, "groups": list(params["groups"]), "poly": dict(params["poly"]), "target_encoding": {}}
+    return {"vocab": vocab, "groups": check_groups(params["groups"]), "poly": dict(params["poly"]), "target_encoding": {}}
 
 
 def _target_encode(frames: dict, apps: dict, spec: dict, params: dict, seed: int) -> dict:
@@ -95,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics", required=True, help="JSON file of feature counts")
     args = parser.parse_args(argv)
     params = load_params()
+    try:
+        check_groups(params["engineer"]["groups"])
+    except ValueError as error:
+        print(f"engineer: error: {error}", file=sys.stderr)
+        return 1
     with atomic_dir(resolve(args.out)) as scratch:
         report = engineer(resolve(args.prepared), scratch, params["engineer"], int(params["seed"]))
     report.pop("seconds")  # timings belong to benchmarks, not to metrics compared across runs

@@ -245,3 +245,58 @@ def test_real_sample_rows_validate_and_score(server):
     probabilities = np.array([p["probability"] for p in body.json()["predictions"]])
     assert len(probabilities) == frame.height and ((0 <= probabilities) & (probabilities <= 1)).all()
     assert json.dumps(body.json())  # plain JSON, no NaN
+
+
+def _post_raw(server, path: str, body: str) -> requests.Response:
+    return requests.post(server.url + path, data=body.encode(), headers={"Content-Type": "application/json"})
+
+
+def test_hostile_json_bodies_get_a_4xx_naming_the_problem(server):
+    deep = _post_raw(server, "/predict", '{"application":' * 990 + "1" + "}" * 990)
+    assert deep.status_code == 400 and "nested too deeply" in deep.json()["error"], deep.text
+    deeper = _post_raw(server, "/predict", "[" * 100_000 + "]" * 100_000)  # past the parser's recursion limit
+    assert deeper.status_code == 400 and "nested too deeply" in deeper.json()["error"], deeper.text
+    fields = json.dumps(VALID)[1:-1]
+    twice = _post_raw(server, "/predict", '{"application": {"AMT_INCOME_TOTAL": -5, ' + fields + "}}")
+    assert twice.status_code == 400, twice.text
+    assert twice.json()["details"] == [{"field": "AMT_INCOME_TOTAL", "problem": "duplicate key"}]
+    assert _post_raw(server, "/predict", '{"application": {' + fields + "}}").status_code == 200
+
+
+@pytest.mark.parametrize("value", [2**63, 2**70, 1e300, 2**53 + 1, -1, 5.0, True])
+def test_ids_outside_the_documented_range_or_not_whole_are_refused(server, value):
+    response = requests.post(server.url + "/predict", json={"application": {**VALID, "SK_ID_CURR": value}})
+    assert response.status_code == 422, response.text
+    assert response.json()["details"][0]["field"] == "application.SK_ID_CURR"
+
+
+def test_large_ids_come_back_exactly_as_sent(server):
+    largest = 2**53 - 1
+    response = requests.post(server.url + "/predict", json={"applications": [{**VALID, "SK_ID_CURR": largest},
+                                                                            {**VALID, "SK_ID_CURR": largest - 1}]})
+    assert response.status_code == 200, response.text
+    assert [p["SK_ID_CURR"] for p in json.loads(response.text)["predictions"]] == [largest, largest - 1]
+    doc = requests.get(server.url + "/openapi.json").json()
+    assert doc["components"]["schemas"]["application_test_row"]["properties"]["SK_ID_CURR"]["anyOf"][0] == {
+        "type": "integer", "minimum": 0, "maximum": largest}
+
+
+def test_client_ids_in_urls_are_ascii_digits_only(server):
+    first = requests.get(server.url + "/clients?limit=1").json()["clients"][0]["SK_ID_CURR"]
+    assert requests.get(f"{server.url}/clients/{first}").status_code == 200
+    arabic = "".join("٠١٢٣٤٥٦٧٨٩"[int(d)] for d in str(first))  # the same number in Arabic-Indic digits
+    for path in (f"/clients/{arabic}", f"/clients/{arabic}/explain", f"/clients/{first}x", "/clients/" + "9" * 40):
+        response = requests.get(server.url + path)
+        assert response.status_code == 404 and "error" in response.json(), (path, response.text)
+
+
+def test_every_answer_carries_the_security_headers(server):
+    first = requests.get(server.url + "/clients?limit=1").json()["clients"][0]["SK_ID_CURR"]
+    answers = [requests.get(server.url + "/health"), requests.get(server.url + "/"),
+               requests.get(server.url + "/static/dashboard.js"), requests.get(f"{server.url}/clients/{first}"),
+               requests.post(server.url + "/predict", json={}), requests.delete(server.url + "/predict"),
+               requests.get(server.url + "/no-such-page")]
+    for response in answers:
+        assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"], response.url
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Referrer-Policy"] == "no-referrer"

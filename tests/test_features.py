@@ -12,7 +12,7 @@ import pytest
 
 from creditscore.config import ROOT
 from creditscore.features.application import polynomial_terms
-from creditscore.features.build import HISTORY, build_features, feature_groups, fit_vocabulary
+from creditscore.features.build import GROUPS, HISTORY, build_features, check_groups, feature_groups, fit_vocabulary
 from creditscore.features.core import Aggregation, aggregate, grouped, level_shares, row_count
 from creditscore.features.encoding import apply_encoding, encode_out_of_fold
 from creditscore.features.serving import client_features, typed_frame
@@ -176,3 +176,29 @@ def test_float_aggregates_are_identical_whatever_the_number_of_threads():
     digests = {subprocess.run([sys.executable, "-c", THREADS_SCRIPT], capture_output=True, text=True, check=True,
                               cwd=ROOT, env={**os.environ, "POLARS_MAX_THREADS": str(n)}).stdout for n in (1, 3)}
     assert len(digests) == 1
+
+
+def test_a_typo_in_the_feature_groups_is_an_error_not_a_dropped_group():
+    assert check_groups(GROUPS) == list(GROUPS)
+    assert check_groups(["application", "bureau"]) == ["application", "bureau"]
+    with pytest.raises(ValueError, match=r"unknown group\(s\) \['bureaux'\]"):
+        check_groups(["application", "bureaux"])
+    with pytest.raises(ValueError, match="must include 'application'"):
+        check_groups(["bureau"])
+    with pytest.raises(ValueError, match="lists a group twice"):
+        check_groups(["application", "bureau", "bureau"])
+
+
+def test_the_engineer_stage_refuses_bad_groups_and_writes_nothing(tmp_path):
+    params = (ROOT / "params.yaml").read_text()
+    (tmp_path / "params.yaml").write_text(params.replace("groups: [application, bureau,", "groups: [application, bureaux,"))
+    out = tmp_path / "features"
+    done = subprocess.run([sys.executable, "-c", (
+        "import sys; from pathlib import Path; import creditscore.config as c; from stages import engineer; "
+        "engineer.load_params = lambda: c.load_params(Path(sys.argv[1])); "
+        "sys.exit(engineer.main(['--prepared', sys.argv[2], '--out', sys.argv[3], '--metrics', sys.argv[4]]))"),
+        str(tmp_path / "params.yaml"), str(tmp_path / "prepared"), str(out), str(tmp_path / "engineer.json")],
+        cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 1
+    assert "engineer: error: params.yaml: engineer.groups has unknown group(s) ['bureaux']" in done.stderr
+    assert not out.exists() and not (tmp_path / "engineer.json").exists()

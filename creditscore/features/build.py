@@ -17,6 +17,20 @@ HISTORY = ("bureau", "bureau_balance", "previous_application", "POS_CASH_balance
            "credit_card_balance")
 
 
+def check_groups(groups) -> list[str]:
+    """The feature groups of `engineer.groups`, or a ValueError naming the problem (a typo must not drop a group)."""
+    groups = list(groups)
+    unknown = [g for g in groups if g not in GROUPS]
+    if unknown:
+        raise ValueError(f"params.yaml: engineer.groups has unknown group(s) {unknown}; expected some of {list(GROUPS)}")
+    if "application" not in groups:
+        raise ValueError("params.yaml: engineer.groups must include 'application' (the application row's features "
+                         "are always built: every other group joins onto them)")
+    if len(set(groups)) != len(groups):
+        raise ValueError(f"params.yaml: engineer.groups lists a group twice: {groups}")
+    return groups
+
+
 def text_columns(table: str) -> list[str]:
     """Text (category) columns of a Kaggle table."""
     return [c for c, kind in TABLES[table].columns if kind == "str"]
