@@ -3,14 +3,16 @@
 Configuration (environment variables):
   MODEL_BUNDLE     path of the pipeline's bundle (default models/bundle.joblib)
   MODEL_REFERENCE  path of the explain stage's serving reference (default models/reference.joblib)
-  API_KEY          when set, every endpoint but /health requires it (header X-API-Key, or the cookie
-                   the dashboard sets after `/?api_key=...`)
+  API_KEY          when set, every endpoint but /health requires it: the X-API-Key header, or the
+                   dashboard's session cookie (`/?api_key=...` once: it sets the cookie and redirects to
+                   `/`, so the key leaves the address bar); set but empty refuses to start
   INFERENCE_LOG    SQLite file logging every scored request for the drift stage (default
                    logs/inference.sqlite; "off" disables it); INFERENCE_LOG_MAX_ROWS bounds it
 """
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import hmac
 import json
 import os
@@ -18,9 +20,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from flask import Flask, jsonify, make_response, render_template, request
+from flask import Flask, jsonify, redirect, render_template, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
 from app.openapi import openapi_document
@@ -48,6 +51,19 @@ class ClientId(BaseConverter):
 
     def to_url(self, value) -> str:
         return str(int(value))
+
+
+def _api_key() -> str | None:
+    """API_KEY from the environment: None when unset; set but blank is a mistake, not "no authentication"."""
+    key = os.environ.get("API_KEY")
+    if key is not None and not key.strip():
+        raise ValueError("API_KEY is set but empty: set a key, or unset API_KEY to serve without authentication")
+    return key
+
+
+def session_token(api_key: str) -> str:
+    """The dashboard's cookie value: derived from the key, so the cookie never holds the key itself."""
+    return hmac.new(api_key.encode(), b"credit-dashboard-session", hashlib.sha256).hexdigest()
 
 
 class _DuplicateKey(Exception):
@@ -117,15 +133,16 @@ def create_app(bundle: str | os.PathLike | None = None, reference: str | os.Path
     bundle_path = Path(bundle or os.environ.get("MODEL_BUNDLE") or ROOT / "models" / "bundle.joblib")
     reference_path = Path(reference or os.environ.get("MODEL_REFERENCE") or ROOT / "models" / "reference.joblib")
     try:
+        api_key = _api_key()
         model = ServingModel(bundle_path, reference_path)
-    except ModelNotReady as exc:
+    except (ModelNotReady, ValueError) as exc:
         print(f"credit-scoring API: cannot start: {exc}", file=sys.stderr, flush=True)
         raise
     app = Flask(__name__)
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1)  # Render and Heroku end TLS at their router
     app.url_map.converters["client_id"] = ClientId
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False
-    api_key = os.environ.get("API_KEY") or None
     log_path = os.environ.get("INFERENCE_LOG", str(ROOT / "logs" / "inference.sqlite"))
     log = None if log_path.lower() in ("", "off", "none") else InferenceLog(
         log_path, max_rows=int(os.environ.get("INFERENCE_LOG_MAX_ROWS", "100000")))
@@ -143,10 +160,19 @@ def create_app(bundle: str | os.PathLike | None = None, reference: str | os.Path
     def _check_key():
         if api_key is None or request.endpoint == "health":
             return None
-        given = request.headers.get("X-API-Key") or request.args.get("api_key") or request.cookies.get(COOKIE) or ""
-        if not hmac.compare_digest(given.encode(), api_key.encode()):
-            return _error(401, "missing or wrong API key: send it in the X-API-Key header")
-        return None
+        if request.endpoint == "dashboard" and "api_key" in request.args:  # the one place a key may be typed
+            if not hmac.compare_digest(request.args["api_key"].encode(), api_key.encode()):
+                return _error(401, "wrong API key")
+            response = redirect("/", code=303)  # the key leaves the address bar, the history and the Referer
+            response.set_cookie(COOKIE, session_token(api_key), httponly=True, samesite="Strict",
+                                secure=request.is_secure)
+            return response
+        header, cookie = request.headers.get("X-API-Key"), request.cookies.get(COOKIE)
+        if header is not None and hmac.compare_digest(header.encode(), api_key.encode()):
+            return None
+        if cookie is not None and hmac.compare_digest(cookie.encode(), session_token(api_key).encode()):
+            return None
+        return _error(401, "missing or wrong API key: send it in the X-API-Key header")
 
     @app.after_request
     def _security_headers(response):
@@ -263,10 +289,7 @@ def create_app(bundle: str | os.PathLike | None = None, reference: str | os.Path
 
     @app.get("/")
     def dashboard():
-        response = make_response(render_template("dashboard.html", version=model.version,
-                                                 threshold=model.threshold, year=dt.date.today().year))
-        if api_key is not None and request.args.get("api_key"):
-            response.set_cookie(COOKIE, request.args["api_key"], httponly=True, samesite="Strict")
-        return response
+        return render_template("dashboard.html", version=model.version, threshold=model.threshold,
+                               year=dt.date.today().year)
 
     return app

@@ -37,7 +37,8 @@ class Server:
     def __init__(self, env: dict | None = None, workers: int = 2):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "PORT": str(self.port), "WEB_CONCURRENCY": str(workers), **(env or {})}
+        merged = {**os.environ, "PORT": str(self.port), "WEB_CONCURRENCY": str(workers), **(env or {})}
+        self.env = {k: v for k, v in merged.items() if v is not None}  # None unsets a variable
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60) -> "Server":

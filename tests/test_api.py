@@ -28,7 +28,7 @@ VALID = {"AMT_INCOME_TOTAL": 135000.0, "AMT_CREDIT": 513000.0, "AMT_ANNUITY": 24
 def server(tmp_path_factory):
     require_models()
     log = tmp_path_factory.mktemp("log") / "inference.sqlite"
-    s = Server({"INFERENCE_LOG": str(log), "API_KEY": ""}).start()
+    s = Server({"INFERENCE_LOG": str(log), "API_KEY": None}).start()
     s.log = log
     yield s
     s.stop()
@@ -209,11 +209,31 @@ def test_api_key_is_required_except_for_health(tmp_path):
         assert requests.get(s.url + "/model", headers={"X-API-Key": "s3cret"}).status_code == 200
         assert requests.post(s.url + "/predict", json={"application": VALID}).status_code == 401
         assert requests.get(s.url + "/").status_code == 401
-        session = requests.Session()  # the dashboard: key once in the address, then a cookie
-        assert session.get(s.url + "/?api_key=s3cret").status_code == 200
+        assert requests.get(s.url + "/model?api_key=s3cret").status_code == 401  # never a key in an API URL
+        assert requests.get(s.url + "/?api_key=wrong", allow_redirects=False).status_code == 401
+        session = requests.Session()  # the dashboard: key once in the address, then a cookie and a clean address
+        first = session.get(s.url + "/?api_key=s3cret", allow_redirects=False)
+        assert first.status_code == 303 and first.headers["Location"] == "/"
+        cookie = first.headers["Set-Cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Secure" not in cookie  # plain http here
+        assert "s3cret" not in cookie  # a token derived from the key, not the key
+        page = session.get(s.url + "/")
+        assert page.status_code == 200 and page.url == s.url + "/"
         assert session.get(s.url + "/reference").status_code == 200
+        raw = requests.get(s.url + "/reference", cookies={"credit_api_key": "s3cret"})
+        assert raw.status_code == 401  # the raw key as a cookie is not a session
+        proxied = requests.get(s.url + "/?api_key=s3cret", allow_redirects=False,
+                               headers={"X-Forwarded-Proto": "https"})  # behind Render's or Heroku's TLS router
+        assert "Secure" in proxied.headers["Set-Cookie"]
     finally:
         s.stop()
+
+
+def test_an_empty_api_key_refuses_to_start():
+    require_models()
+    done = run_until_exit({"API_KEY": "  ", "INFERENCE_LOG": "off", "WEB_CONCURRENCY": "1"})
+    assert done.returncode != 0
+    assert "API_KEY is set but empty" in done.stdout + done.stderr
 
 
 @pytest.mark.parametrize("damage", ["corrupt", "missing"])
