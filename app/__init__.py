@@ -205,7 +205,12 @@ def create_app(bundle: str | os.PathLike | None = None, reference: str | os.Path
 
     @app.get("/health")
     def health():
-        return jsonify({"status": "ok", "model_loaded": True, "model_version": model.version})
+        body = {"status": "ok", "model_loaded": True, "model_version": model.version}
+        changes = model.disk_changes()
+        if changes:  # still serving the verified snapshot; a restart of the service would not start
+            body["warnings"] = [f"{c}: serving the copy verified at start; fix the file or run `dvc pull` before "
+                                f"restarting the service" for c in changes]
+        return jsonify(body)
 
     @app.get("/model")
     def model_info():

@@ -2,8 +2,10 @@
 import os
 
 # Each worker loads the model once when it boots. Not preloaded in the master: Polars' thread pool does not
-# survive a fork (a preloaded app deadlocks on its first feature query). A missing or corrupt bundle stops
-# the workers from booting, and gunicorn exits with the message saying what to run.
+# survive a fork (a preloaded app deadlocks on its first feature query). The master only checks the files:
+# `on_starting` verifies the bundle and the reference against their checksums and serves a private copy
+# of them, so a worker booting later (crash, recycling) loads the bytes verified at start even if the files
+# on disk changed (`/health` then warns). A missing or corrupt file stops the start with what to run.
 preload_app = False
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -23,3 +25,23 @@ loglevel = os.environ.get("LOG_LEVEL", "info")
 # One thread per worker for the numerical libraries: with 2 workers on 2 cores, more threads only fight.
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "POLARS_MAX_THREADS"):
     os.environ.setdefault(var, "1")
+
+
+def on_starting(server):
+    from pathlib import Path
+
+    from creditscore.artifacts import ArtifactError, snapshot
+    from creditscore.config import ROOT
+
+    paths = {"bundle": Path(os.environ.get("MODEL_BUNDLE") or ROOT / "models" / "bundle.joblib"),
+             "reference": Path(os.environ.get("MODEL_REFERENCE") or ROOT / "models" / "reference.joblib")}
+    try:
+        server.model_snapshot = snapshot(paths)
+    except ArtifactError as exc:
+        print(f"credit-scoring API: cannot start: {exc}", flush=True)
+        raise SystemExit(1) from None
+
+
+def on_exit(server):
+    import shutil
+    shutil.rmtree(getattr(server, "model_snapshot", ""), ignore_errors=True)

@@ -2,37 +2,26 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
+import os
 from pathlib import Path
 
 import joblib
 import numpy as np
 import polars as pl
 
+from creditscore.artifacts import ENV, ArtifactError, SourceWatch, verify
 from creditscore.calibration import calibrate
 from creditscore.explain import contributions, reason_codes
 from creditscore.features.serving import client_matrix, serving_plan
 from creditscore.scoring import Scorer
 
 
-class ModelNotReady(RuntimeError):
-    """The artifact is missing or is not the one the pipeline recorded."""
+ModelNotReady = ArtifactError  # the name the app and its tests use
 
 
 def verified_load(path: Path):
     """joblib.load after checking the file against the .sha256 the pipeline wrote beside it."""
-    fix = ("run `dvc repro` to build it, or `dvc pull` to fetch it from the DVC remote "
-           "(see README, 'Deploying the API')")
-    checksum = path.with_name(path.name + ".sha256")
-    if not path.exists():
-        raise ModelNotReady(f"{path} is missing: {fix}")
-    if not checksum.exists():
-        raise ModelNotReady(f"{checksum} is missing, so {path.name} cannot be verified: {fix}")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    expected = checksum.read_text().strip()
-    if digest != expected:
-        raise ModelNotReady(f"{path} does not match its recorded checksum ({digest[:12]} != {expected[:12]}): "
-                            f"the file is corrupt or from another run; {fix}")
+    digest = verify(path)
     return joblib.load(path), digest
 
 
@@ -42,6 +31,9 @@ class ServingModel:
         reference, _ = verified_load(reference_path)
         self.version = digest[:12]
         self.bundle_path = bundle_path
+        # the originals the gunicorn master verified and snapshotted (creditscore.artifacts), watched for /health
+        self.watches = [SourceWatch(Path(os.environ[f"{var}_SOURCE"]), os.environ[f"{var}_DIGEST"])
+                        for var in ENV.values() if os.environ.get(f"{var}_SOURCE") and os.environ.get(f"{var}_DIGEST")]
         self.pipeline = bundle["pipeline"]
         self.features: list[str] = bundle["features"]
         self.threshold = float(bundle["threshold"])
@@ -73,6 +65,10 @@ class ServingModel:
         self.feature_index = {n: i for i, n in enumerate(self.features)}
 
     # --- facts -----------------------------------------------------------------------------------------------
+    def disk_changes(self) -> list[str]:
+        """What changed on disk since the served files were verified (empty when nothing did)."""
+        return [c for c in (w.changed() for w in self.watches) if c]
+
     def info(self) -> dict:
         metrics = self.bundle["metrics"]
         written = dt.datetime.fromtimestamp(self.bundle_path.stat().st_mtime, dt.timezone.utc)

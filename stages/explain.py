@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -17,6 +16,7 @@ import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
 from creditscore import fairness  # noqa: E402
+from creditscore.artifacts import write_checksum  # noqa: E402
 from creditscore.calibration import calibrate  # noqa: E402
 from creditscore.config import load_params, resolve  # noqa: E402
 from creditscore.explain import (Contributions, contributions, labels_from_manifest, model_kind,  # noqa: E402
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
                                      bundle, params["explain"], int(params["seed"]), scratch)
     path = resolve(args.reference)
     joblib.dump(reference, path)
-    path.with_name(path.name + ".sha256").write_text(hashlib.sha256(path.read_bytes()).hexdigest() + "\n")
+    write_checksum(path)
     write_json(resolve(args.metrics), metrics)
     folder = resolve(args.metrics).parent
     all_metrics = {name: json.loads((folder / f"{name}.json").read_text()) for name in CARD_METRICS}

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ import numpy as np
 import polars as pl
 from sklearn.metrics import brier_score_loss
 
+from creditscore.artifacts import write_checksum
 from creditscore.calibration import calibrate, fit_calibration, reliability
 from creditscore.config import load_params, resolve
 from creditscore.cost import choose_threshold, cost_curve, decision_report
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
               "manifest": json.loads((features / "manifest.json").read_text()), "metrics": metrics}
     path = resolve(args.bundle)
     joblib.dump(bundle, path)
-    path.with_name(path.name + ".sha256").write_text(hashlib.sha256(path.read_bytes()).hexdigest() + "\n")
+    write_checksum(path)
     for name, rows in plots.items():
         write_rows(resolve(args.plots) / f"{name}.json", rows)
     write_json(resolve(args.metrics), metrics)

@@ -320,3 +320,43 @@ def test_every_answer_carries_the_security_headers(server):
         assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"], response.url
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert response.headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_a_changed_bundle_on_disk_never_takes_the_service_down(tmp_path):
+    """Flip a byte of the bundle while serving, then kill -9 a worker: the new worker serves the verified copy."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    require_models()
+    for name in ("bundle.joblib", "bundle.joblib.sha256", "reference.joblib", "reference.joblib.sha256"):
+        shutil.copy2(MODELS / name, tmp_path / name)
+    s = Server({"MODEL_BUNDLE": str(tmp_path / "bundle.joblib"), "MODEL_REFERENCE": str(tmp_path / "reference.joblib"),
+                "INFERENCE_LOG": "off", "API_KEY": None}, workers=2).start()
+    try:
+        before = requests.get(s.url + "/health").json()
+        assert "warnings" not in before
+        expected = requests.post(s.url + "/predict", json={"application": VALID}).json()["probability"]
+        data = bytearray((tmp_path / "bundle.joblib").read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        (tmp_path / "bundle.joblib").write_bytes(bytes(data))
+        workers = subprocess.run(["pgrep", "-P", str(s.process.pid)], capture_output=True, text=True).stdout.split()
+        assert len(workers) == 2
+        os.kill(int(workers[0]), signal.SIGKILL)
+        deadline = time.time() + 20
+        while time.time() < deadline:  # until the master has booted a replacement
+            now = subprocess.run(["pgrep", "-P", str(s.process.pid)], capture_output=True, text=True).stdout.split()
+            if len(now) == 2 and workers[0] not in now:
+                break
+            time.sleep(0.2)
+        time.sleep(3)  # the replacement loads the model
+        assert s.process.poll() is None, "gunicorn stopped"
+        for _ in range(20):  # both workers answer, with the model verified at start
+            health = requests.get(s.url + "/health")
+            assert health.status_code == 200 and health.json()["model_version"] == before["model_version"]
+            assert any("no longer matches the served file" in w for w in health.json()["warnings"])
+            scored = requests.post(s.url + "/predict", json={"application": VALID})
+            assert scored.status_code == 200 and scored.json()["probability"] == expected
+    finally:
+        s.stop()

@@ -1,0 +1,86 @@
+"""The served files and their checksums: verified once, then served from a private snapshot.
+
+The API's gunicorn master calls `snapshot` before it forks any worker: it checks the bundle and the
+reference against the `.sha256` files the pipeline wrote, copies them into a private folder and points
+the workers at the copies. A worker that boots later (a crash, routine recycling) loads exactly the
+files the master verified, whatever happened on disk since; `/health` reports a changed file.
+This module imports nothing heavy (no joblib, no Polars): it runs in the gunicorn master.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+FIX = "run `dvc repro` to build it, or `dvc pull` to fetch it from the DVC remote (see README, 'Deploying the API')"
+ENV = {"bundle": "MODEL_BUNDLE", "reference": "MODEL_REFERENCE"}
+
+
+class ArtifactError(RuntimeError):
+    """The artifact is missing or is not the one the pipeline recorded."""
+
+
+def file_digest(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def write_checksum(path: Path) -> str:
+    """Record a file's sha256 beside it (`<name>.sha256`), as the pipeline does for every served file."""
+    digest = file_digest(path)
+    path.with_name(path.name + ".sha256").write_text(digest + "\n")
+    return digest
+
+
+def verify(path: Path) -> str:
+    """The file's sha256 when it matches the `.sha256` recorded beside it; else an ArtifactError saying what to do."""
+    checksum = path.with_name(path.name + ".sha256")
+    if not path.exists():
+        raise ArtifactError(f"{path} is missing: {FIX}")
+    if not checksum.exists():
+        raise ArtifactError(f"{checksum} is missing, so {path.name} cannot be verified: {FIX}")
+    digest, expected = file_digest(path), checksum.read_text().strip()
+    if digest != expected:
+        raise ArtifactError(f"{path} does not match its recorded checksum ({digest[:12]} != {expected[:12]}): "
+                            f"the file is corrupt or from another run; {FIX}")
+    return digest
+
+
+def snapshot(paths: dict[str, Path]) -> Path:
+    """Verify each file, copy it with its checksum into a private folder, and point the environment at the copies.
+
+    `MODEL_BUNDLE` / `MODEL_REFERENCE` then name the copies; `<VAR>_SOURCE` the original files and
+    `<VAR>_DIGEST` the digest verified at start, for `/health`.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="credit-api-models-"))  # mode 0700
+    for name, path in paths.items():
+        digest = verify(path)
+        copy = folder / path.name
+        shutil.copyfile(path, copy)
+        if file_digest(copy) != digest:  # the file changed while it was copied
+            raise ArtifactError(f"{path} changed while it was being copied; start again")
+        copy.with_name(copy.name + ".sha256").write_text(digest + "\n")
+        os.environ[ENV[name]] = str(copy)
+        os.environ[f"{ENV[name]}_SOURCE"] = str(path)
+        os.environ[f"{ENV[name]}_DIGEST"] = digest
+    return folder
+
+
+class SourceWatch:
+    """Whether the original of a served file still holds the verified bytes (hashed again only when it changes)."""
+
+    def __init__(self, source: Path, digest: str):
+        self.source, self.digest, self._seen = source, digest, None
+
+    def changed(self) -> str | None:
+        """None while the source holds the served bytes; else what is different."""
+        try:
+            stat = self.source.stat()
+        except FileNotFoundError:
+            return f"{self.source} is gone"
+        key = (stat.st_size, stat.st_mtime_ns)
+        if self._seen is None or self._seen[0] != key:
+            self._seen = (key, file_digest(self.source) != self.digest)
+        return f"{self.source} no longer matches the served file" if self._seen[1] else None
