@@ -196,7 +196,11 @@ def create_app(bundle: str | os.PathLike | None = None, reference: str | os.Path
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
         messages = {413: f"request body too large (limit {MAX_BODY_BYTES // (1024 * 1024)} MB)"}
-        return _error(exc.code or 500, messages.get(exc.code, exc.description or exc.name))
+        body, status = _error(exc.code or 500, messages.get(exc.code, exc.description or exc.name))
+        for name, value in exc.get_headers():  # e.g. Allow on a 405
+            if name.lower() != "content-type":
+                body.headers[name] = value
+        return body, status
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):  # a defect, not bad input: say so without leaking internals

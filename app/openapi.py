@@ -32,6 +32,8 @@ def openapi_document() -> dict:
         schema = model.model_json_schema(ref_template=REF)
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
+    # "exactly one of application / applications", which the model's validator enforces
+    schemas["PredictRequest"]["oneOf"] = [{"required": ["application"]}, {"required": ["applications"]}]
     schemas["Error"] = {"type": "object", "required": ["error"], "properties": {
         "error": {"type": "string"},
         "details": {"type": "array", "items": {"type": "object", "properties": {
@@ -39,7 +41,7 @@ def openapi_document() -> dict:
     client = [{"name": "client", "in": "path", "required": True,
                "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID}}]
     paths = {
-        "/health": {"get": {"summary": "alive and model loaded (never needs the API key)",
+        "/health": {"get": {"summary": "alive and model loaded (never needs the API key)", "security": [],
                             "responses": {"200": _ok("status")}}},
         "/model": {"get": {"summary": "model version, training date, threshold, costs, headline metrics",
                            "responses": {"200": _ok("model facts"), **ERRORS}}},

@@ -362,3 +362,14 @@ def test_a_changed_bundle_on_disk_never_takes_the_service_down(tmp_path):
             assert scored.status_code == 200 and scored.json()["probability"] == expected
     finally:
         s.stop()
+
+
+def test_openapi_and_app_agree_on_methods_security_and_shape(server):
+    refused = requests.delete(server.url + "/predict")
+    assert refused.status_code == 405 and set(refused.headers["Allow"].replace(" ", "").split(",")) >= {"POST"}
+    assert refused.json()["error"]
+    doc = requests.get(server.url + "/openapi.json").json()
+    assert doc["paths"]["/health"]["get"]["security"] == [] and doc["security"] == [{"apiKey": []}]
+    assert doc["components"]["schemas"]["PredictRequest"]["oneOf"] == [{"required": ["application"]},
+                                                                       {"required": ["applications"]}]
+    assert "400" in doc["paths"]["/predict"]["post"]["responses"]
