@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from app.validation import MAX_ID, PredictRequest, WhatIfRequest
+from app.validation import MAX_BATCH, MAX_ID, PredictRequest, WhatIfRequest
 
 REF = "#/components/schemas/{model}"
 
@@ -33,7 +33,13 @@ def openapi_document() -> dict:
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
     # "exactly one of application / applications", which the model's validator enforces
-    schemas["PredictRequest"]["oneOf"] = [{"required": ["application"]}, {"required": ["applications"]}]
+    with_id = {"required": ["SK_ID_CURR"], "properties": {"SK_ID_CURR": {"type": "integer"}}}
+    schemas["PredictRequest"]["if"] = {"required": ["history"], "properties": {"history": {"not": {"type": "null"}}}}
+    schemas["PredictRequest"]["then"] = {"properties": {  # history rows are matched to applications by SK_ID_CURR
+        "application": {"anyOf": [{"type": "null"}, with_id]},
+        "applications": {"anyOf": [{"type": "null"}, {"items": with_id}]}}}
+    schemas["PredictRequest"]["oneOf"] = [
+        {"required": [shape], "properties": {shape: {"not": {"type": "null"}}}} for shape in ("application", "applications")]
     schemas["Error"] = {"type": "object", "required": ["error"], "properties": {
         "error": {"type": "string"},
         "details": {"type": "array", "items": {"type": "object", "properties": {
@@ -50,8 +56,10 @@ def openapi_document() -> dict:
                               "requestBody": _body("PredictRequest"),
                               "responses": {"200": _ok("probability, decision, distance to the threshold"), **ERRORS}}},
         "/clients": {"get": {"summary": "known clients (application_test of the last run), paged",
-                             "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"}},
-                                            {"name": "offset", "in": "query", "schema": {"type": "integer"}}],
+                             "parameters": [{"name": "limit", "in": "query", "schema": {
+                                                 "type": "integer", "minimum": 1, "maximum": MAX_BATCH, "default": 50}},
+                                            {"name": "offset", "in": "query", "schema": {
+                                                "type": "integer", "minimum": 0, "default": 0}}],
                              "responses": {"200": _ok("clients"), **ERRORS}}},
         "/clients/{client}": {"get": {"summary": "score of a known client and its key fields", "parameters": client,
                                       "responses": {"200": _ok("score"), **ERRORS}}},

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from creditscore.schema import SENTINEL_DAYS, TABLES
 
@@ -65,13 +65,19 @@ def _whole(value: float | None) -> float | None:
     return value
 
 
+def _exact_id(value):
+    """5.0 is the integer 5 in JSON; a float id is taken only where it is exact (2**53 at most)."""
+    return int(value) if isinstance(value, float) and value.is_integer() and abs(value) <= MAX_ID else value
+
+
 def _field_type(column: str, kind: str):
     if column.startswith("SK_ID_"):  # an int end to end: a float would round ids above 2**53
-        return Annotated[int | None, Field(default=None, strict=True, ge=0, le=MAX_ID)]
+        return Annotated[int | None, Field(default=None, strict=True, ge=0, le=MAX_ID), BeforeValidator(_exact_id)]
     if kind == "str":
         return Annotated[str | None, Field(default=None, strict=True, min_length=1, max_length=100)]
     checks = [AfterValidator(_finite)] + ([AfterValidator(_whole)] if kind == "int" else [])
-    return Annotated[float | None, Field(default=None, strict=True, **_bounds(column)), *checks]
+    whole = {"json_schema_extra": {"multipleOf": 1}} if kind == "int" else {}  # documents what _whole enforces
+    return Annotated[float | None, Field(default=None, strict=True, **_bounds(column), **whole), *checks]
 
 
 def _row_model(table: str, required: tuple[str, ...] = ()) -> type[BaseModel]:

@@ -285,7 +285,7 @@ def test_hostile_json_bodies_get_a_4xx_naming_the_problem(server):
     assert _post_raw(server, "/predict", '{"application": {' + fields + "}}").status_code == 200
 
 
-@pytest.mark.parametrize("value", [2**63, 2**70, 1e300, 2**53 + 1, -1, 5.0, True])
+@pytest.mark.parametrize("value", [2**63, 2**70, 1e300, 2**53 + 1, float(2**53 + 2), -1, 5.5, True, "5"])
 def test_ids_outside_the_documented_range_or_not_whole_are_refused(server, value):
     response = requests.post(server.url + "/predict", json={"application": {**VALID, "SK_ID_CURR": value}})
     assert response.status_code == 422, response.text
@@ -295,9 +295,10 @@ def test_ids_outside_the_documented_range_or_not_whole_are_refused(server, value
 def test_large_ids_come_back_exactly_as_sent(server):
     largest = 2**53 - 1
     response = requests.post(server.url + "/predict", json={"applications": [{**VALID, "SK_ID_CURR": largest},
-                                                                            {**VALID, "SK_ID_CURR": largest - 1}]})
+                                                                            {**VALID, "SK_ID_CURR": largest - 1},
+                                                                            {**VALID, "SK_ID_CURR": 5.0}]})
     assert response.status_code == 200, response.text
-    assert [p["SK_ID_CURR"] for p in json.loads(response.text)["predictions"]] == [largest, largest - 1]
+    assert [p["SK_ID_CURR"] for p in json.loads(response.text)["predictions"]] == [largest, largest - 1, 5]
     doc = requests.get(server.url + "/openapi.json").json()
     assert doc["components"]["schemas"]["application_test_row"]["properties"]["SK_ID_CURR"]["anyOf"][0] == {
         "type": "integer", "minimum": 0, "maximum": largest}
@@ -370,6 +371,25 @@ def test_openapi_and_app_agree_on_methods_security_and_shape(server):
     assert refused.json()["error"]
     doc = requests.get(server.url + "/openapi.json").json()
     assert doc["paths"]["/health"]["get"]["security"] == [] and doc["security"] == [{"apiKey": []}]
-    assert doc["components"]["schemas"]["PredictRequest"]["oneOf"] == [{"required": ["application"]},
-                                                                       {"required": ["applications"]}]
+    assert [o["required"] for o in doc["components"]["schemas"]["PredictRequest"]["oneOf"]] == [["application"],
+                                                                                                ["applications"]]
     assert "400" in doc["paths"]["/predict"]["post"]["responses"]
+
+
+def test_schemathesis_finds_nothing_with_every_check(tmp_path):
+    """schemathesis, every check, on a keyed server: sized for CI; README gives the longer run."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    require_models()
+    s = Server({"API_KEY": "st-key", "INFERENCE_LOG": "off"}, workers=2).start()
+    try:
+        st = Path(sys.executable).parent / "st"
+        done = subprocess.run([str(st), "run", s.url + "/openapi.json", "--checks", "all", "--max-examples", "8",
+                               "--seed", "1", "-H", "X-API-Key: st-key", "--no-color"],
+                              capture_output=True, text=True, timeout=600, cwd=tmp_path)
+        summary = done.stdout[-3000:]
+        assert done.returncode == 0 and " passed" in summary and "failures" not in summary, summary
+    finally:
+        s.stop()
