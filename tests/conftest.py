@@ -4,10 +4,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import joblib
 import pytest
 
 from creditscore.config import ROOT
 from creditscore.synthetic.generate import generate
+from tests.server import MODELS, Server, require_models
 
 SAMPLE_DIR = ROOT.parent / "shared" / "home-credit-sample"
 needs_sample = pytest.mark.skipif(not SAMPLE_DIR.is_dir(), reason="../shared/home-credit-sample is absent")
@@ -33,3 +35,21 @@ def tiny_synthetic_dir(tmp_path_factory) -> Path:
 def raw_copy(tiny_synthetic_dir, tmp_path) -> Path:
     """A private, writable copy of the tiny raw folder."""
     return Path(shutil.copytree(tiny_synthetic_dir, tmp_path / "raw"))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The API on a real gunicorn server (2 workers, no key), logging to a private SQLite file."""
+    require_models()
+    log = tmp_path_factory.mktemp("log") / "inference.sqlite"
+    s = Server({"INFERENCE_LOG": str(log), "API_KEY": None}).start()
+    s.log = log
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    """The served bundle, as the pipeline wrote it."""
+    require_models()
+    return joblib.load(MODELS / "bundle.joblib")

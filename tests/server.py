@@ -15,6 +15,9 @@ import pytest
 from creditscore.config import ROOT
 
 MODELS = ROOT / "models"
+# A valid raw application, as a caller of the API sends it.
+VALID = {"AMT_INCOME_TOTAL": 135000.0, "AMT_CREDIT": 513000.0, "AMT_ANNUITY": 24700.5, "DAYS_BIRTH": -14000,
+         "EXT_SOURCE_2": 0.55, "CODE_GENDER": "F", "NAME_EDUCATION_TYPE": "Higher education", "CNT_FAM_MEMBERS": 2}
 
 
 def require_models() -> None:
