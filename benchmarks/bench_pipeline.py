@@ -35,6 +35,22 @@ def copy_repository(dst) -> None:
             shutil.copy2(ROOT / name, dst / name)
 
 
+def run_stages(repo) -> tuple[dict, dict]:
+    """Every stage of the copy's dvc.yaml in order, each in its own process (MLflow inside the copy).
+
+    Returns the wall time and peak memory per stage, and the metrics files the run wrote.
+    """
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{repo / 'mlflow.db'}"
+    os.environ["MLFLOW_ARTIFACT_LOCATION"] = (repo / "mlartifacts").as_uri()
+    results = {}
+    for name, stage in yaml.safe_load((repo / "dvc.yaml").read_text())["stages"].items():
+        command = shlex.split(stage["cmd"])
+        command[0] = sys.executable if command[0] == "python" else command[0]
+        results[name] = measure(command, cwd=repo)
+        print(f"  {name}: {results[name]}", file=sys.stderr, flush=True)
+    return results, {p.stem: json.loads(p.read_text()) for p in (repo / "metrics").glob("*.json")}
+
+
 def api_memory(models) -> dict:
     """The API (gunicorn, 2 workers) serving this run's artifacts: proportional set size once it answers."""
     from tests.server import Server
@@ -67,16 +83,7 @@ def main() -> int:
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["data"]["n_clients"] = args.clients
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{repo / 'mlflow.db'}"
-    os.environ["MLFLOW_ARTIFACT_LOCATION"] = (repo / "mlartifacts").as_uri()
-    stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
-    results = {}
-    for name, stage in stages.items():
-        command = shlex.split(stage["cmd"])
-        command[0] = sys.executable if command[0] == "python" else command[0]
-        results[name] = measure(command, cwd=repo)
-        print(f"{name}: {results[name]}", file=sys.stderr, flush=True)
-    metrics = {p.stem: json.loads(p.read_text()) for p in (repo / "metrics").glob("*.json")}
+    results, metrics = run_stages(repo)
     out = {"labelled_clients": args.clients, "stages": results,
            "total_seconds": round(sum(r["seconds"] for r in results.values()), 1),
            "peak_mib": max(r["peak_mib"] for r in results.values()), "goal": {"minutes": 45, "peak_gib": 12},

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shlex
 import shutil
 import statistics
 import sys
@@ -37,8 +35,8 @@ import yaml
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
-from benchmarks.bench_pipeline import copy_repository
-from benchmarks.common import WORK, measure
+from benchmarks.bench_pipeline import copy_repository, run_stages
+from benchmarks.common import WORK
 from benchmarks.kernel_reference import kernel_lightgbm, kernel_matrices, logistic_regression
 from creditscore.config import ROOT
 from creditscore.synthetic.realism import read_applications
@@ -68,18 +66,18 @@ def run_pipeline(repo: Path, raw: Path) -> dict:
     params["data"]["source"] = "kaggle"
     params["data"]["raw_dir"] = str(raw)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{repo / 'mlflow.db'}"
-    os.environ["MLFLOW_ARTIFACT_LOCATION"] = (repo / "mlartifacts").as_uri()
-    timings = {}
-    for name, stage in yaml.safe_load((repo / "dvc.yaml").read_text())["stages"].items():
-        command = shlex.split(stage["cmd"])
-        command[0] = sys.executable if command[0] == "python" else command[0]
-        timings[name] = measure(command, cwd=repo)
-        print(f"  {name}: {timings[name]['seconds']} s", file=sys.stderr, flush=True)
-    metrics = {p.stem: json.loads(p.read_text()) for p in (repo / "metrics").glob("*.json")}
+    timings, metrics = run_stages(repo)
     return {"stages": timings, "probe": metrics["probe"],
             "train": {k: v for k, v in metrics["train"].items() if k != "candidates"},
             "candidates_auc": {k: v["auc"] for k, v in metrics["train"]["candidates"].items()}}
+
+
+def submission_auc(repo: Path, held: pd.DataFrame) -> float:
+    """AUC of the run's data/submission.csv against the held-out labels (every held-out client must be scored)."""
+    submission = pd.read_csv(repo / "data" / "submission.csv").rename(columns={"TARGET": "proba"})
+    scored = held.merge(submission, on="SK_ID_CURR", how="left")
+    assert scored["proba"].notna().all(), "the submission misses held-out clients"
+    return round(float(roc_auc_score(scored["TARGET"], scored["proba"])), 5)
 
 
 def one_split(name: str, seed: int) -> dict:
@@ -90,19 +88,16 @@ def one_split(name: str, seed: int) -> dict:
     print(f"{name}, split {seed}: {len(held):,} held-out clients", file=sys.stderr, flush=True)
     copy_repository(work / "repo")
     pipeline = run_pipeline(work / "repo", work / "raw")
-    submission = pd.read_csv(work / "repo" / "data" / "submission.csv")
-    scored = held.merge(submission.rename(columns={"TARGET": "proba"}), on="SK_ID_CURR", how="left")
-    assert scored["proba"].notna().all(), "the submission misses held-out clients"
-    y = scored["TARGET"].to_numpy()
+    y = held["TARGET"].to_numpy()
 
     fit = read_applications(work / "raw" / "application_train.csv")
-    test = pl.DataFrame({"SK_ID_CURR": scored["SK_ID_CURR"].to_numpy()}).join(
+    test = pl.DataFrame({"SK_ID_CURR": held["SK_ID_CURR"].to_numpy()}).join(
         read_applications(work / "raw" / "application_test.csv"), on="SK_ID_CURR", how="left", maintain_order="left")
     x_fit, x_test = kernel_matrices(fit, test)
     kernel = kernel_lightgbm(x_fit, fit["TARGET"].to_numpy(), seed).predict_proba(x_test)[:, 1]
     linear = logistic_regression(x_fit, fit["TARGET"].to_numpy()).predict_proba(x_test)[:, 1]
     result = {"labelled": len(fit), "held_out": len(held), "held_out_defaults": int(y.sum()),
-              "auc": {"pipeline": round(float(roc_auc_score(y, scored["proba"])), 5),
+              "auc": {"pipeline": submission_auc(work / "repo", held),
                       "kernel_lightgbm": round(float(roc_auc_score(y, kernel)), 5),
                       "logistic_regression": round(float(roc_auc_score(y, linear)), 5)},
               "pipeline": pipeline}
@@ -113,11 +108,8 @@ def one_split(name: str, seed: int) -> dict:
         for path in (work / "raw").glob("application_*.csv"):
             shutil.copy2(path, work / "raw_application" / path.name)
         copy_repository(work / "repo_application")
-        without = run_pipeline(work / "repo_application", work / "raw_application")
-        submission = pd.read_csv(work / "repo_application" / "data" / "submission.csv")
-        proba = held.merge(submission.rename(columns={"TARGET": "proba"}), on="SK_ID_CURR", how="left")["proba"]
-        result["auc"]["pipeline_application_only"] = round(float(roc_auc_score(held["TARGET"], proba)), 5)
-        result["pipeline_application_only"] = without
+        result["pipeline_application_only"] = run_pipeline(work / "repo_application", work / "raw_application")
+        result["auc"]["pipeline_application_only"] = submission_auc(work / "repo_application", held)
     print(f"  AUC {result['auc']}", file=sys.stderr, flush=True)
     shutil.rmtree(work, ignore_errors=True)
     return result
