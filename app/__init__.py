@@ -35,6 +35,7 @@ from creditscore.rawdata import DataError
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
 MAX_DEPTH = 10  # nesting of a JSON body: {"history": {"bureau": [{...}]}} is 4 deep
+TOO_DEEP = f"JSON body nested too deeply (at most {MAX_DEPTH} levels)"
 COOKIE = "credit_api_key"
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; "
@@ -112,11 +113,11 @@ def _json_body() -> dict:
         raise _BadBody(400, f"duplicate key {exc.key!r} in the JSON body",
                        [{"field": exc.key, "problem": "duplicate key"}]) from None
     except RecursionError:
-        raise _BadBody(400, f"JSON body nested too deeply (at most {MAX_DEPTH} levels)") from None
+        raise _BadBody(400, TOO_DEEP) from None
     except ValueError:  # JSONDecodeError and UnicodeDecodeError
         raise _BadBody(400, "malformed JSON body") from None
     if _depth(data) > MAX_DEPTH:
-        raise _BadBody(400, f"JSON body nested too deeply (at most {MAX_DEPTH} levels)")
+        raise _BadBody(400, TOO_DEEP)
     if not isinstance(data, dict):
         raise _BadBody(400, "the JSON body must be an object")
     return data
