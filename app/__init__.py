@@ -6,8 +6,11 @@ Configuration (environment variables):
   API_KEY          when set, every endpoint but /health requires it: the X-API-Key header, or the
                    dashboard's session cookie (`/?api_key=...` once: it sets the cookie and redirects to
                    `/`, so the key leaves the address bar); set but empty refuses to start
-  INFERENCE_LOG    SQLite file logging every scored request for the drift stage (default
-                   logs/inference.sqlite; "off" disables it); INFERENCE_LOG_MAX_ROWS bounds it
+  INFERENCE_LOG    where every scored request is logged for the drift stage: a postgresql:// URL, a
+                   SQLite file, or "off"; unset: DATABASE_URL (Heroku's and Render's convention) when
+                   set, else the file logs/inference.sqlite. INFERENCE_LOG_MAX_ROWS (100000) and
+                   INFERENCE_LOG_MAX_DAYS (90) bound it; INFERENCE_LOG_KEY keys the client pseudonym
+                   (no key: no client reference is stored). See creditscore/inference_log.py.
 """
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ from app.openapi import openapi_document
 from app.service import ModelNotReady, ServingModel
 from app.validation import MAX_BATCH, PredictRequest, WhatIfRequest, as_raw_rows, error_details
 from creditscore.config import ROOT
-from creditscore.inference_log import InferenceLog
+from creditscore.inference_log import PostgresLog, from_environment
 from creditscore.rawdata import DataError
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
@@ -144,18 +147,32 @@ def create_app(bundle: str | os.PathLike | None = None, reference: str | os.Path
     app.url_map.converters["client_id"] = ClientId
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False
-    log_path = os.environ.get("INFERENCE_LOG", str(ROOT / "logs" / "inference.sqlite"))
-    log = None if log_path.lower() in ("", "off", "none") else InferenceLog(
-        log_path, max_rows=int(os.environ.get("INFERENCE_LOG_MAX_ROWS", "100000")))
+    log = from_environment(ROOT / "logs" / "inference.sqlite")
+    if isinstance(log, PostgresLog):
+        log.ensure_schema()  # created or migrated now; an unreachable database is retried by later appends
     app.extensions["model"] = model
+    app.extensions["inference_log"] = log
 
-    def record(ids: list, x: np.ndarray, decisions: list[dict]) -> None:
+    def record(ids: list, x: np.ndarray, decisions: list[dict], kind: str = "application") -> None:
+        """Log the scored rows (a log outage drops and counts them: it never fails the request)."""
         if log is None:
             return
-        log.append([{"sk_id_curr": None if i is None else int(i), "model_version": model.version,
+        log.append([{"kind": kind, "sk_id_curr": None if i is None else int(i), "model_version": model.version,
                      "score": d["probability"], "decision": d["decision"],
                      "features": {n: (None if np.isnan(v) else float(v)) for n, v in zip(model.features, row)}}
                     for i, row, d in zip(ids, x, decisions)])
+
+    def log_status() -> tuple[dict, list[str]]:
+        if log is None:
+            return {"backend": "off"}, []
+        status, warnings = log.status(), []
+        if not status["durable"]:
+            warnings.append(f"inference log: {status['location']} is a file on an ephemeral disk (DYNO or RENDER is "
+                            "set): its rows are lost at every restart; set DATABASE_URL to a PostgreSQL database")
+        if status["rows_dropped"]:
+            warnings.append(f"inference log: {status['rows_dropped']} row(s) dropped since start because "
+                            f"{status['location']} was unavailable (scoring went on)")
+        return status, warnings
 
     @app.before_request
     def _check_key():
@@ -210,16 +227,19 @@ def create_app(bundle: str | os.PathLike | None = None, reference: str | os.Path
 
     @app.get("/health")
     def health():
-        body = {"status": "ok", "model_loaded": True, "model_version": model.version}
+        status, warnings = log_status()
+        body = {"status": "ok", "model_loaded": True, "model_version": model.version, "inference_log": status}
         changes = model.disk_changes()
-        if changes:  # still serving the verified snapshot; a restart of the service would not start
-            body["warnings"] = [f"{c}: serving the copy verified at start; fix the file or run `dvc pull` before "
-                                f"restarting the service" for c in changes]
+        # still serving the verified snapshot; a restart of the service would not start
+        warnings = [f"{c}: serving the copy verified at start; fix the file or run `dvc pull` before restarting "
+                    f"the service" for c in changes] + warnings
+        if warnings:
+            body["warnings"] = warnings
         return jsonify(body)
 
     @app.get("/model")
     def model_info():
-        return jsonify(model.info())
+        return jsonify({**model.info(), "inference_log": log_status()[0]})
 
     @app.get("/openapi.json")
     def openapi():
@@ -271,7 +291,7 @@ def create_app(bundle: str | os.PathLike | None = None, reference: str | os.Path
         row = _known(client)
         x = model.client_features[row:row + 1]
         decision = model.decide(x)[0]
-        record([client], x, [decision])
+        record([client], x, [decision], kind="view")
         return jsonify({"SK_ID_CURR": client, **decision, "client": model.client_fields(row),
                         "key_values": model.key_values(row)})
 

@@ -35,11 +35,20 @@ def on_starting(server):
 
     paths = {"bundle": Path(os.environ.get("MODEL_BUNDLE") or ROOT / "models" / "bundle.joblib"),
              "reference": Path(os.environ.get("MODEL_REFERENCE") or ROOT / "models" / "reference.joblib")}
+    import multiprocessing
+
+    server.log_counters = multiprocessing.get_context("fork").Array("q", 2)  # shared memory, inherited by workers
     try:
         server.model_snapshot = snapshot(paths)
     except ArtifactError as exc:
         print(f"credit-scoring API: cannot start: {exc}", flush=True)
         raise SystemExit(1) from None
+
+
+def post_fork(server, worker):
+    # rows written to and dropped by the inference log, counted over every worker (GET /health)
+    from creditscore.inference_log import share_counters
+    share_counters(server.log_counters)
 
 
 def on_exit(server):

@@ -23,7 +23,7 @@ import polars as pl
 from creditscore.calibration import calibrate
 from creditscore.config import load_params, resolve
 from creditscore.drift import drift_summary
-from creditscore.inference_log import logged_rows, read_features
+from creditscore.inference_log import describe, is_url, logged_rows, read_features
 from creditscore.io import write_json
 
 KEY = "SK_ID_CURR"
@@ -116,7 +116,7 @@ def alert_line(metrics: dict) -> str:
     return f"no drift alert: {share}, {psi}; current data {metrics['current_source']} ({metrics['n_current']:,} rows)"
 
 
-def run(features: Path, predictions: Path, bundle: Path, importance: Path, log: Path | None, report: Path,
+def run(features: Path, predictions: Path, bundle: Path, importance: Path, log: Path | str | None, report: Path,
         metrics_path: Path, params: dict, seed: int) -> int:
     """Compute drift and write the report and the metrics; return the exit code (see the module docstring)."""
     tmp_report = None
@@ -137,7 +137,7 @@ def run(features: Path, predictions: Path, bundle: Path, importance: Path, log: 
                 except ValueError as error:
                     raise InputError(str(error)) from error
             else:
-                _log(f"{log}: no logged request yet; comparing with application_test instead")
+                _log(f"{describe(log)}: no logged application yet; comparing with application_test instead")
         if current is None:
             current = _scored(features / "test.parquet", predictions / "test.parquet", names, calibration)
         report.parent.mkdir(parents=True, exist_ok=True)
@@ -175,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--predictions", required=True, help="train output (oof.parquet, test.parquet)")
     parser.add_argument("--bundle", required=True, help="the served bundle (features, calibration)")
     parser.add_argument("--importance", required=True, help="explain metrics with the global SHAP ranking")
-    parser.add_argument("--log", default=None, help="inference log (SQLite); overrides drift.log")
+    parser.add_argument("--log", default=None, help="inference log: a SQLite file or a postgresql:// URL (the API's "
+                        "DATABASE_URL); overrides drift.log")
     parser.add_argument("--report", required=True, help="evidently HTML report")
     parser.add_argument("--metrics", required=True, help="JSON drift metrics")
     args = parser.parse_args(argv)
@@ -183,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     section = params.get("drift")
     log = args.log if args.log is not None else (section or {}).get("log")
     return run(resolve(args.features), resolve(args.predictions), resolve(args.bundle), resolve(args.importance),
-               resolve(log) if log else None, resolve(args.report), resolve(args.metrics), section,
+               (log if is_url(log) else resolve(log)) if log else None, resolve(args.report), resolve(args.metrics), section,
                int(params["seed"]))
 
 

@@ -42,8 +42,8 @@ def server(tmp_path_factory):
     """The API on a real gunicorn server (2 workers, no key), logging to a private SQLite file."""
     require_models()
     log = tmp_path_factory.mktemp("log") / "inference.sqlite"
-    s = Server({"INFERENCE_LOG": str(log), "API_KEY": None}).start()
-    s.log = log
+    s = Server({"INFERENCE_LOG": str(log), "INFERENCE_LOG_KEY": "pseudonym-key", "API_KEY": None}).start()
+    s.log, s.log_key = log, "pseudonym-key"
     yield s
     s.stop()
 
@@ -53,3 +53,13 @@ def bundle():
     """The served bundle, as the pipeline wrote it."""
     require_models()
     return joblib.load(MODELS / "bundle.joblib")
+
+
+@pytest.fixture(scope="session")
+def pg():
+    """A real PostgreSQL server for the session (a throwaway cluster; see tests/postgres.py)."""
+    from tests.postgres import Cluster
+
+    cluster = Cluster().start()
+    yield cluster
+    cluster.close()

@@ -4,6 +4,8 @@ Hostile input, the key, refused starts and a changed model file: tests/test_api_
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import sqlite3
 
@@ -14,7 +16,7 @@ import requests
 
 from creditscore.calibration import calibrate
 from creditscore.config import ROOT
-from creditscore.inference_log import TABLE, read_features
+from creditscore.inference_log import COLUMNS, TABLE, read_features
 from creditscore.rawdata import read_table
 from creditscore.schema import TABLES
 from tests.conftest import SAMPLE_DIR, needs_sample
@@ -172,14 +174,26 @@ def test_openapi_document(server):
 
 
 def test_scored_requests_are_logged_with_exactly_the_declared_columns(server, bundle):
-    requests.post(server.url + "/predict", json={"application": {**VALID, "SK_ID_CURR": 777}})
+    """A pseudonym for the id, coarse feature values, and dashboard views apart from new applications."""
+    body = requests.post(server.url + "/predict", json={"application": {**VALID, "SK_ID_CURR": 777}}).json()
+    known = requests.get(server.url + "/clients?limit=1").json()["clients"][0]["SK_ID_CURR"]
+    assert requests.get(f"{server.url}/clients/{known}").status_code == 200
+    ref = hmac.new(server.log_key.encode(), b"777", hashlib.sha256).hexdigest()[:20]
     with sqlite3.connect(server.log) as conn:
         columns = [r[1] for r in conn.execute(f"PRAGMA table_info({TABLE})")]
-        stored = json.loads(conn.execute(f"SELECT features FROM {TABLE} WHERE sk_id_curr = 777").fetchone()[0])
-    assert columns == ["id", "ts", "sk_id_curr", "model_version", "score", "decision", "features"]
+        kind, score, text = conn.execute(f"SELECT kind, score, features FROM {TABLE} WHERE client_ref = ?",
+                                         (ref,)).fetchone()
+        view = conn.execute(f"SELECT kind FROM {TABLE} WHERE client_ref = ?",
+                            (hmac.new(server.log_key.encode(), str(known).encode(), hashlib.sha256).hexdigest()[:20],)
+                            ).fetchall()
+    assert columns == list(COLUMNS) and kind == "application" and score == body["probability"]
+    assert view and set(view) == {("view",)}  # every dashboard look, never as an application
+    stored = json.loads(text)
     assert list(stored) == bundle["features"]  # the model's features and nothing else of the application
-    frame = read_features(server.log, bundle["features"])
+    assert all(v is None or v == float(f"{v:.2g}") for v in stored.values())  # 2 significant digits at most
+    frame = read_features(server.log, bundle["features"])  # the drift stage's reader: applications only
     assert frame.height >= 1 and set(bundle["features"]) <= set(frame.columns)
+    assert requests.get(server.url + "/health").json()["inference_log"]["backend"] == "sqlite"
 
 
 @needs_sample

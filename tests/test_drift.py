@@ -21,7 +21,7 @@ from sklearn.preprocessing import StandardScaler
 from creditscore.calibration import calibrate, fit_calibration
 from creditscore.config import load_params
 from creditscore.drift import EPSILON, psi, psi_band
-from creditscore.inference_log import InferenceLog, logged_rows, read_features
+from creditscore.inference_log import logged_rows, open_log, read_features
 from creditscore.synthetic.generate import generate
 from stages import drift as stage
 from stages.engineer import engineer
@@ -77,49 +77,21 @@ def _record(i: int, **extra) -> dict:
             "features": {"i": float(i), "half": i / 2}, **extra}
 
 
-def test_inference_log_round_trip(tmp_path):
-    path = tmp_path / "log" / "inference.db"
-    log = InferenceLog(path)
-    assert not path.exists()  # nothing is opened before the first use (in the API: after gunicorn forks)
-    log.append([{"sk_id_curr": None, "model_version": "v7", "score": 0.42, "decision": "refused",
-                 "features": {"A": 1.5, "B": None, "C": float("nan"), "D": np.float32(2.25)}},
-                _record(1)])
-    assert log.count() == 2 and logged_rows(path) == 2
-    frame = read_features(path, ["A", "B", "D"])
-    assert frame.columns == ["A", "B", "D", "score"]
-    assert all(dtype == pl.Float64 for dtype in frame.dtypes)
-    assert frame.row(0) == (1.5, None, 2.25, 0.42)
-    assert frame.row(1) == (None, None, None, 0.001)  # features the request did not carry are missing
-    with sqlite3.connect(path) as conn:
-        row = conn.execute("SELECT ts, sk_id_curr, model_version, decision, features FROM inference_log "
-                           "ORDER BY id LIMIT 1").fetchone()
-        columns = [c[1] for c in conn.execute("PRAGMA table_info(inference_log)")]
-    assert row[0].endswith("+00:00") and row[1] is None and row[2] == "v7" and row[3] == "refused"
-    assert json.loads(row[4]) == {"A": 1.5, "B": None, "C": None, "D": 2.25}  # NaN is stored as null
-    assert columns == ["id", "ts", "sk_id_curr", "model_version", "score", "decision", "features"]  # nothing else
-
-
-def test_inference_log_rejects_a_bad_record_without_writing(tmp_path):
-    log = InferenceLog(tmp_path / "log.db")
-    with pytest.raises(ValueError, match="decision"):
-        log.append([_record(1), _record(2, decision="maybe")])
-    with pytest.raises(ValueError, match="score"):
-        log.append([_record(3, score=float("nan"))])
-    assert log.count() == 0
+# Columns, privacy rules, both backends and the server-level guarantees: tests/test_inference_log.py.
 
 
 def test_inference_log_is_bounded_and_keeps_the_newest_rows(tmp_path):
-    log = InferenceLog(tmp_path / "log.db", max_rows=50, prune_every=10)
+    log = open_log(tmp_path / "log.db", max_rows=50, prune_every=10)
     for i in range(137):
         log.append([_record(i)])
         assert log.count() <= 50 + 10
     log.prune()
     assert log.count() == 50
-    assert read_features(tmp_path / "log.db", ["i"])["i"].to_list() == [float(i) for i in range(87, 137)]
-    assert InferenceLog(tmp_path / "log.db", max_rows=20).count() == 20  # a new process prunes on opening
+    assert read_features(tmp_path / "log.db", ["i"])["score"].to_list() == [i / 1000 for i in range(87, 137)]
+    assert open_log(tmp_path / "log.db", max_rows=20).count() == 20  # a new process prunes on opening
 
 
-def _append_many(log: InferenceLog, worker: int, rows: int, barrier, errors) -> None:
+def _append_many(log, worker: int, rows: int, barrier, errors) -> None:
     try:
         barrier.wait()
         for i in range(rows):
@@ -132,7 +104,7 @@ def _append_many(log: InferenceLog, worker: int, rows: int, barrier, errors) -> 
 def test_inference_log_concurrent_appends_from_several_processes(tmp_path):
     """Like gunicorn: the log object exists before the fork, each worker opens its own connection."""
     path = tmp_path / "log.db"
-    log = InferenceLog(path)
+    log = open_log(path)
     log.append([_record(-1)])  # the parent has an open connection that the children must not reuse
     ctx = multiprocessing.get_context("fork")
     barrier, errors = ctx.Barrier(4), ctx.Queue()
@@ -146,8 +118,8 @@ def test_inference_log_concurrent_appends_from_several_processes(tmp_path):
         messages.append(errors.get())
     assert messages == [] and [p.exitcode for p in workers] == [0, 0, 0, 0]
     assert log.count() == 1 + 4 * 200
-    values = read_features(path, ["i"])["i"].to_list()
-    assert sorted(values) == sorted([-1.0] + [float(w * 1000 + i) for w in range(4) for i in range(200)])
+    values = read_features(path, ["i"])["score"].to_list()  # the score is stored exactly, the features rounded
+    assert sorted(values) == sorted([-0.001] + [(w * 1000 + i) / 1000 for w in range(4) for i in range(200)])
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
@@ -161,10 +133,10 @@ def test_read_features_errors_name_the_file_and_column(tmp_path):
     with pytest.raises(ValueError, match="other.db: no inference_log table"):
         read_features(other, ["A"])
     empty = tmp_path / "empty.db"
-    assert InferenceLog(empty).count() == 0
-    with pytest.raises(ValueError, match="empty.db: the inference log has no rows"):
+    assert open_log(empty).count() == 0
+    with pytest.raises(ValueError, match="empty.db: the inference log has no application rows"):
         read_features(empty, ["A"])
-    InferenceLog(empty).append([_record(1)])
+    open_log(empty).append([_record(1)])
     with pytest.raises(ValueError, match="empty.db: column NOPE missing"):
         read_features(empty, ["i", "NOPE"])
     (tmp_path / "text.db").write_text("not a database, just text\n" * 10)
@@ -274,7 +246,7 @@ def test_stage_reads_the_inference_log_as_current_data(projects, tmp_path, capsy
     test = pl.read_parquet(project / "features" / "test.parquet")
     scores = calibrate(pl.read_parquet(project / "predictions" / "test.parquet")["proba"].to_numpy(),
                        bundle["calibration"])
-    log = InferenceLog(tmp_path / "inference.db")
+    log = open_log(tmp_path / "inference.db")
     log.append([{"sk_id_curr": int(row["SK_ID_CURR"]), "model_version": "1", "score": float(s),
                  "decision": "refused" if s > 0.2 else "granted",
                  "features": {f: None if f == "PAYMENT_RATE" else row[f] for f in MODEL_FEATURES}}  # one never sent
@@ -288,7 +260,7 @@ def test_stage_reads_the_inference_log_as_current_data(projects, tmp_path, capsy
     # a log that does not exist yet: the stage falls back to application_test and says so
     code, metrics = _run(project, tmp_path / "fallback", log=tmp_path / "not-yet.db")
     assert code == 0 and metrics["current_source"] == "application_test"
-    assert "no logged request yet" in capsys.readouterr().err
+    assert "no logged application yet" in capsys.readouterr().err
 
 
 def test_stage_main_fails_on_alert_only_when_asked(projects, tmp_path, monkeypatch, capsys):
@@ -322,3 +294,31 @@ def test_stage_bad_input_names_file_and_column_and_writes_nothing(projects, tmp_
     (project / "predictions" / "oof.parquet").unlink()
     assert _run(project, out)[0] == 2 and "oof.parquet: file not found" in capsys.readouterr().err
     assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_the_stage_gives_the_same_verdicts_on_a_postgres_log_as_on_sqlite(projects, tmp_path, pg):
+    """The same logged rows (applications, plus dashboard views the stage must leave out) in both backends."""
+    pg.reset()
+    project = projects[1.0]
+    bundle = joblib.load(project / "bundle.joblib")
+    test = pl.read_parquet(project / "features" / "test.parquet")
+    scores = calibrate(pl.read_parquet(project / "predictions" / "test.parquet")["proba"].to_numpy(),
+                       bundle["calibration"])
+    records = [{"sk_id_curr": int(row["SK_ID_CURR"]), "model_version": "1", "score": float(s),
+                "decision": "refused" if s > 0.2 else "granted", "features": {f: row[f] for f in MODEL_FEATURES}}
+               for row, s in zip(test.iter_rows(named=True), scores)]
+    views = [{**r, "kind": "view", "score": 0.99, "features": {f: 0.0 for f in MODEL_FEATURES}} for r in records[:500]]
+    verdicts = {}
+    for name, target in (("sqlite", tmp_path / "inference.db"), ("postgresql", pg.url)):
+        log = open_log(target, key="k")
+        log.append(records[: len(records) // 2])
+        log.append(views)
+        log.append(records[len(records) // 2:])
+        log.close()
+        code, metrics = _run(project, tmp_path / name, log=target)
+        assert code == 0 and metrics["current_source"] == "inference_log" and metrics["n_current"] == test.height
+        verdicts[name] = metrics
+    assert verdicts["postgresql"] == verdicts["sqlite"]
+    assert verdicts["sqlite"]["alert"] is True
+    assert (tmp_path / "sqlite" / "drift.html").read_bytes() == (tmp_path / "postgresql" / "drift.html").read_bytes()
+
