@@ -59,8 +59,10 @@ class Cluster:
         if done.returncode:
             raise RuntimeError(f"{tool} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
 
-    def start(self) -> "Cluster":
-        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.root} -c fsync=off"
+    def start(self, fsync: bool = False) -> "Cluster":
+        """Start (or restart) the server; fsync off by default: the tests need a server, not durability on disk."""
+        options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.root} "
+                   f"-c fsync={'on' if fsync else 'off'}")
         self._run("pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data), "-l", str(self.root / "server.log"),
                   "-o", options)
         return self
