@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from flask import Flask, jsonify, redirect, render_template, request
 from pydantic import ValidationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
@@ -111,7 +111,11 @@ def _json_body() -> dict:
     if not request.is_json:
         raise _BadBody(415, "the body must be JSON (Content-Type: application/json)")
     try:
-        data = json.loads(request.get_data(cache=True), object_pairs_hook=_unique_keys)
+        raw = request.get_data(cache=True)
+    except (OSError, ClientDisconnected):  # the client stopped sending its body (gunicorn.conf.py READ_TIMEOUT_S)
+        raise _BadBody(408, "the request body did not arrive in time") from None
+    try:
+        data = json.loads(raw, object_pairs_hook=_unique_keys)
     except _DuplicateKey as exc:
         raise _BadBody(400, f"duplicate key {exc.key!r} in the JSON body",
                        [{"field": exc.key, "problem": "duplicate key"}]) from None

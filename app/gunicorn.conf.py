@@ -1,5 +1,9 @@
 """gunicorn settings for the prediction API (Procfile, render.yaml and the end-to-end tests use this file)."""
+import errno
 import os
+import socket
+
+from gunicorn.workers.gthread import ThreadWorker
 
 # Each worker loads the model once when it boots. Not preloaded in the master: Polars' thread pool does not
 # survive a fork (a preloaded app deadlocks on its first feature query). The master only checks the files:
@@ -9,13 +13,19 @@ import os
 preload_app = False
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = 1
-worker_class = "sync"
+# Threaded workers, so that slow clients cannot hold the service (issue 13): a connection that has sent nothing
+# waits in the worker's poller without a thread (gunicorn's gthread, 5 s, then up to `keepalive`); a request
+# that stalls half-sent holds one thread for at most READ_TIMEOUT_S per read (BoundedThreadWorker below), and
+# with 16 threads per worker a few such connections leave the others answering. Scoring stays one numerical
+# thread per request (the variables at the end), so the threads of a worker share its core without fighting.
+threads = int(os.environ.get("GUNICORN_THREADS", "16"))
 timeout = 30
 graceful_timeout = 10
+keepalive = 5
+READ_TIMEOUT_S = float(os.environ.get("READ_TIMEOUT", "10"))
 # Recycle workers now and then (bounded memory over weeks of uptime). The jitter is wide on purpose: with a
 # narrow one, two workers under even load restarted within a second of each other, leaving no worker for
-# ~1.2 s (measured by benchmarks/bench_api.py). Sync workers close each connection: no keep-alive setting.
+# ~1.2 s (measured by benchmarks/bench_api.py).
 max_requests = 200_000
 max_requests_jitter = 100_000
 accesslog = os.environ.get("ACCESS_LOG")  # "-" for stdout; off by default (it costs ~10% throughput)
@@ -25,6 +35,72 @@ loglevel = os.environ.get("LOG_LEVEL", "info")
 # One thread per worker for the numerical libraries: with 2 workers on 2 cores, more threads only fight.
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "POLARS_MAX_THREADS"):
     os.environ.setdefault(var, "1")
+
+
+class _ReadTimeoutSocket(socket.socket):
+    """A client socket whose blocking mode has a timeout: a stalled read or write fails after READ_TIMEOUT_S."""
+
+    __slots__ = ("stalled",)
+
+    def setblocking(self, flag: bool) -> None:
+        if flag:
+            self.settimeout(READ_TIMEOUT_S)
+        else:
+            super().setblocking(False)
+
+    def recv(self, *args):
+        try:
+            return super().recv(*args)
+        except TimeoutError:  # told as the client's reset, which gunicorn closes quietly (no traceback per attempt)
+            self.stalled = True
+            raise ConnectionResetError(errno.ECONNRESET, f"no data from the client for {READ_TIMEOUT_S:g} s") from None
+
+
+class BoundedThreadWorker(ThreadWorker):
+    """gunicorn's gthread worker with two bounds it lacks against slow clients.
+
+    - A read timeout on every client socket: once a request has begun, gthread reads it with a plain blocking
+      socket, so a client that sends half a request line and stops holds its thread as long as it likes.
+    - Closing off the main loop: gthread closes a connection "gracefully" on its main thread, lingering up to 2 s
+      for the client to close its side. A client that never does (every stalled one) froze the accept loop for
+      2 s each: 8 of them, 16 s of no new connection. Here a stalled client's socket is closed at once, and the
+      graceful linger runs on a small pool of its own (beyond LINGER_QUEUE waiting closes, sockets are closed at
+      once rather than piling up).
+    """
+
+    LINGER_THREADS, LINGER_QUEUE = 4, 256
+
+    def init_process(self):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._linger = ThreadPoolExecutor(self.LINGER_THREADS, thread_name_prefix="linger")
+        self._lingering = 0
+        super().init_process()
+
+    def enqueue_req(self, conn):
+        if not isinstance(conn.sock, _ReadTimeoutSocket):
+            conn.sock = _ReadTimeoutSocket(fileno=conn.sock.detach())
+            conn.close = lambda graceful=False, conn=conn: self._close(conn, graceful)
+        super().enqueue_req(conn)
+
+    def _close(self, conn, graceful: bool) -> None:
+        from gunicorn import util
+        from gunicorn.workers.gthread import TConn
+
+        if not graceful or getattr(conn.sock, "stalled", False) or self._lingering >= self.LINGER_QUEUE:
+            util.close(conn.sock)
+            return
+        self._lingering += 1
+
+        def linger():
+            try:
+                TConn.close(conn, graceful=True)
+            finally:
+                self._lingering -= 1  # (a lost update under races only makes the bound approximate)
+        self._linger.submit(linger)
+
+
+worker_class = BoundedThreadWorker
 
 
 def on_starting(server):

@@ -183,26 +183,31 @@ class InferenceLog:
         if not records:
             return True
         rows = [_row(r, self.key) for r in records]  # validate everything before writing anything
-        with self._lock:
+        with self._lock:  # state only: the write itself runs outside it (the backend serialises what it must)
             now = time.monotonic()
             if now < self._retry_at:
                 self._dropped(len(rows), now, "still in back-off after a failure")
                 return False
-            try:
-                self._write(rows)
-            except LogUnavailable as error:
-                self._retry_at = now + self._backoff
+        try:
+            self._write(rows)
+        except LogUnavailable as error:
+            with self._lock:
+                self._retry_at = time.monotonic() + self._backoff
                 self._backoff = min(self._backoff * 2, BACKOFF_S[1])
                 self._dropped(len(rows), now, str(error))
-                return False
+            return False
+        with self._lock:
             self._backoff, self._retry_at = BACKOFF_S[0], 0.0
             self._count(len(rows), 0)
             self._since_prune += len(rows)
-            if self._since_prune >= self.prune_every:
-                try:
-                    self._prune_now()
-                except LogUnavailable:
-                    pass  # retried after the next prune_every rows
+            due = self._since_prune >= self.prune_every
+            if due:
+                self._since_prune = 0
+        if due:
+            try:
+                self._prune_now()
+            except LogUnavailable:
+                pass  # retried after the next prune_every rows
         return True
 
     def _dropped(self, n: int, now: float, why: str) -> None:
@@ -214,8 +219,7 @@ class InferenceLog:
 
     def prune(self) -> None:
         """Enforce max_rows and max_age_days now."""
-        with self._lock:
-            self._prune_now()
+        self._prune_now()
 
     def status(self) -> dict:
         """Backend, location (no password), durability and the rows written and dropped since start."""
@@ -281,6 +285,7 @@ class SQLiteLog(InferenceLog):
         super().__init__(Path(path), **kwargs)
         self.path = self.target
         self._conn: sqlite3.Connection | None = None
+        self._io = threading.Lock()  # the threads of a process share its connection: one statement at a time
         ephemeral = [v for v in ("DYNO", "RENDER") if os.environ.get(v)]
         self.durable = not ephemeral  # a dyno's or a Render instance's disk is thrown away at each restart
 
@@ -288,7 +293,7 @@ class SQLiteLog(InferenceLog):
         if self._conn is not None:
             _INHERITED.append(self._conn)
         super()._reset_after_fork()
-        self._conn, self._pid = None, None
+        self._conn, self._pid, self._io = None, None, threading.Lock()
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is not None and self._pid == os.getpid():
@@ -325,27 +330,29 @@ class SQLiteLog(InferenceLog):
     def _write(self, rows: list[tuple]) -> None:
         ts = datetime.now(UTC).isoformat(timespec="milliseconds")
         try:
-            conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.executemany(f"INSERT INTO {TABLE} (ts, kind, client_ref, model_version, score, decision, "
-                                 "features) VALUES (?, ?, ?, ?, ?, ?, ?)", [(ts, *r) for r in rows])
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+            with self._io:
+                conn = self._connection()
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.executemany(f"INSERT INTO {TABLE} (ts, kind, client_ref, model_version, score, decision, "
+                                     "features) VALUES (?, ?, ?, ?, ?, ?, ?)", [(ts, *r) for r in rows])
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
         except (sqlite3.OperationalError, OSError) as error:  # locked beyond the busy timeout, disk full, read-only
             raise LogUnavailable(f"{type(error).__name__}: {error}") from error
 
     def _prune_now(self) -> None:
-        self._prune_sql(self._connection())
+        with self._io:
+            self._prune_sql(self._connection())
 
     def count(self) -> int:
-        with self._lock:
+        with self._io:
             return self._connection().execute(f"SELECT COUNT(*) FROM {TABLE}").fetchone()[0]
 
     def close(self) -> None:
-        with self._lock:
+        with self._io:
             if self._conn is not None and self._pid == os.getpid():
                 self._conn.close()
             self._conn = self._pid = None
@@ -378,7 +385,7 @@ class PostgresLog(InferenceLog):
 
     backend = "postgresql"
 
-    def __init__(self, url: str, pool_size: int = 2, **kwargs):
+    def __init__(self, url: str, pool_size: int = 4, **kwargs):
         super().__init__(str(url), **kwargs)
         self.url = self.target
         self.pool_size = int(pool_size)
@@ -390,18 +397,23 @@ class PostgresLog(InferenceLog):
         self._pool, self._pid, self._migrated = None, None, False  # the parent's pool threads are not ours
 
     def _get_pool(self):
-        if self._pool is not None and self._pid == os.getpid():
+        with self._lock:
+            if self._pool is None or self._pid != os.getpid():
+                self._open_pool()
             return self._pool
+
+    def _open_pool(self) -> None:
         from psycopg_pool import ConnectionPool
 
         self._pool = ConnectionPool(
             self.url, min_size=1, max_size=self.pool_size, open=False, name="inference-log",
             timeout=ACQUIRE_TIMEOUT_S, reconnect_timeout=10,
+            # tcp_user_timeout: a server that vanishes without closing the socket fails a write in 3 s, not minutes
             kwargs={"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "credit-scoring-api",
+                    "tcp_user_timeout": 3000, "keepalives_idle": 30,
                     "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"})
         self._pool.open(wait=False)  # connects in the background: a down database does not block the start
         self._pid = os.getpid()
-        return self._pool
 
     def _run(self, work, timeout: float = ACQUIRE_TIMEOUT_S):
         """Run work(conn) in a transaction; one retry on a fresh connection when a pooled one turns out dead."""
@@ -432,8 +444,7 @@ class PostgresLog(InferenceLog):
     def ensure_schema(self, timeout: float = CONNECT_TIMEOUT_S + 1) -> bool:
         """Create or migrate the table now (at start); False if the database is unreachable (retried later)."""
         try:
-            with self._lock:
-                self._run(lambda conn: None, timeout=timeout)
+            self._run(lambda conn: None, timeout=timeout)
             return True
         except LogUnavailable as error:
             LOGGER.warning("inference log %s unreachable at start (%s): rows are dropped until it answers",
@@ -456,15 +467,15 @@ class PostgresLog(InferenceLog):
         self._since_prune = 0
 
     def count(self) -> int:
-        with self._lock:
-            return self._run(lambda conn: conn.execute(f"SELECT COUNT(*) FROM {TABLE}").fetchone()[0],
-                             timeout=CONNECT_TIMEOUT_S + 1)
+        return self._run(lambda conn: conn.execute(f"SELECT COUNT(*) FROM {TABLE}").fetchone()[0],
+                         timeout=CONNECT_TIMEOUT_S + 1)
 
     def close(self) -> None:
         with self._lock:
-            if self._pool is not None and self._pid == os.getpid():
-                self._pool.close()
+            pool, mine = self._pool, self._pid == os.getpid()
             self._pool = self._pid = None
+        if pool is not None and mine:
+            pool.close()
 
 
 def open_log(target, **kwargs) -> InferenceLog:
@@ -483,7 +494,7 @@ def from_environment(default_path: Path) -> InferenceLog | None:
         return None
     return open_log(target, max_rows=int(env.get("INFERENCE_LOG_MAX_ROWS", "100000")),
                     max_age_days=float(env.get("INFERENCE_LOG_MAX_DAYS", "90")),
-                    key=env.get("INFERENCE_LOG_KEY"), pool_size=int(env.get("INFERENCE_LOG_POOL", "2")))
+                    key=env.get("INFERENCE_LOG_KEY"), pool_size=int(env.get("INFERENCE_LOG_POOL", "4")))
 
 
 # --- reading (drift stage, tests) -----------------------------------------------------------------------------

@@ -195,3 +195,50 @@ def test_schemathesis_finds_nothing_with_every_check(tmp_path):
         assert done.returncode == 0 and " passed" in summary and "failures" not in summary, summary
     finally:
         s.stop()
+
+
+def test_half_open_connections_neither_hold_the_service_nor_a_thread_for_long():
+    """Slow clients: 8 connections that stop half-way through the request line, the headers or the body."""
+    import socket
+    import time
+
+    require_models()
+    s = Server({"INFERENCE_LOG": "off", "API_KEY": None, "READ_TIMEOUT": "3"}, workers=2).start()
+    partial = [b"GET /hea", b"GET /health HTTP/1.1\r\nHost: x\r\n",
+               b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 900\r\n\r\n"
+               b'{"application": {"AMT_INC', b""]
+    stalled = []
+    try:
+        for i in range(8):
+            c = socket.create_connection(("127.0.0.1", s.port))
+            c.sendall(partial[i % len(partial)])
+            stalled.append(c)
+        opened = time.monotonic()
+        time.sleep(0.5)  # every stalled request has reached a worker
+        for _ in range(10):
+            started = time.monotonic()
+            health = requests.get(s.url + "/health", timeout=5)
+            scored = requests.post(s.url + "/predict", json={"application": VALID}, timeout=5)
+            assert health.status_code == 200 and scored.status_code == 200
+            assert time.monotonic() - started < 1.0
+        # A half-sent request holds a thread, but for READ_TIMEOUT (3 s here) at most: then it is answered or
+        # closed. (A connection that sent nothing holds no thread: it waits in the worker's poller until the
+        # keep-alive timeout closes it.)
+        stalled_body = stalled[2]
+        for i, c in enumerate(stalled):
+            if not partial[i % len(partial)]:
+                continue
+            c.settimeout(max(0.1, opened + 3 + 3 - time.monotonic()))
+            data = c.recv(65536)  # raises TimeoutError if the server still holds it
+            if c is stalled_body:
+                assert data.startswith(b"HTTP/1.1 408"), data[:200]
+                assert b"did not arrive in time" in data
+        for _ in range(10):  # letting go of them does not stall the workers' accept loop either
+            started = time.monotonic()
+            assert requests.get(s.url + "/health", timeout=5).status_code == 200
+            assert time.monotonic() - started < 1.0
+    finally:
+        for c in stalled:
+            c.close()
+        log = s.stop()
+    assert "Traceback" not in log, log[-3000:]
