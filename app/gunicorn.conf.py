@@ -21,7 +21,7 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "16"))
 timeout = 30
 graceful_timeout = 10
-keepalive = 5
+keepalive = 0  # a connection per request: an idle kept-alive connection would be lost with its worker
 READ_TIMEOUT_S = float(os.environ.get("READ_TIMEOUT", "10"))
 # Recycle workers now and then (bounded memory over weeks of uptime). The jitter is wide on purpose: with a
 # narrow one, two workers under even load restarted within a second of each other, leaving no worker for
@@ -56,6 +56,36 @@ class _ReadTimeoutSocket(socket.socket):
             raise ConnectionResetError(errno.ECONNRESET, f"no data from the client for {READ_TIMEOUT_S:g} s") from None
 
 
+MAX_BUFFERED_BODY = 5 * 1024 * 1024  # app.MAX_BODY_BYTES: larger bodies are left for the app to refuse (413)
+
+
+class _FailedBody:
+    """A request body that could not be read: the app's read raises the error (and answers 408)."""
+
+    def __init__(self, error: OSError):
+        self.error = error
+
+    def read(self, *args):
+        raise self.error
+
+    readline = read
+
+
+def _read_body_first(req) -> None:
+    import io
+
+    length = next((v for k, v in req.headers if k == "CONTENT-LENGTH"), None)
+    chunked = any(k == "TRANSFER-ENCODING" for k, _ in req.headers)
+    if (length is None and not chunked) or (length is not None and not length.isdigit()):
+        return
+    if length is not None and int(length) > MAX_BUFFERED_BODY:
+        return
+    try:
+        req.body = io.BytesIO(req.body.read(MAX_BUFFERED_BODY + 1))
+    except OSError as error:
+        req.body = _FailedBody(error)
+
+
 class BoundedThreadWorker(ThreadWorker):
     """gunicorn's gthread worker with two bounds it lacks against slow clients.
 
@@ -71,11 +101,36 @@ class BoundedThreadWorker(ThreadWorker):
     LINGER_THREADS, LINGER_QUEUE = 4, 256
 
     def init_process(self):
+        import threading
         from concurrent.futures import ThreadPoolExecutor
 
         self._linger = ThreadPoolExecutor(self.LINGER_THREADS, thread_name_prefix="linger")
         self._lingering = 0
+        self._app, self._busy_lock, self._busy = threading.Lock(), threading.Lock(), 0
         super().init_process()
+
+    # One request in the app at a time, and no accepting while it runs: scoring is CPU-bound (more at once would
+    # only share the core), and connections not yet accepted wait in the kernel's queue, where the other workers
+    # take them. So a worker that dies (kill -9, out of memory) takes down the one request it was scoring, not
+    # every connection it had accepted; slow clients still only cost a reading thread.
+    def set_accept_enabled(self, enabled):
+        super().set_accept_enabled(enabled and self._busy == 0)
+
+    def _regate(self):
+        self.set_accept_enabled(self.nr_conns < self.worker_connections)
+
+    def handle_request(self, req, conn):
+        _read_body_first(req)  # a stalled body must hold this reading thread, not the app and the accept loop
+        with self._busy_lock:
+            self._busy += 1
+        self.method_queue.defer(self._regate)
+        try:
+            with self._app:
+                return super().handle_request(req, conn)
+        finally:
+            with self._busy_lock:
+                self._busy -= 1
+            self.method_queue.defer(self._regate)
 
     def enqueue_req(self, conn):
         if not isinstance(conn.sock, _ReadTimeoutSocket):
@@ -100,7 +155,10 @@ class BoundedThreadWorker(ThreadWorker):
         self._linger.submit(linger)
 
 
-worker_class = BoundedThreadWorker
+# GUNICORN_WORKER=sync: the former one-request-per-process workers (no defence against slow clients)
+worker_class = "sync" if os.environ.get("GUNICORN_WORKER") == "sync" else BoundedThreadWorker
+if worker_class == "sync":
+    threads = 1  # (gunicorn turns sync workers with more threads into plain gthread ones)
 
 
 def on_starting(server):
