@@ -58,7 +58,7 @@ def snapshot(paths: dict[str, Path]) -> Path:
     for name, path in paths.items():
         digest = verify(path)
         copy = folder / path.name
-        shutil.copyfile(path, copy)
+        shutil.copy2(path, copy)  # with its modification time: GET /model reports it as the training time
         if file_digest(copy) != digest:  # the file changed while it was copied
             raise ArtifactError(f"{path} changed while it was being copied; start again")
         copy.with_name(copy.name + ".sha256").write_text(digest + "\n")
