@@ -15,11 +15,11 @@ from gunicorn.workers.gthread import ThreadWorker
 preload_app = False
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-# Threaded workers, so that slow clients cannot hold the service (issue 13): a connection that has sent nothing
-# waits in the worker's poller without a thread (gunicorn's gthread, 5 s, then up to `keepalive`); a request
-# that stalls half-sent holds one thread for at most READ_TIMEOUT_S per read (BoundedThreadWorker below), and
-# with 16 threads per worker a few such connections leave the others answering. Scoring stays one numerical
-# thread per request (the variables at the end), so the threads of a worker share its core without fighting.
+# Threaded workers, so that slow clients cannot hold the service (issue 13): threads read requests (a request
+# that stalls half-sent holds one of 16 for at most READ_TIMEOUT_S per read), and one request at a time is
+# scored per worker (BoundedThreadWorker below). Against gunicorn's sync workers (GUNICORN_WORKER=sync) this
+# costs some peak throughput, measured side by side by benchmarks/bench_faults.py; behind a proxy that buffers
+# whole requests, sync workers are the faster choice.
 threads = int(os.environ.get("GUNICORN_THREADS", "16"))
 timeout = 30
 graceful_timeout = 10
