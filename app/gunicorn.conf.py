@@ -102,20 +102,34 @@ class BoundedThreadWorker(ThreadWorker):
     """
 
     LINGER_S = 2.0
+    ACCEPT_PAUSE_S = 0.05
 
     def init_process(self):
         import threading
 
         self._lingering: dict = {}  # socket -> deadline
         self._app, self._busy_lock, self._busy = threading.Lock(), threading.Lock(), 0
+        self._paused_until = 0.0
         super().init_process()
 
     # One request in the app at a time, and no accepting while it runs: scoring is CPU-bound (more at once would
     # only share the core), and connections not yet accepted wait in the kernel's queue, where the other workers
     # take them. So a worker that dies (kill -9, out of memory) takes down the one request it was scoring, not
     # every connection it had accepted; slow clients still only cost a reading thread.
+    # After each accept, accepting also pauses until that connection's request reaches the app (or ACCEPT_PAUSE_S
+    # passes: a client that sends nothing or stalls is read on its thread while the worker takes others).
+    # Without this, the main loop could accept a second connection before the first request's gate closed.
     def set_accept_enabled(self, enabled):
-        super().set_accept_enabled(enabled and self._busy == 0)
+        super().set_accept_enabled(enabled and self._busy == 0 and time.monotonic() >= self._paused_until)
+
+    def accept(self, listener):
+        super().accept(listener)
+        self._paused_until = time.monotonic() + self.ACCEPT_PAUSE_S
+        super().set_accept_enabled(False)
+
+    def wait_for_and_dispatch_events(self, timeout):
+        pause = self._paused_until - time.monotonic()
+        super().wait_for_and_dispatch_events(min(timeout, pause) if pause > 0 else timeout)
 
     def _regate(self):
         self.set_accept_enabled(self.nr_conns < self.worker_connections)
@@ -124,6 +138,7 @@ class BoundedThreadWorker(ThreadWorker):
         _read_body_first(req)  # a stalled body must hold this reading thread, not the app and the accept loop
         with self._busy_lock:
             self._busy += 1
+            self._paused_until = 0.0  # the accepted request has arrived: the busy gate takes over
         self.method_queue.defer(self._regate)
         try:
             with self._app:
