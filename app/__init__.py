@@ -10,7 +10,7 @@ Configuration (environment variables):
                    SQLite file, or "off"; unset: DATABASE_URL (Heroku's and Render's convention) when
                    set, else the file logs/inference.sqlite. INFERENCE_LOG_MAX_ROWS (100000) and
                    INFERENCE_LOG_MAX_DAYS (90) bound it; INFERENCE_LOG_KEY keys the client pseudonym
-                   (no key: no client reference is stored). See creditscore/inference_log.py.
+                   (no key: no client reference is stored). See creditscore/inference_log/.
 """
 from __future__ import annotations
 

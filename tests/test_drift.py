@@ -21,7 +21,7 @@ from sklearn.preprocessing import StandardScaler
 from creditscore.calibration import calibrate, fit_calibration
 from creditscore.config import load_params
 from creditscore.drift import EPSILON, psi, psi_band
-from creditscore.inference_log import logged_rows, open_log, read_features
+from creditscore.inference_log import open_log, read_features
 from creditscore.synthetic.generate import generate
 from stages import drift as stage
 from stages.engineer import engineer
