@@ -4,8 +4,9 @@
 (log-odds for LightGBM and logistic regression) away from the base value; contributions plus the base
 value equal the score exactly. For LightGBM these are the booster's TreeSHAP values (`pred_contrib`),
 for logistic regression the exact linear SHAP values against the training data (coefficient x
-standardised value, the scaler having centred every feature on its training mean). The explain stage
-checks both against the `shap` library. Neither needs `shap` at serving time.
+standardised value, the scaler having centred every feature on its training mean), and for a blend
+(`creditscore.models.LogitBlend`) the same weighted sum of its members' contributions as its score. The
+explain stage checks them against the `shap` library. None needs `shap` at serving time.
 """
 from __future__ import annotations
 
@@ -29,10 +30,16 @@ class Contributions:
 
 
 def model_kind(pipeline) -> str:
-    """lightgbm | logistic_regression | random_forest | dummy, from the pipeline's last step."""
+    """lightgbm | logistic_regression | random_forest | dummy | blend, from the pipeline's last step."""
     name = type(pipeline.steps[-1][1]).__name__
     return {"LGBMClassifier": "lightgbm", "LogisticRegression": "logistic_regression",
-            "RandomForestClassifier": "random_forest", "DummyClassifier": "dummy"}[name]
+            "RandomForestClassifier": "random_forest", "DummyClassifier": "dummy", "LogitBlend": "blend"}[name]
+
+
+def members(pipeline) -> list[tuple[object, float]]:
+    """A blend's member pipelines with their weights in the log-odds sum."""
+    model = pipeline.steps[-1][1]
+    return list(zip(model.members_, model.member_weights_))
 
 
 def preprocess(pipeline, x: np.ndarray) -> np.ndarray:
@@ -48,6 +55,9 @@ def contributions(pipeline, x: np.ndarray) -> Contributions:
     x = np.atleast_2d(np.asarray(x, dtype=np.float64))
     model = pipeline.steps[-1][1]
     kind = model_kind(pipeline)
+    if kind == "blend":
+        parts = [(contributions(m, x), w) for m, w in members(pipeline)]
+        return Contributions(sum(w * c.values for c, w in parts), sum(w * c.base for c, w in parts), "log-odds")
     xt = preprocess(pipeline, x)
     if kind == "lightgbm":
         out = model.booster_.predict(xt, pred_contrib=True, num_threads=1)
@@ -74,6 +84,8 @@ def raw_score(pipeline, x: np.ndarray) -> np.ndarray:
     kind = model_kind(pipeline)
     if kind == "lightgbm":
         return pipeline.steps[-1][1].booster_.predict(preprocess(pipeline, x), raw_score=True)
+    if kind == "blend":
+        return sum(w * raw_score(m, x) for m, w in members(pipeline))
     p = pipeline.predict_proba(x)[:, 1]
     if kind == "random_forest":
         return p

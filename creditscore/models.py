@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import lightgbm as lgb
+import numpy as np
 from imblearn.over_sampling import SMOTE
 from imblearn.pipeline import Pipeline
 from imblearn.under_sampling import RandomUnderSampler
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-MODELS = ("dummy", "logistic_regression", "random_forest", "lightgbm")
+MODELS = ("dummy", "logistic_regression", "random_forest", "lightgbm")  # "blend" is built from two of them
 STRATEGIES = ("none", "class_weight", "undersample", "smote")
 
 
@@ -37,6 +39,8 @@ def make_pipeline(model: str, strategy: str, seed: int, params: dict | None = No
     LightGBM and the forest take missing values as they are; SMOTE interpolates between rows, so it
     needs them imputed first. Samplers act during fit only, never at prediction time.
     """
+    if model == "blend":
+        return Pipeline([("model", LogitBlend(**(params or {}), random_state=seed))])
     if strategy not in STRATEGIES:
         raise ValueError(f"params.yaml: unknown imbalance strategy {strategy!r}; expected one of {STRATEGIES}")
     steps = []
@@ -50,3 +54,53 @@ def make_pipeline(model: str, strategy: str, seed: int, params: dict | None = No
         steps.append(("sampler", SMOTE(random_state=seed, k_neighbors=5)))
     steps.append(("model", _estimator(model, strategy, seed, params or {})))
     return Pipeline(steps)
+
+
+def logit(proba: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(proba, dtype=np.float64), 1e-15, 1 - 1e-15)
+    return np.log(p / (1 - p))
+
+
+class LogitBlend(ClassifierMixin, BaseEstimator):
+    """A seed bag of LightGBM pipelines averaged with a logistic regression pipeline, in log-odds.
+
+    score = (1 - weight) * mean over `seeds` LightGBM fits (random_state, random_state + 1, ...) of their
+    log-odds + weight * the logistic regression's log-odds. Every member is an ordinary pipeline of
+    `make_pipeline`, so samplers, imputation and scaling stay inside it and see training rows only. The
+    contributions of a blend are the same weighted sum of its members' (`creditscore.explain`), so they still
+    add up to the score exactly. The weight is chosen on out-of-fold predictions (`training.blend`).
+    """
+
+    def __init__(self, lightgbm_strategy: str = "none", lightgbm: dict | None = None, seeds: int = 5,
+                 linear_strategy: str = "none", linear: dict | None = None, weight: float = 0.0,
+                 random_state: int = 0):
+        self.lightgbm_strategy = lightgbm_strategy
+        self.lightgbm = lightgbm
+        self.seeds = seeds
+        self.linear_strategy = linear_strategy
+        self.linear = linear
+        self.weight = weight
+        self.random_state = random_state
+
+    def fit(self, x, y):
+        if not 0.0 <= float(self.weight) < 1.0 or int(self.seeds) < 1:
+            raise ValueError(f"blend: weight must be in [0, 1) and seeds >= 1, got {self.weight} and {self.seeds}")
+        self.members_ = [make_pipeline("lightgbm", self.lightgbm_strategy, int(self.random_state) + i,
+                                       self.lightgbm).fit(x, y) for i in range(int(self.seeds))]
+        self.member_weights_ = [(1.0 - float(self.weight)) / int(self.seeds)] * int(self.seeds)
+        if float(self.weight) > 0:
+            self.members_.append(make_pipeline("logistic_regression", self.linear_strategy, int(self.random_state),
+                                               self.linear).fit(x, y))
+            self.member_weights_.append(float(self.weight))
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def decision_function(self, x) -> np.ndarray:
+        return sum(w * logit(m.predict_proba(x)[:, 1]) for m, w in zip(self.members_, self.member_weights_))
+
+    def predict_proba(self, x) -> np.ndarray:
+        p = 1.0 / (1.0 + np.exp(-self.decision_function(x)))
+        return np.column_stack([1 - p, p])
+
+    def predict(self, x) -> np.ndarray:
+        return (self.predict_proba(x)[:, 1] >= 0.5).astype(int)

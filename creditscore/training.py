@@ -16,7 +16,7 @@ from sklearn.metrics import fbeta_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from creditscore.cost import choose_threshold, decision_report
-from creditscore.models import make_pipeline
+from creditscore.models import logit, make_pipeline
 
 
 def stratified_sample(n_rows: int, y: np.ndarray, size: int, seed: int) -> np.ndarray:
@@ -123,6 +123,12 @@ def evaluate(model: str, strategy: str, model_params: dict, x, y, params: dict, 
     For LightGBM, `n_estimators` is the most trees a fold may grow; the returned params hold the count
     chosen by early stopping, which is what a refit uses.
     """
+    if model == "blend":  # its members again on these rows (the tree count by early stopping), the same weight
+        lgb_params = {**model_params["lightgbm"], "n_estimators": int(params["lightgbm"]["n_estimators"])}
+        trees = evaluate("lightgbm", model_params["lightgbm_strategy"], lgb_params, x, y, params, cost, seed)
+        linear = (evaluate("logistic_regression", model_params["linear_strategy"], model_params["linear"], x, y,
+                           params, cost, seed) if model_params["weight"] > 0 else None)
+        return blend(trees, linear, x, y, params, cost, seed, weights=[model_params["weight"]])
     pipeline = make_pipeline(model, strategy, seed, model_params)
     if model == "lightgbm":
         oof, rounds, seconds = early_stopping_out_of_fold(pipeline, x, y, int(params["folds"]), seed,
@@ -155,3 +161,49 @@ def tune_lightgbm(x, y, params: dict, strategy: str, cost: dict, seed: int, log=
         if log:
             log(name, results[name])
     return results
+
+
+def blend(trees: dict, linear: dict | None, x, y, params: dict, cost: dict, seed: int,
+          weights: list[float] | None = None) -> dict:
+    """The blend candidate: `trees` (a LightGBM result) bagged over seeds, mixed in log-odds with `linear`.
+
+    The bag's out-of-fold predictions average LightGBM refitted with seeds seed+1, seed+2, ... on the same
+    folds at the same tree count (seed itself is `trees`' own). The weight of the logistic regression is the
+    one of `train.blend.weights` whose blended out-of-fold predictions have the highest AUC (the smallest on
+    a tie): one number chosen on training folds only, never on the hold-out.
+    """
+    spec = params["blend"]
+    seeds = int(spec["seeds"])
+    start = time.perf_counter()
+    z_trees = [logit(trees["oof"])]
+    for i in range(1, seeds):
+        pipeline = make_pipeline("lightgbm", trees["strategy"], seed + i, trees["params"])
+        z_trees.append(logit(out_of_fold(pipeline, x, y, int(params["folds"]), seed)[0]))
+    z_bag = np.mean(z_trees, axis=0)
+    grid = [0.0] if linear is None else sorted(float(w) for w in (spec["weights"] if weights is None else weights))
+    z_lin = np.zeros(len(y)) if linear is None else logit(linear["oof"])
+    aucs = [roc_auc_score(y, (1 - w) * z_bag + w * z_lin) for w in grid]
+    weight = grid[int(np.argmax(aucs))]
+    oof = 1.0 / (1.0 + np.exp(-((1 - weight) * z_bag + weight * z_lin)))
+    blend_params = {"lightgbm_strategy": trees["strategy"], "lightgbm": trees["params"], "seeds": seeds,
+                    "linear_strategy": linear["strategy"] if linear else "none",
+                    "linear": linear["params"] if linear else {}, "weight": weight}
+    seconds = time.perf_counter() - start + trees["fit_seconds"] + (linear["fit_seconds"] if linear else 0.0)
+    return {**score(y, oof, cost, float(params["fbeta"])), "fit_seconds": round(seconds, 2), "model": "blend",
+            "strategy": "none", "params": blend_params, "oof": oof,
+            "weight_auc": {str(w): round(float(a), 5) for w, a in zip(grid, aucs)}}
+
+
+def add_blend(results: dict[str, dict], x, y, params: dict, cost: dict, seed: int, log=None) -> dict[str, dict]:
+    """The blend of the best LightGBM candidate and the logistic regression of highest AUC, when both ran."""
+    if "blend" not in params or int(params["blend"]["seeds"]) < 1:
+        return {}
+    trees = {k: v for k, v in results.items() if v["model"] == "lightgbm"}
+    linear = {k: v for k, v in results.items() if v["model"] == "logistic_regression"}
+    if not trees:
+        return {}
+    lin = linear[max(linear, key=lambda k: (linear[k]["auc"], k))] if linear else None
+    result = blend(trees[best(trees)], lin, x, y, params, cost, seed)
+    if log:
+        log("blend", result)
+    return {"blend": result}

@@ -19,8 +19,8 @@ from creditscore import fairness  # noqa: E402
 from creditscore.artifacts import write_checksum  # noqa: E402
 from creditscore.calibration import calibrate  # noqa: E402
 from creditscore.config import load_params, resolve  # noqa: E402
-from creditscore.explain import (Contributions, contributions, labels_from_manifest, model_kind,  # noqa: E402
-                                 preprocess, raw_score, reason_codes, typical_values)
+from creditscore.explain import (Contributions, contributions, labels_from_manifest, members,  # noqa: E402
+                                 model_kind, preprocess, raw_score, reason_codes, typical_values)
 from creditscore.io import atomic_dir, write_json  # noqa: E402
 from creditscore.modelcard import render_model_card  # noqa: E402
 
@@ -44,9 +44,15 @@ def aligned(keys: pl.DataFrame, path: Path, columns: list[str] | None = None) ->
 
 
 def native_importance(pipeline, n: int) -> tuple[str, np.ndarray]:
-    """The model's own importance: LightGBM gain, |standardised coefficient|, or impurity decrease."""
+    """The model's own importance: LightGBM gain, |standardised coefficient|, or impurity decrease.
+
+    A blend's is its LightGBM members' gain, averaged (the logistic regression has no gain to add to it).
+    """
     model = pipeline.steps[-1][1]
     kind = model_kind(pipeline)
+    if kind == "blend":
+        gains = [native_importance(m, n)[1] for m, _ in members(pipeline) if model_kind(m) == "lightgbm"]
+        return "lightgbm_gain_mean_over_seeds", np.mean(gains, axis=0)
     if kind == "lightgbm":
         return "lightgbm_gain", model.booster_.feature_importance(importance_type="gain").astype(float)
     if kind == "logistic_regression":
@@ -57,10 +63,16 @@ def native_importance(pipeline, n: int) -> tuple[str, np.ndarray]:
 
 
 def shap_library_check(pipeline, x_sample: np.ndarray, x_background: np.ndarray) -> float:
-    """Largest difference between our contributions and the `shap` library's on a sample."""
+    """Largest difference between our contributions and the `shap` library's on a sample.
+
+    For a blend, each member is checked against the library and the largest difference, weighted as the
+    member is in the blend, is returned.
+    """
     import shap
-    ours = contributions(pipeline, x_sample)
     kind = model_kind(pipeline)
+    if kind == "blend":
+        return max(w * shap_library_check(m, x_sample, x_background) for m, w in members(pipeline))
+    ours = contributions(pipeline, x_sample)
     xt = preprocess(pipeline, x_sample)
     if kind == "lightgbm":
         theirs = np.asarray(shap.TreeExplainer(pipeline.steps[-1][1].booster_).shap_values(xt))

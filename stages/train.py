@@ -25,7 +25,7 @@ from creditscore.cost import decision_report
 from creditscore.calibration import reliability
 from creditscore.io import write_json, write_rows
 from creditscore.models import make_pipeline
-from creditscore.training import benchmark, best, evaluate, score, stratified_sample, tune_lightgbm
+from creditscore.training import add_blend, benchmark, best, evaluate, score, stratified_sample, tune_lightgbm
 
 PACKAGES = ("scikit-learn", "imbalanced-learn", "lightgbm", "numpy", "polars", "pandas", "mlflow")
 
@@ -45,6 +45,8 @@ def choose_model(x, y, params: dict, cost: dict, seed: int, log) -> tuple[dict, 
 
     The benchmark uses every training client up to `train.benchmark_sample` (a stratified sample only
     above it, for scale); the winner's out-of-fold predictions on every training client feed the threshold.
+    Last comes the blend of the best LightGBM (bagged over seeds) with the logistic regression, on the
+    same folds.
     """
     sample = stratified_sample(len(y), y, int(params["benchmark_sample"]), seed)
     xs, ys = x[sample], y[sample]
@@ -52,6 +54,7 @@ def choose_model(x, y, params: dict, cost: dict, seed: int, log) -> tuple[dict, 
     lightgbm = {k: v for k, v in results.items() if v["model"] == "lightgbm"}
     if lightgbm and int(params["search_budget"]) > 0:
         results.update(tune_lightgbm(xs, ys, params, results[best(lightgbm)]["strategy"], cost, seed, log))
+    results.update(add_blend(results, xs, ys, params, cost, seed, log))
     winner = results[best(results)]
     if len(sample) == len(y):
         return results, winner, winner["oof"]  # the same folds on the same clients: no fit is repeated
@@ -60,6 +63,23 @@ def choose_model(x, y, params: dict, cost: dict, seed: int, log) -> tuple[dict, 
         settings["n_estimators"] = params["lightgbm"]["n_estimators"]
     again = evaluate(winner["model"], winner["strategy"], settings, x, y, params, cost, seed)
     return results, {**winner, "params": again["params"]}, again["oof"]
+
+
+def describe(result: dict) -> str:
+    """A candidate's name in logs and metrics: model+strategy, or what a blend is made of."""
+    if result["model"] != "blend":
+        return f"{result['model']}+{result['strategy']}"
+    p = result["params"]
+    linear = f" + {p['weight']:g} x logistic_regression+{p['linear_strategy']}" if p["weight"] > 0 else ""
+    return f"blend({1 - p['weight']:g} x lightgbm+{p['lightgbm_strategy']} x {p['seeds']} seeds{linear})"
+
+
+def n_trees(result: dict) -> int | None:
+    if result["model"] == "lightgbm":
+        return int(result["params"]["n_estimators"])
+    if result["model"] == "blend":
+        return int(result["params"]["lightgbm"]["n_estimators"])
+    return None
 
 
 def curves(y: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, list[dict]]:
@@ -94,9 +114,9 @@ def train(features: Path, selection: Path, model_path: Path, out: Path, plots: P
     tracking.start(mlflow_params["experiment"])
     tags = {"n_features": str(len(names))}
     results, winner, oof = choose_model(
-        x, y, params, cost, seed, lambda n, r: (_log(f"{n}: AUC {r['auc']:.4f}, fit {r['fit_seconds']}s, cost/client "
-                                                     f"{r['cost_per_client']:.4f}" + (f", {r['params']['n_estimators']} trees"
-                                                                                      if r["model"] == "lightgbm" else "")),
+        x, y, params, cost, seed, lambda n, r: (_log(f"{describe(r) if n == 'blend' else n}: AUC {r['auc']:.4f}, fit "
+                                                     f"{r['fit_seconds']}s, cost/client {r['cost_per_client']:.4f}"
+                                                     + (f", {n_trees(r)} trees" if n_trees(r) else "")),
                                                 tracking.log_candidate(n, r, tags)))
     oof_score = score(y, oof, cost, float(params["fbeta"]))
     pipeline = make_pipeline(winner["model"], winner["strategy"], seed, winner["params"])
@@ -108,14 +128,18 @@ def train(features: Path, selection: Path, model_path: Path, out: Path, plots: P
     final = refit_all_labelled(pipeline, x, y, x_hold, y_hold)
     test_frame, x_test = load_split(features, "test", names)
     p_test = final.predict_proba(x_test)[:, 1]
-    metrics = {"model": f"{winner['model']}+{winner['strategy']}", "n_features": len(names),
+    metrics = {"model": describe(winner), "n_features": len(names),
                "cv_auc": round(float(roc_auc_score(y, oof)), 5), "cv_cost_per_client": round(oof_score["cost_per_client"], 5),
                "holdout_auc": round(float(roc_auc_score(y_hold, p_hold)), 5),
                "holdout_business_cost": hold["cost"], "holdout_cost_per_client": round(hold["cost_per_client"], 5),
                "holdout_threshold_uncalibrated": round(oof_score["threshold"], 5),
                "refit": {"clients": int(len(y) + len(y_hold)), "train_clients": int(len(y)),
                          "holdout_clients": int(len(y_hold))},
-               **({"n_estimators": int(winner["params"]["n_estimators"])} if winner["model"] == "lightgbm" else {}),
+               **({"n_estimators": n_trees(winner)} if n_trees(winner) else {}),
+               **({"blend": {"seeds": winner["params"]["seeds"], "weight": winner["params"]["weight"],
+                             "lightgbm": f"lightgbm+{winner['params']['lightgbm_strategy']}",
+                             "linear": f"logistic_regression+{winner['params']['linear_strategy']}",
+                             "oof_auc_by_weight": winner["weight_auc"]}} if winner["model"] == "blend" else {}),
                "candidates": {k: {m: (round(v[m], 5) if isinstance(v[m], float) else v[m])
                                   for m in ("auc", "cost_per_client", "recall", "precision", "fbeta")}
                               for k, v in results.items()}}

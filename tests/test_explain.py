@@ -106,6 +106,29 @@ def test_logistic_contributions_add_up_and_match_shap(data, strategy):
         np.testing.assert_allclose(c.values, theirs, atol=1e-9)
 
 
+def test_blend_is_its_members_weighted_in_log_odds_and_so_are_its_contributions(data):
+    x, y = data
+    trees = {"n_estimators": 30, "num_leaves": 7, "min_child_samples": 10, "colsample_bytree": 0.5}
+    spec = {"lightgbm_strategy": "none", "lightgbm": trees, "seeds": 2, "linear_strategy": "none",
+            "linear": {"C": 1.0}, "weight": 0.3}
+    blend = make_pipeline("blend", "none", 3, spec).fit(x, y)
+    # the members, fitted by hand: LightGBM with seeds 3 and 4, the logistic regression
+    m0, m1 = (make_pipeline("lightgbm", "none", s, trees).fit(x, y) for s in (3, 4))
+    lr = make_pipeline("logistic_regression", "none", 3, {"C": 1.0}).fit(x, y)
+    assert not np.allclose(raw_score(m0, x), raw_score(m1, x))  # the seeds sample different columns
+    z = 0.35 * raw_score(m0, x) + 0.35 * raw_score(m1, x) + 0.3 * raw_score(lr, x)
+    np.testing.assert_allclose(blend.predict_proba(x)[:, 1], 1 / (1 + np.exp(-z)), rtol=1e-9)
+    np.testing.assert_allclose(raw_score(blend, x), z, atol=1e-9)
+    c = contributions(blend, x[:40])
+    parts = [contributions(m, x[:40]) for m in (m0, m1, lr)]
+    np.testing.assert_allclose(c.values, 0.35 * parts[0].values + 0.35 * parts[1].values + 0.3 * parts[2].values,
+                               atol=1e-12)
+    np.testing.assert_allclose(c.score, z[:40], atol=1e-9)  # additive: contributions + base = the blend's score
+    assert c.space == "log-odds"
+    with pytest.raises(ValueError, match="weight must be in"):
+        make_pipeline("blend", "none", 3, {**spec, "weight": 1.0}).fit(x, y)
+
+
 def test_dummy_has_no_contributions(data):
     x, y = data
     pipe = make_pipeline("dummy", "none", 0).fit(x, y)

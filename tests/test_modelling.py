@@ -16,7 +16,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from creditscore.calibration import calibrate, fit_calibration
 from creditscore.cost import business_cost, choose_threshold, confusion, cost_curve, decision_report
 from creditscore.models import make_pipeline
-from creditscore.training import (best, candidates, early_stopping_out_of_fold, out_of_fold, search_space_draws,
+from creditscore.training import (best, blend, candidates, early_stopping_out_of_fold, out_of_fold, search_space_draws,
                                   stratified_sample)
 from stages.threshold import choose
 
@@ -117,6 +117,24 @@ def test_candidate_grid_and_winner_rule():
     assert len(keep) == 50 and y[keep].sum() == 10 and list(keep) == sorted(keep)
 
 
+def test_blend_weight_is_the_smallest_of_best_out_of_fold_auc_by_hand():
+    y = np.array([0, 0, 1, 1])
+    z_trees, z_linear = np.array([0.0, 2.0, 1.0, 3.0]), np.array([0.0, 0.0, 4.0, 4.0])
+    sigmoid = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    trees = {"oof": sigmoid(z_trees), "strategy": "none", "params": {"n_estimators": 7}, "fit_seconds": 1.0}
+    linear = {"oof": sigmoid(z_linear), "strategy": "class_weight", "params": {"C": 0.1}, "fit_seconds": 2.0}
+    params = {"folds": 2, "fbeta": 2, "blend": {"seeds": 1, "weights": [0.5, 0.0, 0.25, 0.1]}}
+    # AUC by weight: 0 -> 0.75; 0.1 -> scores 0, 1.8, 1.3, 3.1 -> 0.75; 0.25 -> 0, 1.5, 1.75, 3.25 -> 1; 0.5 -> 1
+    result = blend(trees, linear, None, y, params, COST, seed=0)
+    assert result["weight_auc"] == {"0.0": 0.75, "0.1": 0.75, "0.25": 1.0, "0.5": 1.0}
+    assert result["params"] == {"lightgbm_strategy": "none", "lightgbm": {"n_estimators": 7}, "seeds": 1,
+                                "linear_strategy": "class_weight", "linear": {"C": 0.1}, "weight": 0.25}
+    np.testing.assert_allclose(result["oof"], sigmoid(0.75 * z_trees + 0.25 * z_linear), rtol=1e-12)
+    assert result["auc"] == 1.0 and result["model"] == "blend"
+    alone = blend(trees, None, None, y, params, COST, seed=0)  # no logistic regression ran: the bag alone
+    assert alone["params"]["weight"] == 0.0 and alone["auc"] == 0.75
+
+
 def _weak_signal(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, 6))
@@ -143,7 +161,8 @@ def test_early_stopping_chooses_one_count_and_predicts_out_of_fold_with_it():
     assert int(np.argmax(np.mean(curve, axis=0))) + 1 == rounds
 
 
-def test_refit_is_trained_on_train_and_holdout_and_nothing_else(tmp_path, monkeypatch):
+@pytest.mark.parametrize("blended", [False, True])
+def test_refit_is_trained_on_train_and_holdout_and_nothing_else(tmp_path, monkeypatch, blended):
     import joblib
     import polars as pl
     from sklearn.base import clone
@@ -168,15 +187,24 @@ def test_refit_is_trained_on_train_and_holdout_and_nothing_else(tmp_path, monkey
     params = {"folds": 3, "benchmark_sample": 100_000, "early_stopping_rounds": 20, "fbeta": 2, "models": ["lightgbm"],
               "strategies": ["none"], "lightgbm": lightgbm, "search_budget": 0, "search_space": {},
               "mlflow": {"experiment": "test", "registered_model": "test-model", "alias": "champion"}}
+    if blended:  # LightGBM bagged over 3 seeds with the logistic regression: the winner on this signal
+        params.update(models=["lightgbm", "logistic_regression"], blend={"seeds": 3, "weights": [0.0, 0.2, 0.4]})
     metrics = train(features, tmp_path / "selection.json", tmp_path / "model.joblib", tmp_path / "predictions",
                     tmp_path / "plots", params, COST, 0)
     (x_fit, y_fit), (x_hold, y_hold), (x_test, _) = splits["train"], splits["holdout"], splits["test"]
     served = joblib.load(tmp_path / "model.joblib")["pipeline"]
     settings = {**lightgbm, "n_estimators": metrics["n_estimators"]}
+    model = "lightgbm"
+    if blended:
+        assert metrics["model"].startswith("blend(") and metrics["blend"]["seeds"] == 3
+        assert metrics["blend"]["weight"] > 0  # the logistic regression is a member too
+        model, settings = "blend", {"lightgbm_strategy": "none", "lightgbm": settings, "seeds": 3,
+                                    "linear_strategy": metrics["blend"]["linear"].split("+")[1], "linear": {},
+                                    "weight": metrics["blend"]["weight"]}
     assert metrics["n_estimators"] < 300 and metrics["refit"] == {"clients": 3000, "train_clients": 2400,
                                                                   "holdout_clients": 600}
-    expected = make_pipeline("lightgbm", "none", 0, settings).fit(np.vstack([x_fit, x_hold]), np.r_[y_fit, y_hold])
-    train_only = make_pipeline("lightgbm", "none", 0, settings).fit(x_fit, y_fit)
+    expected = make_pipeline(model, "none", 0, settings).fit(np.vstack([x_fit, x_hold]), np.r_[y_fit, y_hold])
+    train_only = make_pipeline(model, "none", 0, settings).fit(x_fit, y_fit)
     assert np.array_equal(served.predict_proba(x_test), expected.predict_proba(x_test))
     assert not np.allclose(served.predict_proba(x_test), train_only.predict_proba(x_test))
     test_pred = pl.read_parquet(tmp_path / "predictions" / "test.parquet")["proba"].to_numpy()

@@ -20,10 +20,15 @@ def data():
 
 @pytest.mark.parametrize("model,strategy", [("lightgbm", "none"), ("lightgbm", "smote"),
                                             ("logistic_regression", "none"), ("logistic_regression", "undersample"),
-                                            ("random_forest", "class_weight"), ("dummy", "none")])
+                                            ("random_forest", "class_weight"), ("dummy", "none"),
+                                            ("blend", "none")])
 def test_scorer_equals_pipeline_predict_proba(data, model, strategy):
     x, y = data
     params = {"n_estimators": 20, "min_child_samples": 5} if model == "lightgbm" else {}
+    if model == "blend":  # two LightGBM seeds (undersampled) and a logistic regression, in log-odds
+        params = {"lightgbm_strategy": "undersample", "lightgbm": {"n_estimators": 20, "min_child_samples": 5,
+                                                                   "colsample_bytree": 0.5},
+                  "seeds": 2, "linear_strategy": "none", "linear": {"C": 1.0}, "weight": 0.3}
     pipe = make_pipeline(model, strategy, 0, params).fit(x, y)
     expected = pipe.predict_proba(x)[:, 1]
     scorer = Scorer(pipe)
