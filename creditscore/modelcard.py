@@ -31,6 +31,17 @@ def _fairness(title: str, block: dict) -> str:
     return f"**By {title}**\n\n" + _table(["group", "clients", "approval rate", "FNR", "FPR"], rows) + "\n\n" + gaps
 
 
+def _blend(train: dict) -> str:
+    """What the blend is made of and how its weight was chosen, when the winner is one."""
+    if "blend" not in train:
+        return ""
+    b = train["blend"]
+    by_weight = ", ".join(f"{w}: {_fmt(a)}" for w, a in b["oof_auc_by_weight"].items())
+    return (f" It averages `{b['lightgbm']}` over {b['seeds']} seeds in log-odds and mixes in `{b['linear']}` with "
+            f"weight {b['weight']}, the weight of highest out-of-fold AUC on the training clients ({by_weight}); "
+            "its explanations are the same weighted sum of its members' contributions.")
+
+
 def render_model_card(params: dict, metrics: dict, figures_dir: Path, card_dir: Path) -> str:
     """Markdown model card; `metrics` maps a stage name to its metrics JSON (prepare ... explain)."""
     prepare, engineer, probe = metrics["prepare"], metrics["engineer"], metrics["probe"]
@@ -82,7 +93,7 @@ def render_model_card(params: dict, metrics: dict, figures_dir: Path, card_dir: 
         f"{train['refit']['clients']} clients); its calibration and threshold are those chosen on the out-of-fold "
         "predictions of the training clients.",
         f"**Imbalance treatment.** The default rate is about 8%. Candidates compare no treatment, class weights, "
-        f"random undersampling and SMOTE; the winner is `{train['model']}`.",
+        f"random undersampling and SMOTE; the winner is `{train['model']}`." + _blend(train),
         "**Benchmark of every candidate** (cross-validated; cost per client at each candidate's own best threshold):",
         _table(["candidate", "AUC", "cost/client", "recall", "precision", f"F{params['train']['fbeta']}"], cand_rows),
         "## Cost function and threshold",
@@ -134,7 +145,7 @@ def render_model_card(params: dict, metrics: dict, figures_dir: Path, card_dir: 
             "The cost matrix (10:1) is a business assumption; the threshold moves with it (`params.yaml: cost`).",
             "Explanations describe the model, not causes: a reason code says what moved the score, not what the "
             "client should change.",
-            "Improvements: monotone constraints on the business ratios, a LightGBM-DART or stacked model on the "
-            "real data, calibration monitored per month, and drift checks on new applications (`drift` stage)."]),
+            "Improvements: monotone constraints on the business ratios, stronger history features on the real "
+            "data, calibration monitored per month, and drift checks on new applications (`drift` stage)."]),
     ]
     return "\n\n".join(sections) + "\n"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from importlib.metadata import version
 
 import mlflow
@@ -51,10 +52,14 @@ def log_final(pipeline, x_example: pd.DataFrame, metrics: dict, params: dict, re
         mlflow.log_params(params)
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))})
         proba = pipeline.predict_proba(x_example.to_numpy())[:, 1]
-        info = mlflow.sklearn.log_model(
-            pipeline, name="model", signature=infer_signature(x_example, proba), input_example=x_example.head(3),
-            pip_requirements=SERVING_REQUIREMENTS, pyfunc_predict_fn="predict_proba", serialization_format="cloudpickle",
-            registered_model_name=registered)
+        with warnings.catch_warnings():
+            # MLflow checks the input example by scoring it as a DataFrame; the pipeline was fitted on the same
+            # columns in the same order as an array, so scikit-learn's "X has feature names" warning is noise here
+            warnings.filterwarnings("ignore", message="X has feature names", category=UserWarning)
+            info = mlflow.sklearn.log_model(
+                pipeline, name="model", signature=infer_signature(x_example, proba), input_example=x_example.head(3),
+                pip_requirements=SERVING_REQUIREMENTS, pyfunc_predict_fn="predict_proba",
+                serialization_format="cloudpickle", registered_model_name=registered)
     client = MlflowClient()
     version_ = info.registered_model_version
     client.set_registered_model_alias(registered, alias, str(version_))

@@ -155,3 +155,15 @@ def test_age_bands_edges():
     assert age_bands(days, [30, 40, 50, 60]).tolist() == ["<30", "30-39", "40-49", "50-59", "60+", "unknown"]
     out = group_rates(np.zeros(6), np.zeros(6, bool), age_bands(days, [30, 40, 50, 60]), min_clients=1)
     assert list(out["groups"]) == ["<30", "30-39", "40-49", "50-59", "60+", "unknown"]
+
+
+def test_model_card_says_what_the_blend_is_made_of():
+    from creditscore.modelcard import _blend
+
+    assert _blend({"model": "lightgbm+none"}) == ""
+    train = {"blend": {"seeds": 5, "weight": 0.25, "lightgbm": "lightgbm+none", "linear": "logistic_regression+none",
+                       "oof_auc_by_weight": {"0.0": 0.75, "0.25": 0.76123}}}
+    assert _blend(train) == (" It averages `lightgbm+none` over 5 seeds in log-odds and mixes in "
+                             "`logistic_regression+none` with weight 0.25, the weight of highest out-of-fold AUC on "
+                             "the training clients (0.0: 0.7500, 0.25: 0.7612); its explanations are the same "
+                             "weighted sum of its members' contributions.")
