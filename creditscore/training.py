@@ -194,16 +194,14 @@ def blend(trees: dict, linear: dict | None, x, y, params: dict, cost: dict, seed
             "weight_auc": {str(w): round(float(a), 5) for w, a in zip(grid, aucs)}}
 
 
-def add_blend(results: dict[str, dict], x, y, params: dict, cost: dict, seed: int, log=None) -> dict[str, dict]:
-    """The blend of the best LightGBM candidate and the logistic regression of highest AUC, when both ran."""
-    if "blend" not in params or int(params["blend"]["seeds"]) < 1:
+def add_blend(results: dict[str, dict], base: str, x, y, params: dict, cost: dict, seed: int,
+              log=None) -> dict[str, dict]:
+    """The blend built on the LightGBM candidate `base`, with the logistic regression of highest AUC when one ran."""
+    if "blend" not in params or int(params["blend"]["seeds"]) < 1 or results[base]["model"] != "lightgbm":
         return {}
-    trees = {k: v for k, v in results.items() if v["model"] == "lightgbm"}
     linear = {k: v for k, v in results.items() if v["model"] == "logistic_regression"}
-    if not trees:
-        return {}
     lin = linear[max(linear, key=lambda k: (linear[k]["auc"], k))] if linear else None
-    result = blend(trees[best(trees)], lin, x, y, params, cost, seed)
+    result = blend(results[base], lin, x, y, params, cost, seed)
     if log:
         log("blend", result)
     return {"blend": result}

@@ -45,8 +45,11 @@ def choose_model(x, y, params: dict, cost: dict, seed: int, log) -> tuple[dict, 
 
     The benchmark uses every training client up to `train.benchmark_sample` (a stratified sample only
     above it, for scale); the winner's out-of-fold predictions on every training client feed the threshold.
-    Last comes the blend of the best LightGBM (bagged over seeds) with the logistic regression, on the
-    same folds.
+    When LightGBM wins, the blend refines it and is served: the same configuration bagged over seeds (which
+    only removes variance) mixed with the logistic regression at the weight of best out-of-fold AUC, 0
+    included, on the same folds. It does not compete with its own base on the cost at each candidate's best
+    threshold: between models this close that cost difference is noise (on real rows it picked the single
+    LightGBM in two splits of three, whose hold-out AUC the blend beat in all ten splits measured).
     """
     sample = stratified_sample(len(y), y, int(params["benchmark_sample"]), seed)
     xs, ys = x[sample], y[sample]
@@ -54,8 +57,11 @@ def choose_model(x, y, params: dict, cost: dict, seed: int, log) -> tuple[dict, 
     lightgbm = {k: v for k, v in results.items() if v["model"] == "lightgbm"}
     if lightgbm and int(params["search_budget"]) > 0:
         results.update(tune_lightgbm(xs, ys, params, results[best(lightgbm)]["strategy"], cost, seed, log))
-    results.update(add_blend(results, xs, ys, params, cost, seed, log))
     winner = results[best(results)]
+    blended = add_blend(results, best(results), xs, ys, params, cost, seed, log)
+    if blended:  # the blend refines a LightGBM winner (see the docstring); it does not compete on a noisy cost
+        results.update(blended)
+        winner = blended["blend"]
     if len(sample) == len(y):
         return results, winner, winner["oof"]  # the same folds on the same clients: no fit is repeated
     settings = dict(winner["params"])

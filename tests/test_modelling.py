@@ -16,7 +16,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from creditscore.calibration import calibrate, fit_calibration
 from creditscore.cost import business_cost, choose_threshold, confusion, cost_curve, decision_report
 from creditscore.models import make_pipeline
-from creditscore.training import (best, blend, candidates, early_stopping_out_of_fold, out_of_fold, search_space_draws,
+from creditscore.training import (add_blend, best, blend, candidates, early_stopping_out_of_fold, out_of_fold, search_space_draws,
                                   stratified_sample)
 from stages.threshold import choose
 
@@ -133,6 +133,16 @@ def test_blend_weight_is_the_smallest_of_best_out_of_fold_auc_by_hand():
     assert result["auc"] == 1.0 and result["model"] == "blend"
     alone = blend(trees, None, None, y, params, COST, seed=0)  # no logistic regression ran: the bag alone
     assert alone["params"]["weight"] == 0.0 and alone["auc"] == 0.75
+    # the blend refines a LightGBM winner only, with the logistic regression of highest AUC
+    results = {"lightgbm+none": {**trees, "model": "lightgbm"},
+               "logistic_regression+class_weight": {**linear, "model": "logistic_regression", "auc": 0.7},
+               "logistic_regression+none": {**linear, "oof": sigmoid(-z_linear), "model": "logistic_regression",
+                                            "auc": 0.6}}
+    assert add_blend(results, "logistic_regression+none", None, y, params, COST, 0) == {}
+    assert add_blend(results, "lightgbm+none", None, y, {**params, "blend": {"seeds": 0, "weights": [0.5]}},
+                     COST, 0) == {}
+    refined = add_blend(results, "lightgbm+none", None, y, params, COST, 0)["blend"]
+    np.testing.assert_allclose(refined["oof"], result["oof"], rtol=1e-12)  # the AUC 0.7 one, not the 0.6 one
 
 
 def _weak_signal(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
