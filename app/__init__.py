@@ -10,7 +10,7 @@ Configuration (environment variables):
                    SQLite file, or "off"; unset: DATABASE_URL (Heroku's and Render's convention) when
                    set, else the file logs/inference.sqlite. INFERENCE_LOG_MAX_ROWS (100000) and
                    INFERENCE_LOG_MAX_DAYS (90) bound it; INFERENCE_LOG_KEY keys the client pseudonym
-                   (no key: no client reference is stored). See creditscore/inference_log/.
+                   (no key: no client reference is stored). See creditscore/monitoring/inference_log/.
 """
 from __future__ import annotations
 
@@ -33,8 +33,8 @@ from app.openapi import openapi_document
 from app.service import ModelNotReady, ServingModel
 from app.validation import MAX_BATCH, PredictRequest, WhatIfRequest, as_raw_rows, error_details
 from creditscore.config import ROOT
-from creditscore.inference_log import PostgresLog, from_environment
-from creditscore.rawdata import DataError
+from creditscore.data.raw import DataError
+from creditscore.monitoring.inference_log import PostgresLog, from_environment
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
 MAX_DEPTH = 10  # nesting of a JSON body: {"history": {"bureau": [{...}]}} is 4 deep
@@ -319,7 +319,7 @@ def create_app(bundle: str | os.PathLike | None = None, reference: str | os.Path
         """What the dashboard draws clients against: key fields' quantiles among granted and refused clients."""
         return jsonify({"key_fields": model.key_fields, "labels": {k: model.labels.get(k, k) for k in model.key_fields},
                         "quantiles": [round(q, 2) for q in np.linspace(0.05, 0.95, 19)],
-                        "distributions": model.reference["distributions"], "threshold": model.threshold})
+                        "distributions": model.reference.distributions, "threshold": model.threshold})
 
     @app.get("/")
     def dashboard():

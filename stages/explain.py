@@ -4,10 +4,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
+import warnings
 from pathlib import Path
 
-import joblib
 import matplotlib
 
 matplotlib.use("Agg")  # figures are written headlessly
@@ -15,21 +14,22 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
-from creditscore import fairness  # noqa: E402
-from creditscore.artifacts import write_checksum  # noqa: E402
-from creditscore.calibration import calibrate  # noqa: E402
 from creditscore.config import load_params, resolve  # noqa: E402
-from creditscore.explain import (Contributions, contributions, labels_from_manifest, members,  # noqa: E402
-                                 model_kind, preprocess, raw_score, reason_codes, typical_values)
+from creditscore.decision.calibration import calibrate  # noqa: E402
+from creditscore.explanation import fairness  # noqa: E402
+from creditscore.explanation.contributions import (Contributions, contributions, labels_from_manifest,  # noqa: E402
+                                                   preprocess, raw_score, reason_codes, typical_values)
+from creditscore.explanation.modelcard import render_model_card  # noqa: E402
 from creditscore.io import atomic_dir, write_json  # noqa: E402
-from creditscore.modelcard import render_model_card  # noqa: E402
+from creditscore.modelling.models import members, model_kind  # noqa: E402
+from creditscore.serving.bundle import Bundle, Reference, load, save  # noqa: E402
+from creditscore.stage import logger, run as run_stage  # noqa: E402
 
 CARD_METRICS = ("prepare", "engineer", "probe", "train", "threshold", "explain")  # declared deps
 QUANTILES = [round(q, 2) for q in np.linspace(0.05, 0.95, 19)]
 
 
-def _log(message: str) -> None:
-    print(f"[explain {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+_log = logger("explain")
 
 
 def load_matrix(folder: Path, split: str, names: list[str], extra: list[str] = ()) -> tuple[pl.DataFrame, np.ndarray]:
@@ -75,7 +75,9 @@ def shap_library_check(pipeline, x_sample: np.ndarray, x_background: np.ndarray)
     ours = contributions(pipeline, x_sample)
     xt = preprocess(pipeline, x_sample)
     if kind == "lightgbm":
-        theirs = np.asarray(shap.TreeExplainer(pipeline.steps[-1][1].booster_).shap_values(xt))
+        with warnings.catch_warnings():  # shap's notice that it returns one array for a binary LightGBM: we use that
+            warnings.filterwarnings("ignore", message="LightGBM binary classifier with TreeExplainer", category=UserWarning)
+            theirs = np.asarray(shap.TreeExplainer(pipeline.steps[-1][1].booster_).shap_values(xt))
     elif kind == "logistic_regression":
         background = preprocess(pipeline, x_background)  # every row, not the masker's default 100-row sample
         explainer = shap.LinearExplainer(pipeline.steps[-1][1],
@@ -179,16 +181,16 @@ def distributions(frame: pl.DataFrame, granted: np.ndarray, fields: list[str]) -
     return out
 
 
-def explain(features: Path, predictions: Path, prepared: Path, bundle: dict, params: dict, seed: int,
-            figures: Path) -> tuple[dict, dict]:
-    names, pipeline, threshold = bundle["features"], bundle["pipeline"], float(bundle["threshold"])
-    labels = labels_from_manifest(bundle["manifest"])
+def explain(features: Path, predictions: Path, prepared: Path, bundle: Bundle, params: dict, seed: int,
+            figures: Path) -> tuple[dict, Reference]:
+    names, pipeline, threshold = bundle.features, bundle.pipeline, float(bundle.threshold)
+    labels = labels_from_manifest(bundle.manifest)
     key_fields = list(params["key_fields"])
     top = int(params["top_features"])
     # typical values: training clients the model grants (out-of-fold scores, so no client scores itself)
     train_frame, x_train = load_matrix(features, "train", names, key_fields)
     oof = aligned(train_frame.select("SK_ID_CURR"), predictions / "oof.parquet")
-    granted = calibrate(oof["proba"].to_numpy(), bundle["calibration"]) < threshold
+    granted = calibrate(oof["proba"].to_numpy(), bundle.calibration) < threshold
     typical = typical_values(x_train[granted])
     _log(f"typical values from {int(granted.sum())} granted training clients")
     # global: contributions on the whole hold-out
@@ -208,7 +210,7 @@ def explain(features: Path, predictions: Path, prepared: Path, bundle: dict, par
     _log(f"global: additivity error {additivity:.2e}, shap library difference {library_diff:.2e}")
     # local
     hold_pred = aligned(hold_frame.select("SK_ID_CURR"), predictions / "holdout.parquet")
-    proba = calibrate(hold_pred["proba"].to_numpy(), bundle["calibration"])
+    proba = calibrate(hold_pred["proba"].to_numpy(), bundle.calibration)
     ids = hold_frame["SK_ID_CURR"].to_numpy()
     local = local_explanations(figures, pipeline, x_hold, ids, proba, threshold, x_train, names, labels, typical,
                                params, seed)
@@ -233,17 +235,17 @@ def explain(features: Path, predictions: Path, prepared: Path, bundle: dict, par
     test_frame, x_test = load_matrix(features, "test", names, key_fields)
     test_pred = aligned(test_frame.select("SK_ID_CURR"), predictions / "test.parquet")
     test_app = aligned(test_frame.select("SK_ID_CURR"), prepared / "application_test.parquet")
-    reference = {"typical": typical, "labels": {n: labels.get(n, n) for n in dict.fromkeys([*names, *key_fields])},
-                 "global": ranking, "key_fields": key_fields,
-                 "distributions": distributions(train_frame, granted, key_fields),
-                 "clients": {"ids": test_frame["SK_ID_CURR"].to_numpy(), "features": x_test,
-                             "key_values": test_frame.select(key_fields).to_numpy().astype(np.float64),
-                             "proba": calibrate(test_pred["proba"].to_numpy(), bundle["calibration"]),
-                             "application": test_app}}
+    reference = Reference(typical=typical, labels={n: labels.get(n, n) for n in dict.fromkeys([*names, *key_fields])},
+                          ranking=ranking, key_fields=key_fields,
+                          distributions=distributions(train_frame, granted, key_fields),
+                          clients={"ids": test_frame["SK_ID_CURR"].to_numpy(), "features": x_test,
+                                   "key_values": test_frame.select(key_fields).to_numpy().astype(np.float64),
+                                   "proba": calibrate(test_pred["proba"].to_numpy(), bundle.calibration),
+                                   "application": test_app})
     return metrics, reference
 
 
-def main(argv: list[str] | None = None) -> int:
+def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--features", required=True)
     parser.add_argument("--predictions", required=True)
@@ -255,14 +257,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics", required=True)
     args = parser.parse_args(argv)
     params = load_params()
-    bundle = joblib.load(resolve(args.bundle))
+    bundle = load(resolve(args.bundle), Bundle)
     figures = resolve(args.figures)
     with atomic_dir(figures) as scratch:
         metrics, reference = explain(resolve(args.features), resolve(args.predictions), resolve(args.prepared),
                                      bundle, params["explain"], int(params["seed"]), scratch)
     path = resolve(args.reference)
-    joblib.dump(reference, path)
-    write_checksum(path)
+    save(reference, path)
     write_json(resolve(args.metrics), metrics)
     folder = resolve(args.metrics).parent
     all_metrics = {name: json.loads((folder / f"{name}.json").read_text()) for name in CARD_METRICS}
@@ -272,6 +273,10 @@ def main(argv: list[str] | None = None) -> int:
                     encoding="utf-8")
     _log(f"wrote {args.figures}, {args.reference}, {args.card}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage("explain", _main, argv)
 
 
 if __name__ == "__main__":

@@ -11,12 +11,13 @@ import polars as pl
 import pytest
 
 from creditscore.config import ROOT
+from creditscore.data.raw import DataError
 from creditscore.features.application import polynomial_terms
-from creditscore.features.build import GROUPS, HISTORY, build_features, check_groups, feature_groups, fit_vocabulary
+from creditscore.features.build import HISTORY, build_features, feature_groups, fit_vocabulary
 from creditscore.features.core import Aggregation, aggregate, grouped, level_shares, row_count
 from creditscore.features.encoding import apply_encoding, encode_out_of_fold
 from creditscore.features.serving import client_features, typed_frame
-from creditscore.rawdata import DataError
+from creditscore.params import GROUPS, check_groups
 
 APPS = [
     {"SK_ID_CURR": 1, "AMT_INCOME_TOTAL": 100000.0, "AMT_CREDIT": 200000.0, "AMT_ANNUITY": 10000.0,

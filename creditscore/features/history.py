@@ -9,7 +9,7 @@ from __future__ import annotations
 import polars as pl
 
 from creditscore.features.core import (KEY, Aggregation, aggregate, grouped, level_indicators, level_shares, row_count,
-                                     safe_div)
+                                       safe_div)
 
 BUREAU_NUM = {
     "DAYS_CREDIT": ["min", "max", "mean", "var"], "DAYS_CREDIT_ENDDATE": ["min", "max", "mean"],

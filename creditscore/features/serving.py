@@ -11,13 +11,13 @@ from functools import lru_cache
 import numpy as np
 import polars as pl
 
+from creditscore.data.cleaning import cleaner
+from creditscore.data.raw import DataError, column_type
+from creditscore.data.schema import TABLES
 from creditscore.features.application import application_expressions
-from creditscore.features.encoding import target_encoded_name
 from creditscore.features.build import (HISTORY, add_target_encoding, build_features, feature_groups, finalize,
                                         numeric_columns, sort_history)
-from creditscore.prepare import cleaner
-from creditscore.rawdata import DataError, column_type
-from creditscore.schema import TABLES
+from creditscore.features.encoding import target_encoded_name
 
 
 @lru_cache(maxsize=None)

@@ -34,23 +34,23 @@ from pathlib import Path
 
 import polars as pl
 
-from creditscore.inference_log.base import (
-    COLUMNS,
-    DECISIONS,
-    KINDS,
-    SCHEMA_VERSION,
-    SIGNIFICANT_DIGITS,
-    TABLE,
-    InferenceLog,
-    LogUnavailable,
-    coarse,
-    describe,
-    is_url,
-    pseudonym,
-    share_counters,
-)
-from creditscore.inference_log.postgres import PostgresLog, _pg_read, _read_pg
-from creditscore.inference_log.sqlite import SQLiteLog, _open_sqlite, _read_sqlite
+from creditscore.monitoring.inference_log.base import (
+                                                       COLUMNS,
+                                                       DECISIONS,
+                                                       KINDS,
+                                                       SCHEMA_VERSION,
+                                                       SIGNIFICANT_DIGITS,
+                                                       TABLE,
+                                                       InferenceLog,
+                                                       LogUnavailable,
+                                                       coarse,
+                                                       describe,
+                                                       is_url,
+                                                       pseudonym,
+                                                       share_counters,
+                                                       )
+from creditscore.monitoring.inference_log.postgres import PostgresLog, _pg_read, _read_pg
+from creditscore.monitoring.inference_log.sqlite import SQLiteLog, _open_sqlite, _read_sqlite
 
 __all__ = ["COLUMNS", "DECISIONS", "KINDS", "SCHEMA_VERSION", "SIGNIFICANT_DIGITS", "TABLE", "InferenceLog",
            "LogUnavailable", "PostgresLog", "SQLiteLog", "coarse", "describe", "from_environment", "is_url",
