@@ -10,7 +10,7 @@ import polars as pl
 
 from creditscore.decision.calibration import calibrate
 from creditscore.explanation.contributions import contributions, reason_codes
-from creditscore.features.serving import client_matrix, serving_plan
+from creditscore.features.serving import client_matrix, model_values, serving_plan
 from creditscore.serving.artifacts import ENV, ArtifactError, SourceWatch, verify
 from creditscore.serving.bundle import Bundle, Reference, load
 from creditscore.serving.scoring import Scorer
@@ -126,8 +126,7 @@ class ServingModel:
         application expressions, the engineer stage's own, so every ratio using the amounts is recomputed.
         """
         app = self.client_app[row].with_columns([pl.lit(v, dtype=pl.Float64).alias(k) for k, v in changes.items()])
-        computed = app.select(self.plan["app_exprs"]).to_numpy().astype(np.float32).astype(np.float64)[0]
-        computed[np.isinf(computed)] = np.nan
+        computed = model_values(app.select(self.plan["app_exprs"])).astype(np.float64)[0]
         values = dict(zip(self.app_plan, computed))
         x = self.client_features[row].copy()
         for name, value in values.items():

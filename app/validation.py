@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model,
                       model_validator)
 
-from creditscore.data.schema import SENTINEL_DAYS, TABLES
+from creditscore.data.schema import HISTORY_TABLES, SENTINEL_DAYS, TABLES
 
 MAX_BATCH = 1000            # applications per request
 MAX_HISTORY_ROWS = 20_000   # rows per history table per request
@@ -92,8 +92,6 @@ def _row_model(table: str, required: tuple[str, ...] = ()) -> type[BaseModel]:
 
 
 Application = _row_model("application_test", REQUIRED)
-HISTORY_TABLES = ("bureau", "bureau_balance", "previous_application", "POS_CASH_balance",
-                  "installments_payments", "credit_card_balance")
 HISTORY_MODELS = {t: _row_model(t, tuple(c for c, _ in TABLES[t].columns if c.startswith("SK_ID_")))
                   for t in HISTORY_TABLES}
 History = create_model("History", __config__=ConfigDict(extra="forbid"),

@@ -24,12 +24,12 @@ def check_groups(groups) -> list[str]:
     groups = list(groups)
     unknown = [g for g in groups if g not in GROUPS]
     if unknown:
-        raise ValueError(f"params.yaml: engineer.groups has unknown group(s) {unknown}; expected some of {list(GROUPS)}")
+        raise ValueError(f"unknown group(s) {unknown}; expected some of {list(GROUPS)}")
     if "application" not in groups:
-        raise ValueError("params.yaml: engineer.groups must include 'application' (the application row's features "
+        raise ValueError("must include 'application' (the application row's features "
                          "are always built: every other group joins onto them)")
     if len(set(groups)) != len(groups):
-        raise ValueError(f"params.yaml: engineer.groups lists a group twice: {groups}")
+        raise ValueError(f"a group is listed twice: {groups}")
     return groups
 
 
@@ -169,7 +169,7 @@ class Params(Section):
 
 def _problem(error: dict) -> str:
     where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"])[1:] or "(top level)"
-    message = error["msg"].removeprefix("Value error, ").removeprefix("params.yaml: ")
+    message = error["msg"].removeprefix("Value error, ")
     message = message[:1].lower() + message[1:]
     if error["type"] == "missing":
         return f"{where}: missing"

@@ -20,6 +20,7 @@ from pathlib import Path
 import polars as pl
 
 from creditscore.config import load_params, resolve
+from creditscore.data.schema import KEY
 from creditscore.decision.calibration import calibrate
 from creditscore.io import write_json
 from creditscore.monitoring.drift import drift_summary
@@ -28,7 +29,6 @@ from creditscore.serving.artifacts import ArtifactError
 from creditscore.serving.bundle import Bundle, load
 from creditscore.stage import logger, run as run_stage
 
-KEY = "SK_ID_CURR"
 PARAMS = ("top_features", "reference_sample", "current_sample", "share_alert", "psi_alert", "fail_on_alert", "log")
 
 

@@ -13,7 +13,7 @@ import polars as pl
 from creditscore.config import load_params, resolve
 from creditscore.features.build import (HISTORY, add_target_encoding, build_features, feature_groups, finalize,
                                         fit_vocabulary, link_column)
-from creditscore.features.core import KEY
+from creditscore.data.schema import KEY
 from creditscore.features.encoding import encode_out_of_fold, target_encoded_name
 from creditscore.features.extras import MEANINGS
 from creditscore.features.manifest import build_manifest

@@ -30,7 +30,7 @@ def test_the_repository_params_are_valid_and_returned_unchanged():
     (("train", "models", ["lightgbm", "xgboost"]),
      "train.models[1]: input should be 'dummy', 'logistic_regression', 'random_forest' or 'lightgbm', got 'xgboost'"),
     (("engineer", "groups", ["application", "bureaux"]),
-     "engineer.groups: engineer.groups has unknown group(s) ['bureaux']; expected some of ['application', 'bureau', "
+     "engineer.groups: unknown group(s) ['bureaux']; expected some of ['application', 'bureau', "
      "'previous', 'pos_cash', 'installments', 'credit_card', 'recent_and_rates']"),
     (("train", "blend", "weights", [0.0, 1.0]),
      "train.blend.weights: every weight of the logistic regression must be in [0, 1)"),

@@ -5,14 +5,13 @@ import polars as pl
 
 from creditscore.data.cleaning import clean_table, sentinel_flags
 from creditscore.data.raw import empty_table
-from creditscore.data.schema import TABLES
+from creditscore.data.schema import HISTORY_TABLES, KEY, TABLES
 from creditscore.features import extras, history
 from creditscore.features.application import application_features
-from creditscore.features.core import KEY, Aggregation, grouped
+from creditscore.features.core import Aggregation, grouped
 from creditscore.features.encoding import apply_encoding, fit_levels, target_encoded_name
 
-HISTORY = ("bureau", "bureau_balance", "previous_application", "POS_CASH_balance", "installments_payments",
-           "credit_card_balance")
+HISTORY = tuple(HISTORY_TABLES)  # the six history tables, in the schema's order
 
 
 def text_columns(table: str) -> list[str]:

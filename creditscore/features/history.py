@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from creditscore.features.core import (KEY, Aggregation, aggregate, grouped, level_indicators, level_shares, row_count,
+from creditscore.data.schema import KEY
+from creditscore.features.core import (Aggregation, aggregate, grouped, level_indicators, level_shares, row_count,
                                        safe_div)
 
 BUREAU_NUM = {
