@@ -65,9 +65,12 @@ def open_log(target, **kwargs) -> InferenceLog:
     return SQLiteLog(target, **kwargs)
 
 
-def from_environment(default_path: Path) -> InferenceLog | None:
-    """The API's log: INFERENCE_LOG ("off", a URL or a path), else DATABASE_URL, else `default_path`."""
-    env = os.environ
+def from_environment(default_path: Path, env=None) -> InferenceLog | None:
+    """The API's log: INFERENCE_LOG ("off", a URL or a path), else DATABASE_URL, else `default_path`.
+
+    `env`: the settings to read (the process environment by default).
+    """
+    env = os.environ if env is None else env
     target = env.get("INFERENCE_LOG") or env.get("DATABASE_URL") or str(default_path)
     if target.strip().lower() in ("off", "none"):
         return None
