@@ -28,6 +28,14 @@ def logger(stage: str, timed: bool = False) -> Callable[[str], None]:
     return log
 
 
+def progress(total: int, what: str):
+    """A progress bar on stderr for a step that takes minutes at full scale; drawn only on a terminal (so CI
+    logs and `dvc repro` piped to a file get no bar lines)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=what, unit="fit", leave=False, disable=None, file=sys.stderr)
+
+
 def run(stage: str, body: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> int:
     """Run a stage's body: its return code (0 when None), or 1 and one `stage: error:` line on bad input."""
     try:
