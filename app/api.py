@@ -10,6 +10,7 @@ from app.http import BadBody, error, json_body
 from app.openapi import openapi_document
 from app.service import ServingModel
 from app.validation import MAX_BATCH, PredictRequest, WhatIfRequest, as_raw_rows
+from creditscore.serving.bundle import QUANTILES
 
 api = Blueprint("api", __name__)
 
@@ -155,5 +156,5 @@ def reference():
     model = served().model
     return jsonify({"key_fields": model.key_fields,
                     "labels": {k: model.labels.get(k, k) for k in model.key_fields},
-                    "quantiles": [round(q, 2) for q in np.linspace(0.05, 0.95, 19)],
+                    "quantiles": QUANTILES,
                     "distributions": model.reference.distributions, "threshold": model.threshold})

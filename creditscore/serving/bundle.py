@@ -22,6 +22,7 @@ from creditscore.io import atomic_file
 from creditscore.serving.artifacts import FIX, ArtifactError, verify, write_checksum
 
 FORMAT_VERSION = 1
+QUANTILES = [round(0.05 * k, 2) for k in range(1, 20)]  # the reference's distribution grid: 0.05 ... 0.95
 T = TypeVar("T")
 
 
