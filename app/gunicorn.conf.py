@@ -219,8 +219,8 @@ if worker_class == "sync":
 def on_starting(server):
     from pathlib import Path
 
-    from creditscore.artifacts import ArtifactError, snapshot
     from creditscore.config import ROOT
+    from creditscore.serving.artifacts import ArtifactError, snapshot
 
     paths = {"bundle": Path(os.environ.get("MODEL_BUNDLE") or ROOT / "models" / "bundle.joblib"),
              "reference": Path(os.environ.get("MODEL_REFERENCE") or ROOT / "models" / "reference.joblib")}
@@ -236,7 +236,7 @@ def on_starting(server):
 
 def post_fork(server, worker):
     # rows written to and dropped by the inference log, counted over every worker (GET /health)
-    from creditscore.inference_log import share_counters
+    from creditscore.monitoring.inference_log import share_counters
     share_counters(server.log_counters)
 
 

@@ -5,40 +5,39 @@ import datetime as dt
 import os
 from pathlib import Path
 
-import joblib
 import numpy as np
 import polars as pl
 
-from creditscore.artifacts import ENV, ArtifactError, SourceWatch, verify
-from creditscore.calibration import calibrate
-from creditscore.explain import contributions, reason_codes
-from creditscore.features.serving import client_matrix, serving_plan
-from creditscore.scoring import Scorer
-
+from creditscore.decision.calibration import calibrate
+from creditscore.explanation.contributions import contributions, reason_codes
+from creditscore.features.serving import client_matrix, model_values, serving_plan
+from creditscore.serving.artifacts import ENV, ArtifactError, SourceWatch, verify
+from creditscore.serving.bundle import Bundle, Reference, load
+from creditscore.serving.scoring import Scorer
 
 ModelNotReady = ArtifactError  # the name the app and its tests use
 
 
-def verified_load(path: Path):
-    """joblib.load after checking the file against the .sha256 the pipeline wrote beside it."""
+def verified_load(path: Path, kind: type):
+    """The artifact, checked against the .sha256 the pipeline wrote beside it, its kind and format; and its digest."""
     digest = verify(path)
-    return joblib.load(path), digest
+    return load(path, kind, checksum=False), digest
 
 
 class ServingModel:
     def __init__(self, bundle_path: Path, reference_path: Path):
-        bundle, digest = verified_load(bundle_path)
-        reference, _ = verified_load(reference_path)
+        bundle, digest = verified_load(bundle_path, Bundle)
+        reference, _ = verified_load(reference_path, Reference)
         self.version = digest[:12]
         self.bundle_path = bundle_path
-        # the originals the gunicorn master verified and snapshotted (creditscore.artifacts), watched for /health
+        # the originals the gunicorn master verified and snapshotted (creditscore.serving.artifacts), watched for /health
         self.watches = [SourceWatch(Path(os.environ[f"{var}_SOURCE"]), os.environ[f"{var}_DIGEST"])
                         for var in ENV.values() if os.environ.get(f"{var}_SOURCE") and os.environ.get(f"{var}_DIGEST")]
-        self.pipeline = bundle["pipeline"]
-        self.features: list[str] = bundle["features"]
-        self.threshold = float(bundle["threshold"])
-        self.calibration = bundle["calibration"]
-        self.spec = bundle["spec"]
+        self.pipeline = bundle.pipeline
+        self.features: list[str] = bundle.features
+        self.threshold = float(bundle.threshold)
+        self.calibration = bundle.calibration
+        self.spec = bundle.spec
         self.bundle = bundle
         self.scorer = Scorer(self.pipeline)
         if self.scorer.kind == "random_forest":  # its contributions need the shap library, not in the serving set
@@ -49,14 +48,14 @@ class ServingModel:
                                     "package: install it beside requirements-serving.txt (about 200 MB) or "
                                     "remove random_forest from params.yaml train.models and run `dvc repro`") from exc
         self.reference = reference
-        self.labels: dict[str, str] = reference["labels"]
-        self.typical = np.asarray(reference["typical"], dtype=np.float64)
-        self.key_fields: list[str] = reference["key_fields"]
+        self.labels: dict[str, str] = reference.labels
+        self.typical = np.asarray(reference.typical, dtype=np.float64)
+        self.key_fields: list[str] = reference.key_fields
         names = list(dict.fromkeys([*self.features, *self.key_fields]))
         self.plan = serving_plan(self.spec, names)
         self.app_plan: list[str] = self.plan["app_names"]
         self.model_index = [names.index(n) for n in self.features]  # plan columns -> model features
-        clients = reference["clients"]
+        clients = reference.clients
         self.client_ids = clients["ids"]
         self.client_row = {int(c): i for i, c in enumerate(clients["ids"])}
         self.client_features = np.ascontiguousarray(clients["features"], dtype=np.float64)
@@ -70,18 +69,18 @@ class ServingModel:
         return [c for c in (w.changed() for w in self.watches) if c]
 
     def info(self) -> dict:
-        metrics = self.bundle["metrics"]
+        metrics = self.bundle.metrics
         written = dt.datetime.fromtimestamp(self.bundle_path.stat().st_mtime, dt.timezone.utc)
-        return {"model_version": self.version, "model": self.bundle["model"],
+        return {"model_version": self.version, "model": self.bundle.model,
                 "trained_at": written.isoformat(timespec="seconds"),
                 "trained_at_source": "modification time of models/bundle.joblib (the bundle itself carries no "
                                      "timestamp, so that dvc repro stays byte-reproducible)",
-                "threshold": self.threshold, "cost": self.bundle["cost"], "calibration": self.calibration["method"],
+                "threshold": self.threshold, "cost": self.bundle.cost, "calibration": self.calibration["method"],
                 "n_features": len(self.features), "features": self.features,
                 "metrics": {k: metrics[k] for k in ("holdout_cost_per_client", "holdout_cost_vs_accept_all",
                                                     "approval_rate", "holdout_recall", "holdout_precision",
                                                     "holdout_brier_calibrated") if k in metrics},
-                "versions": self.bundle.get("versions", {}), "known_clients": len(self.client_ids)}
+                "versions": self.bundle.versions, "known_clients": len(self.client_ids)}
 
     # --- scoring ---------------------------------------------------------------------------------------------
     def decide(self, x: np.ndarray) -> list[dict]:
@@ -127,8 +126,7 @@ class ServingModel:
         application expressions, the engineer stage's own, so every ratio using the amounts is recomputed.
         """
         app = self.client_app[row].with_columns([pl.lit(v, dtype=pl.Float64).alias(k) for k, v in changes.items()])
-        computed = app.select(self.plan["app_exprs"]).to_numpy().astype(np.float32).astype(np.float64)[0]
-        computed[np.isinf(computed)] = np.nan
+        computed = model_values(app.select(self.plan["app_exprs"])).astype(np.float64)[0]
         values = dict(zip(self.app_plan, computed))
         x = self.client_features[row].copy()
         for name, value in values.items():

@@ -1,6 +1,6 @@
 """Request validation with pydantic v2: the Kaggle fields with their types and plausible ranges.
 
-Models are built from the declared schema (`creditscore.schema`), so a field the pipeline reads is a
+Models are built from the declared schema (`creditscore.data.schema`), so a field the pipeline reads is a
 field the API accepts, with the same type. Numbers are strict (a string or a boolean is refused, an
 integer column takes whole numbers only); ranges refuse values no real applicant has (a negative
 income, a birth 200 years ago). Every error names the field's path and the problem.
@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model,
+                      model_validator)
 
-from creditscore.schema import SENTINEL_DAYS, TABLES
+from creditscore.data.schema import HISTORY_TABLES, SENTINEL_DAYS, TABLES
 
 MAX_BATCH = 1000            # applications per request
 MAX_HISTORY_ROWS = 20_000   # rows per history table per request
@@ -91,8 +92,6 @@ def _row_model(table: str, required: tuple[str, ...] = ()) -> type[BaseModel]:
 
 
 Application = _row_model("application_test", REQUIRED)
-HISTORY_TABLES = ("bureau", "bureau_balance", "previous_application", "POS_CASH_balance",
-                  "installments_payments", "credit_card_balance")
 HISTORY_MODELS = {t: _row_model(t, tuple(c for c, _ in TABLES[t].columns if c.startswith("SK_ID_")))
                   for t in HISTORY_TABLES}
 History = create_model("History", __config__=ConfigDict(extra="forbid"),

@@ -46,16 +46,16 @@ import urllib.request
 from importlib.metadata import version
 from pathlib import Path
 
-import joblib
 import lightgbm as lgb
 import numpy as np
 import polars as pl
 
 from benchmarks.wrk import WRK_SCRIPT, run_wrk, summarise, write_requests
 from creditscore.config import ROOT
-from creditscore.rawdata import read_table
-from creditscore.schema import TABLES
-from creditscore.tracking import tracking_uri
+from creditscore.data.raw import read_table
+from creditscore.data.schema import TABLES
+from creditscore.modelling.tracking import tracking_uri
+from creditscore.serving.bundle import Bundle, load
 from tests.server import free_port
 
 RESULTS = ROOT / "benchmarks" / "results" / "api.json"
@@ -241,9 +241,9 @@ def main() -> int:
     mlflow.set_tracking_uri(tracking_uri())
     info = mlflow.models.get_model_info(MODEL_URI)
     required = {c.name for c in info.signature.inputs.inputs if c.required}
-    bundle = joblib.load(ROOT / "models" / "bundle.joblib")
-    features: list[str] = bundle["features"]
-    served = f"{bundle['model']} ({' -> '.join(type(s).__name__ for s in bundle['pipeline'].named_steps.values())}), " \
+    bundle = load(ROOT / "models" / "bundle.joblib", Bundle)
+    features: list[str] = bundle.features
+    served = f"{bundle.model} ({' -> '.join(type(s).__name__ for s in bundle.pipeline.named_steps.values())}), " \
              f"registered model version {mlflow.MlflowClient().get_model_version_by_alias(*MODEL_NAME_ALIAS).version}"
     del bundle
 

@@ -24,7 +24,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "data.json"
 PANDAS_BASELINE = """
 import sys, pandas as pd
 from pathlib import Path
-from creditscore.schema import TABLES
+from creditscore.data.schema import TABLES
 src, out = Path(sys.argv[1]), Path(sys.argv[2]); out.mkdir(parents=True, exist_ok=True)
 for t in TABLES.values():
     dtypes = {c: ("str" if k == "str" else "float64") for c, k in t.columns}

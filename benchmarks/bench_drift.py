@@ -2,7 +2,7 @@
 
 Builds float32 frames of 307,511 reference and 48,744 current clients (realistic distributions, named like the
 model's features, with missing values and a mild planted shift of EXT_SOURCE and age in the current clients)
-plus a calibrated-looking score, writes them as Parquet, then runs `creditscore.drift.drift_summary` (what the
+plus a calibrated-looking score, writes them as Parquet, then runs `creditscore.monitoring.drift.drift_summary` (what the
 drift stage calls: score PSI on every row, evidently on `--sample` rows of each side, the HTML report) in its
 own process, `--repeats` times, against the obvious alternative, evidently on all rows (`--full-repeats` runs;
 `--full-cap` rows per side if it must be capped). Wall time and peak RSS per process (benchmarks.common), the
@@ -40,7 +40,7 @@ import json, sys, time
 start = time.perf_counter()
 import polars as pl
 from pathlib import Path
-from creditscore.drift import drift_summary
+from creditscore.monitoring.drift import drift_summary
 import evidently, evidently.presets  # imported here so that its cost is measured apart
 imported = time.perf_counter()
 here, sample, seed = Path(sys.argv[1]), int(sys.argv[2]), 42
@@ -91,7 +91,7 @@ def population(n: int, rng: np.random.Generator, shift: float) -> pl.DataFrame:
 
 
 def _append_rows(path, n: int, offset: int, names: list[str]) -> None:
-    from creditscore.inference_log import InferenceLog
+    from creditscore.monitoring.inference_log import InferenceLog
     log, rng = InferenceLog(path), np.random.default_rng(offset)
     for i in range(n):
         log.append([{"sk_id_curr": offset + i, "model_version": "1", "score": 0.1, "decision": "granted",
@@ -104,7 +104,7 @@ def bench_log(path, max_rows: int = 100_000, appends: int = 5000, n_features: in
     import multiprocessing
     import time
 
-    from creditscore.inference_log import InferenceLog
+    from creditscore.monitoring.inference_log import InferenceLog
 
     names = [f"FEATURE_{i}" for i in range(n_features)]
     rng = np.random.default_rng(0)

@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from creditscore.config import ROOT, resolve
-from creditscore.evaluation import cv_auc
+from creditscore.modelling.evaluation import cv_auc
 
 RESULTS = ROOT / "benchmarks" / "results" / "feature_groups.json"
 MODEL = dict(n_estimators=250, learning_rate=0.05, num_leaves=31, min_child_samples=50, colsample_bytree=0.5,

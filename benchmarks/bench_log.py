@@ -27,7 +27,7 @@ from pathlib import Path
 from benchmarks.bench_api import Service, _sigterm, call, code_state, gunicorn, machine, raw_applications
 from benchmarks.wrk import WRK_SCRIPT, run_wrk, summarise, write_requests
 from creditscore.config import ROOT
-from creditscore.inference_log import logged_rows
+from creditscore.monitoring.inference_log import logged_rows
 
 RESULTS = ROOT / "benchmarks" / "results" / "inference_log.json"
 

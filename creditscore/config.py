@@ -6,13 +6,14 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ("synthetic", "kaggle")
 
 
 def load_params(path: Path | None = None) -> dict:
-    """Return params.yaml as a dict."""
+    """params.yaml as a dict, checked against its declaration (`creditscore.params`; ParamsError names the key)."""
+    from creditscore.params import validate
+
     with open(path or ROOT / "params.yaml", encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
+        return validate(yaml.safe_load(handle))
 
 
 def resolve(path: str | Path) -> Path:

@@ -25,15 +25,29 @@ def atomic_dir(final: Path) -> Iterator[Path]:
     os.replace(scratch, final)
 
 
+@contextmanager
+def atomic_file(final: Path, mode: int = 0o644) -> Iterator[Path]:
+    """Yield a temporary path beside `final` (creating the folder); it replaces `final` only if the block succeeds."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f".{final.name}.", dir=final.parent)
+    os.close(handle)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.chmod(tmp, mode)  # mkstemp creates 0600; outputs are meant to be read
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def write_json(path: Path, data: dict) -> None:
-    """Write JSON atomically (temporary file, then rename), keys in a stable order."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    """Write JSON atomically, keys in a stable order."""
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def write_rows(path: Path, rows: list[dict]) -> None:
-    """Write plot rows (a JSON list) for `dvc plots`, creating the folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(rows) + "\n", encoding="utf-8")
+    """Write plot rows (a JSON list) for `dvc plots`, atomically."""
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(rows) + "\n", encoding="utf-8")

@@ -17,16 +17,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-import joblib
 import polars as pl
 
-from creditscore.calibration import calibrate
 from creditscore.config import load_params, resolve
-from creditscore.drift import drift_summary
-from creditscore.inference_log import describe, is_url, logged_rows, read_features
+from creditscore.data.schema import KEY
+from creditscore.decision.calibration import calibrate
 from creditscore.io import write_json
+from creditscore.monitoring.drift import drift_summary
+from creditscore.monitoring.inference_log import describe, is_url, logged_rows, read_features
+from creditscore.serving.artifacts import ArtifactError
+from creditscore.serving.bundle import Bundle, load
+from creditscore.stage import logger, run as run_stage
 
-KEY = "SK_ID_CURR"
 PARAMS = ("top_features", "reference_sample", "current_sample", "share_alert", "psi_alert", "fail_on_alert", "log")
 
 
@@ -34,8 +36,7 @@ class InputError(ValueError):
     """Bad input: the message names the file (and the column) at fault."""
 
 
-def _log(message: str) -> None:
-    print(f"drift: {message}", file=sys.stderr, flush=True)
+_log = logger("drift")
 
 
 def _read(path: Path, columns: list[str]) -> pl.DataFrame:
@@ -72,11 +73,11 @@ def load_bundle(path: Path) -> tuple[list[str], dict]:
     """The model's feature list and its calibration, from the served bundle."""
     if not path.is_file():
         raise InputError(f"{path}: file not found")
-    bundle = joblib.load(path)
-    for key in ("features", "calibration"):
-        if not isinstance(bundle, dict) or key not in bundle:
-            raise InputError(f"{path}: bundle has no {key!r} entry")
-    return list(bundle["features"]), bundle["calibration"]
+    try:
+        bundle = load(path, Bundle)
+    except ArtifactError as error:
+        raise InputError(str(error)) from None
+    return list(bundle.features), bundle.calibration
 
 
 def top_features(importance: Path, model_features: list[str], k: int) -> list[str]:
@@ -146,12 +147,7 @@ def run(features: Path, predictions: Path, bundle: Path, importance: Path, log: 
         tmp_report = Path(name)
         summary = drift_summary(reference, current, names, tmp_report, reference_sample=int(params["reference_sample"]),
                                 current_sample=int(params["current_sample"]), seed=seed)
-    except ValueError as error:  # InputError, or data the drift computation cannot use (named in the message)
-        if tmp_report is not None:
-            tmp_report.unlink(missing_ok=True)
-        _log(f"error: {error}")
-        return 2
-    except BaseException:
+    except BaseException:  # InputError, data the drift computation cannot use (named in the message), or a defect
         if tmp_report is not None:
             tmp_report.unlink(missing_ok=True)
         raise
@@ -169,7 +165,7 @@ def run(features: Path, predictions: Path, bundle: Path, importance: Path, log: 
     return 1 if metrics["alert"] and params["fail_on_alert"] else 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--features", required=True, help="engineer output (train.parquet, test.parquet)")
     parser.add_argument("--predictions", required=True, help="train output (oof.parquet, test.parquet)")
@@ -186,6 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     return run(resolve(args.features), resolve(args.predictions), resolve(args.bundle), resolve(args.importance),
                (log if is_url(log) else resolve(log)) if log else None, resolve(args.report), resolve(args.metrics), section,
                int(params["seed"]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage("drift", _main, argv)
 
 
 if __name__ == "__main__":

@@ -11,13 +11,15 @@ import numpy as np
 import polars as pl
 
 from creditscore.config import load_params, resolve
-from creditscore.features.build import (HISTORY, add_target_encoding, build_features, check_groups, feature_groups,
-                                        finalize, fit_vocabulary, link_column)
-from creditscore.features.core import KEY
+from creditscore.features.build import (HISTORY, add_target_encoding, build_features, feature_groups, finalize,
+                                        fit_vocabulary, link_column)
+from creditscore.data.schema import KEY
 from creditscore.features.encoding import encode_out_of_fold, target_encoded_name
 from creditscore.features.extras import MEANINGS
 from creditscore.features.manifest import build_manifest
 from creditscore.io import atomic_dir, write_json
+from creditscore.params import check_groups
+from creditscore.stage import run as run_stage
 
 SPLITS = ("train", "holdout", "test")
 
@@ -88,23 +90,22 @@ def engineer(prepared: Path, out: Path, params: dict, seed: int) -> dict:
             "clients": {s: apps[s].height for s in SPLITS}, "seconds": round(time.perf_counter() - start, 1)}
 
 
-def main(argv: list[str] | None = None) -> int:
+def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prepared", required=True, help="folder of Parquet tables written by prepare")
     parser.add_argument("--out", required=True, help="folder for the feature matrices, spec and manifest")
     parser.add_argument("--metrics", required=True, help="JSON file of feature counts")
     args = parser.parse_args(argv)
-    params = load_params()
-    try:
-        check_groups(params["engineer"]["groups"])
-    except ValueError as error:
-        print(f"engineer: error: {error}", file=sys.stderr)
-        return 1
+    params = load_params()  # engineer.groups is checked there (creditscore.params)
     with atomic_dir(resolve(args.out)) as scratch:
         report = engineer(resolve(args.prepared), scratch, params["engineer"], int(params["seed"]))
     report.pop("seconds")  # timings belong to benchmarks, not to metrics compared across runs
     write_json(resolve(args.metrics), report)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage("engineer", _main, argv)
 
 
 if __name__ == "__main__":

@@ -8,29 +8,30 @@ from __future__ import annotations
 import argparse
 import sys
 
-from creditscore.config import SOURCES, load_params, resolve
+from creditscore.config import load_params, resolve
 from creditscore.io import atomic_dir
+from creditscore.stage import logger, run as run_stage
 from creditscore.synthetic.generate import generate
 
 
-def main(argv: list[str] | None = None) -> int:
+def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="folder for the eight CSV files")
     args = parser.parse_args(argv)
     params = load_params()
     data = params["data"]
-    if data["source"] not in SOURCES:
-        print(f"generate: error: params.yaml: data.source must be one of {SOURCES}, got {data['source']!r}",
-              file=sys.stderr)
-        return 2
     with atomic_dir(resolve(args.out)) as scratch:
         if data["source"] == "synthetic":
             rows = generate(scratch, int(data["n_clients"]), int(params["seed"]), float(data.get("drift", 0.0)))
-            print("generate: " + ", ".join(f"{t} {n:,}" for t, n in rows.items()))
+            logger("generate")(", ".join(f"{t} {n:,}" for t, n in rows.items()))
         else:
             (scratch / "NOT_GENERATED.txt").write_text(
                 f"data.source is 'kaggle': prepare reads {data['raw_dir']} instead of this folder.\n")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage("generate", _main, argv)
 
 
 if __name__ == "__main__":

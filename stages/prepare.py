@@ -10,17 +10,14 @@ from pathlib import Path
 import polars as pl
 
 from creditscore.config import load_params, resolve
+from creditscore.data.cleaning import (check_disjoint, check_target, check_unique, clean_table, drop_orphans,
+                                       split_holdout)
+from creditscore.data.raw import DataError, read_table
+from creditscore.data.schema import HISTORY_TABLES, TABLES
 from creditscore.io import atomic_dir, write_json
-from creditscore.prepare import (check_disjoint, check_target, check_unique, clean_table, drop_orphans,
-                                 split_holdout)
-from creditscore.rawdata import DataError, read_table
-from creditscore.schema import HISTORY_TABLES, TABLES
+from creditscore.stage import logger, run as run_stage
 
-PARENT_KEYS = {"application": "SK_ID_CURR", "bureau": "SK_ID_BUREAU"}
-
-
-def _log(message: str) -> None:
-    print(f"prepare: {message}", file=sys.stderr, flush=True)
+_log = logger("prepare")
 
 
 def _load(raw_dir: Path, name: str, report: dict) -> pl.DataFrame:
@@ -90,7 +87,7 @@ def run(raw_dir: Path, out_dir: Path, metrics: Path, source: str, holdout_size: 
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--synthetic", required=True, help="folder written by the generate stage")
     parser.add_argument("--out", required=True, help="folder for the Parquet tables")
@@ -101,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     raw_dir = resolve(args.synthetic if data["source"] == "synthetic" else data["raw_dir"])
     return run(raw_dir, resolve(args.out), resolve(args.metrics), data["source"], float(data["holdout_size"]),
                int(params["seed"]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage("prepare", _main, argv)
 
 
 if __name__ == "__main__":

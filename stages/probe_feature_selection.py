@@ -15,11 +15,10 @@ import polars as pl  # noqa: E402
 
 from creditscore.config import load_params, resolve  # noqa: E402
 from creditscore.io import write_json  # noqa: E402
-from creditscore.selection import SETS, candidate_sets, guarded_choice, probe_runs, validate_sets  # noqa: E402
+from creditscore.modelling.selection import SETS, candidate_sets, guarded_choice, probe_runs, validate_sets  # noqa: E402
+from creditscore.stage import logger, run as run_stage  # noqa: E402
 
-
-def _log(message: str) -> None:
-    print(f"probe-feature-selection: {message}", file=sys.stderr, flush=True)
+_log = logger("probe-feature-selection")
 
 
 def training_matrix(features_dir: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -55,7 +54,7 @@ def probe_select(features_dir: Path, params: dict, model: dict, seed: int) -> tu
     sets = candidate_sets(names, runs, float(params["min_share"]))
     served = guarded_choice(check["auc"], tolerance, {s: len(v) for s, v in sets.items()})
     kept = sets[served]
-    _log(f"out-of-sample AUC: " + ", ".join(f"{s} {check['auc'][s]:.4f}" for s in SETS) + f"; serving '{served}'")
+    _log("out-of-sample AUC: " + ", ".join(f"{s} {check['auc'][s]:.4f}" for s in SETS) + f"; serving '{served}'")
     metrics = {"n_features_in": len(names), "n_features_kept": len(kept), "n_features_probe": len(sets["probe"]),
                "n_features_used": len(sets["used"]), "served_set": served, "tolerance": tolerance,
                "runs": runs["runs"], "rule": params["rule"], "mean_probe_threshold": round(runs["mean_threshold"], 3),
@@ -72,7 +71,7 @@ def probe_select(features_dir: Path, params: dict, model: dict, seed: int) -> tu
     return selection, metrics
 
 
-def main(argv: list[str] | None = None) -> int:
+def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--features", required=True, help="folder written by the engineer stage")
     parser.add_argument("--out", required=True, help="JSON file of the selected features")
@@ -83,9 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     probe = params["probe"]
     selection, metrics = probe_select(resolve(args.features), probe, probe["model"], int(params["seed"]))
     if not selection["features"]:
-        print(f"probe-feature-selection: error: {resolve(args.features) / 'spec.json'}: no features to select from",
-              file=sys.stderr)
-        return 1
+        raise ValueError(f"{resolve(args.features) / 'spec.json'}: no features to select from")
     names = list(selection["mean_importance"])
     plot_importances(resolve(args.plot), names, np.array(list(selection["mean_importance"].values())),
                      np.array(list(selection["share_beating_probes"].values())), selection["mean_probe_threshold"],
@@ -95,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     _log(f"serving the '{metrics['served_set']}' set: {metrics['n_features_kept']} of {metrics['n_features_in']} "
          f"features (the probes alone keep {metrics['n_features_probe']})")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage("probe-feature-selection", _main, argv)
 
 
 if __name__ == "__main__":

@@ -6,16 +6,16 @@ import json
 import sys
 from pathlib import Path
 
-import joblib
 import numpy as np
 import polars as pl
 from sklearn.metrics import brier_score_loss
 
-from creditscore.artifacts import write_checksum
-from creditscore.calibration import calibrate, fit_calibration, reliability
 from creditscore.config import load_params, resolve
-from creditscore.cost import choose_threshold, cost_curve, decision_report
+from creditscore.decision.calibration import calibrate, fit_calibration, reliability
+from creditscore.decision.cost import choose_threshold, cost_curve, decision_report
 from creditscore.io import write_json, write_rows
+from creditscore.serving.bundle import Bundle, TrainedModel, load, save
+from creditscore.stage import logger, run as run_stage
 
 
 def _predictions(folder: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -48,7 +48,7 @@ def choose(oof_y, oof_p, hold_y, hold_p, cost: dict, method: str) -> tuple[dict,
     return calibration, metrics, plots
 
 
-def main(argv: list[str] | None = None) -> int:
+def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--predictions", required=True)
     parser.add_argument("--model", required=True, help="the train stage's artifact")
@@ -62,19 +62,22 @@ def main(argv: list[str] | None = None) -> int:
     calibration, metrics, plots = choose(*_predictions(predictions, "oof"), *_predictions(predictions, "holdout"),
                                          params["cost"], params["threshold"]["calibration"])
     features = resolve(args.features)
-    bundle = {**joblib.load(resolve(args.model)), "calibration": calibration, "threshold": metrics["threshold"],
-              "cost": params["cost"], "spec": json.loads((features / "spec.json").read_text()),
-              "manifest": json.loads((features / "manifest.json").read_text()), "metrics": metrics}
-    path = resolve(args.bundle)
-    joblib.dump(bundle, path)
-    write_checksum(path)
+    bundle = Bundle.from_trained(load(resolve(args.model), TrainedModel, checksum=False), calibration=calibration,
+                                 threshold=metrics["threshold"], cost=params["cost"],
+                                 spec=json.loads((features / "spec.json").read_text()),
+                                 manifest=json.loads((features / "manifest.json").read_text()), metrics=metrics)
+    save(bundle, resolve(args.bundle))
     for name, rows in plots.items():
         write_rows(resolve(args.plots) / f"{name}.json", rows)
     write_json(resolve(args.metrics), metrics)
-    print(f"threshold: refuse when the calibrated probability of default >= {metrics['threshold']:.4f}; hold-out cost "
-          f"per client {metrics['holdout_cost_per_client']} ({metrics['holdout_cost_vs_accept_all']:.2f} x accepting "
-          f"everyone), approval rate {metrics['approval_rate']:.1%}", file=sys.stderr)
+    logger("threshold")(f"refuse when the calibrated probability of default >= {metrics['threshold']:.4f}; hold-out "
+                        f"cost per client {metrics['holdout_cost_per_client']} ({metrics['holdout_cost_vs_accept_all']:.2f}"
+                        f" x accepting everyone), approval rate {metrics['approval_rate']:.1%}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage("threshold", _main, argv)
 
 
 if __name__ == "__main__":

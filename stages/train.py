@@ -13,25 +13,25 @@ import sys
 from importlib.metadata import version
 from pathlib import Path
 
-import joblib
 import numpy as np
 import polars as pl
 from sklearn.base import clone
 from sklearn.metrics import precision_recall_curve, roc_auc_score, roc_curve
 
-from creditscore import tracking
 from creditscore.config import load_params, resolve
-from creditscore.cost import decision_report
-from creditscore.calibration import reliability
+from creditscore.decision.calibration import reliability
+from creditscore.decision.cost import decision_report
 from creditscore.io import write_json, write_rows
-from creditscore.models import make_pipeline
-from creditscore.training import add_blend, benchmark, best, evaluate, score, stratified_sample, tune_lightgbm
+from creditscore.modelling import tracking
+from creditscore.modelling.models import make_pipeline
+from creditscore.modelling.training import add_blend, benchmark, best, evaluate, score, stratified_sample, tune_lightgbm
+from creditscore.serving.bundle import TrainedModel, save
+from creditscore.stage import logger, run as run_stage
 
 PACKAGES = ("scikit-learn", "imbalanced-learn", "lightgbm", "numpy", "polars", "pandas", "mlflow")
 
 
-def _log(message: str) -> None:
-    print(f"train: {message}", file=sys.stderr, flush=True)
+_log = logger("train")
 
 
 def load_split(features: Path, split: str, names: list[str]) -> tuple[pl.DataFrame, np.ndarray]:
@@ -150,10 +150,9 @@ def train(features: Path, selection: Path, model_path: Path, out: Path, plots: P
                                   for m in ("auc", "cost_per_client", "recall", "precision", "fbeta")}
                               for k, v in results.items()}}
     out.mkdir(parents=True, exist_ok=True)
-    bundle = {"pipeline": final, "features": names, "model": metrics["model"], "params": winner["params"],
-              "versions": {"python": platform.python_version(), **{p: version(p) for p in PACKAGES}}}
-    model_path.parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump(bundle, model_path)
+    trained = TrainedModel(pipeline=final, features=names, model=metrics["model"], params=winner["params"],
+                           versions={"python": platform.python_version(), **{p: version(p) for p in PACKAGES}})
+    save(trained, model_path, checksum=False)  # a DVC output read by the threshold stage only
     pl.DataFrame({"SK_ID_CURR": train_frame["SK_ID_CURR"], "TARGET": y, "proba": oof}).write_parquet(out / "oof.parquet")
     pl.DataFrame({"SK_ID_CURR": hold_frame["SK_ID_CURR"], "TARGET": y_hold, "proba": p_hold}).write_parquet(
         out / "holdout.parquet")
@@ -169,7 +168,7 @@ def train(features: Path, selection: Path, model_path: Path, out: Path, plots: P
     return metrics
 
 
-def main(argv: list[str] | None = None) -> int:
+def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--features", required=True, help="folder written by the engineer stage")
     parser.add_argument("--selection", required=True, help="selected features (probe-feature-selection)")
@@ -187,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     test.select("SK_ID_CURR", pl.col("proba").alias("TARGET")).write_csv(resolve(args.submission))
     write_json(resolve(args.metrics), metrics)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage("train", _main, argv)
 
 
 if __name__ == "__main__":

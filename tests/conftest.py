@@ -4,10 +4,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import joblib
 import pytest
 
 from creditscore.config import ROOT
+from creditscore.serving.bundle import Bundle, load
 from creditscore.synthetic.generate import generate
 from tests.server import MODELS, Server, require_models
 
@@ -52,7 +52,7 @@ def server(tmp_path_factory):
 def bundle():
     """The served bundle, as the pipeline wrote it."""
     require_models()
-    return joblib.load(MODELS / "bundle.joblib")
+    return load(MODELS / "bundle.joblib", Bundle)
 
 
 @pytest.fixture(scope="session")

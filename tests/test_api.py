@@ -15,11 +15,11 @@ import polars as pl
 import pytest
 import requests
 
-from creditscore.calibration import calibrate
 from creditscore.config import ROOT
-from creditscore.inference_log import COLUMNS, TABLE, read_features
-from creditscore.rawdata import read_table
-from creditscore.schema import TABLES
+from creditscore.data.raw import read_table
+from creditscore.data.schema import TABLES
+from creditscore.decision.calibration import calibrate
+from creditscore.monitoring.inference_log import COLUMNS, TABLE, read_features
 from tests.conftest import SAMPLE_DIR, needs_sample
 from tests.server import MODELS, VALID
 
@@ -40,7 +40,7 @@ def _client_raw(client: int) -> tuple[dict, dict]:
 
 def _stage_probability(bundle, client: int) -> float:
     test = pl.read_parquet(ROOT / "data" / "predictions" / "test.parquet").filter(pl.col("SK_ID_CURR") == client)
-    return float(calibrate(test["proba"].to_numpy(), bundle["calibration"])[0])
+    return float(calibrate(test["proba"].to_numpy(), bundle.calibration)[0])
 
 
 def _rich_test_client() -> int:
@@ -54,7 +54,7 @@ def test_health_and_model(server, bundle):
     health = requests.get(server.url + "/health").json()
     assert health["status"] == "ok" and health["model_loaded"] is True
     info = requests.get(server.url + "/model").json()
-    assert info["threshold"] == bundle["threshold"] and info["n_features"] == len(bundle["features"])
+    assert info["threshold"] == bundle.threshold and info["n_features"] == len(bundle.features)
     assert info["cost"] == {"fn_cost": 10, "fp_cost": 1} and info["model_version"] == health["model_version"]
     digest = (MODELS / "bundle.joblib.sha256").read_text().strip()
     assert digest.startswith(info["model_version"])
@@ -71,8 +71,8 @@ def test_predict_from_raw_rows_equals_the_pipeline_output(server, bundle):
     expected = _stage_probability(bundle, client)
     assert answer["SK_ID_CURR"] == client
     assert answer["probability"] == pytest.approx(expected, abs=2e-6)
-    assert answer["decision"] == ("refused" if expected >= bundle["threshold"] else "granted")
-    assert answer["distance_to_threshold"] == pytest.approx(expected - bundle["threshold"], abs=2e-6)
+    assert answer["decision"] == ("refused" if expected >= bundle.threshold else "granted")
+    assert answer["distance_to_threshold"] == pytest.approx(expected - bundle.threshold, abs=2e-6)
     known = requests.get(f"{server.url}/clients/{client}").json()
     assert known["probability"] == pytest.approx(expected, abs=2e-6)
     assert known["client"]["SK_ID_CURR"] == client and "AMT_INCOME_TOTAL" in known["key_values"]
@@ -86,7 +86,7 @@ def test_batch_with_explanations(server, bundle):
     assert high["probability"] > low["probability"]  # a much lower external score raises the risk
     for p in body["predictions"]:
         explanation = p["explanation"]
-        assert len(explanation["contributions"]) == len(bundle["features"])
+        assert len(explanation["contributions"]) == len(bundle.features)
         assert 0 < len(explanation["reasons"]) <= 4
         contribs = [r["contribution"] for r in explanation["reasons"]]
         assert contribs == sorted(contribs, reverse=True) and min(contribs) > 0
@@ -192,10 +192,10 @@ def test_scored_requests_are_logged_with_exactly_the_declared_columns(server, bu
     assert columns == list(COLUMNS) and kind == "application" and score == body["probability"]
     assert view and set(view) == {("view",)}  # every dashboard look, never as an application
     stored = json.loads(text)
-    assert list(stored) == bundle["features"]  # the model's features and nothing else of the application
+    assert list(stored) == bundle.features  # the model's features and nothing else of the application
     assert all(v is None or v == float(f"{v:.2g}") for v in stored.values())  # 2 significant digits at most
-    frame = read_features(server.log, bundle["features"])  # the drift stage's reader: applications only
-    assert frame.height >= 1 and set(bundle["features"]) <= set(frame.columns)
+    frame = read_features(server.log, bundle.features)  # the drift stage's reader: applications only
+    assert frame.height >= 1 and set(bundle.features) <= set(frame.columns)
     assert requests.get(server.url + "/health").json()["inference_log"]["backend"] == "sqlite"
 
 

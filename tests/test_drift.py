@@ -8,7 +8,6 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-import joblib
 import numpy as np
 import polars as pl
 import pytest
@@ -18,10 +17,12 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from creditscore.calibration import calibrate, fit_calibration
 from creditscore.config import load_params
-from creditscore.drift import EPSILON, psi, psi_band
-from creditscore.inference_log import open_log, read_features
+from creditscore.decision.calibration import calibrate, fit_calibration
+from creditscore.monitoring.drift import EPSILON, psi, psi_band
+from creditscore.monitoring.inference_log import open_log, read_features
+from creditscore.stage import run as run_stage
+from creditscore.serving.bundle import Bundle, load, save
 from creditscore.synthetic.generate import generate
 from stages import drift as stage
 from stages.engineer import engineer
@@ -178,8 +179,9 @@ def _project(root: Path, drift: float) -> Path:
     pl.DataFrame({"SK_ID_CURR": train["SK_ID_CURR"], "TARGET": train["TARGET"], "proba": oof}).write_parquet(
         predictions / "oof.parquet")
     pl.DataFrame({"SK_ID_CURR": test["SK_ID_CURR"], "proba": proba}).write_parquet(predictions / "test.parquet")
-    joblib.dump({"features": MODEL_FEATURES, "calibration": fit_calibration(oof, y, "isotonic")},
-                root / "bundle.joblib")
+    save(Bundle(pipeline=model, features=MODEL_FEATURES, model="logistic_regression", params={}, versions={},
+                calibration=fit_calibration(oof, y, "isotonic"), threshold=0.2, cost={"fn_cost": 10, "fp_cost": 1},
+                spec={}, manifest=[], metrics={}), root / "bundle.joblib")
     ranking = [{"feature": f, "mean_abs_shap": round(1 / (i + 1), 4)} for i, f in enumerate(MODEL_FEATURES)]
     (root / "explain.json").write_text(json.dumps({"global": [{"feature": "NOT_IN_MODEL", "mean_abs_shap": 9}]
                                                    + ranking}))
@@ -194,8 +196,9 @@ def projects(tmp_path_factory) -> dict[float, Path]:
 
 
 def _run(project: Path, out: Path, log: Path | None = None, **params) -> tuple[int, dict | None]:
-    code = stage.run(project / "features", project / "predictions", project / "bundle.joblib",
-                     project / "explain.json", log, out / "drift.html", out / "drift.json", {**PARAMS, **params}, 42)
+    code = run_stage("drift", lambda _: stage.run(project / "features", project / "predictions", project / "bundle.joblib",
+                                                  project / "explain.json", log, out / "drift.html", out / "drift.json",
+                                                  {**PARAMS, **params}, 42))  # as main() runs it
     metrics = out / "drift.json"
     return code, json.loads(metrics.read_text()) if metrics.exists() else None
 
@@ -242,10 +245,10 @@ def test_stage_outputs_are_byte_reproducible(projects, tmp_path):
 
 def test_stage_reads_the_inference_log_as_current_data(projects, tmp_path, capsys):
     project = projects[1.0]
-    bundle = joblib.load(project / "bundle.joblib")
+    bundle = load(project / "bundle.joblib", Bundle)
     test = pl.read_parquet(project / "features" / "test.parquet")
     scores = calibrate(pl.read_parquet(project / "predictions" / "test.parquet")["proba"].to_numpy(),
-                       bundle["calibration"])
+                       bundle.calibration)
     log = open_log(tmp_path / "inference.db")
     log.append([{"sk_id_curr": int(row["SK_ID_CURR"]), "model_version": "1", "score": float(s),
                  "decision": "refused" if s > 0.2 else "granted",
@@ -283,16 +286,16 @@ def test_stage_bad_input_names_file_and_column_and_writes_nothing(projects, tmp_
     out = tmp_path / "out"
     code, metrics = _run(project, out)
     err = capsys.readouterr().err
-    assert code == 2 and metrics is None
+    assert code == 1 and metrics is None
     assert f"{test}: column AGE_YEARS missing" in err and err.count("\n") == 1
     assert not out.exists() or list(out.iterdir()) == []  # no report, no metrics, no temporary file
 
     ranking = (project / "explain.json").read_text()
     (project / "explain.json").write_text('{"local": []}')
-    assert _run(project, out)[0] == 2 and "explain.json: expected a 'global' list" in capsys.readouterr().err
+    assert _run(project, out)[0] == 1 and "explain.json: expected a 'global' list" in capsys.readouterr().err
     (project / "explain.json").write_text(ranking)
     (project / "predictions" / "oof.parquet").unlink()
-    assert _run(project, out)[0] == 2 and "oof.parquet: file not found" in capsys.readouterr().err
+    assert _run(project, out)[0] == 1 and "oof.parquet: file not found" in capsys.readouterr().err
     assert not out.exists() or list(out.iterdir()) == []
 
 
@@ -300,10 +303,10 @@ def test_the_stage_gives_the_same_verdicts_on_a_postgres_log_as_on_sqlite(projec
     """The same logged rows (applications, plus dashboard views the stage must leave out) in both backends."""
     pg.reset()
     project = projects[1.0]
-    bundle = joblib.load(project / "bundle.joblib")
+    bundle = load(project / "bundle.joblib", Bundle)
     test = pl.read_parquet(project / "features" / "test.parquet")
     scores = calibrate(pl.read_parquet(project / "predictions" / "test.parquet")["proba"].to_numpy(),
-                       bundle["calibration"])
+                       bundle.calibration)
     records = [{"sk_id_curr": int(row["SK_ID_CURR"]), "model_version": "1", "score": float(s),
                 "decision": "refused" if s > 0.2 else "granted", "features": {f: row[f] for f in MODEL_FEATURES}}
                for row, s in zip(test.iter_rows(named=True), scores)]

@@ -11,9 +11,9 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from creditscore.explain import contributions, format_value, raw_score, reason_codes, typical_values
-from creditscore.fairness import age_bands, group_rates
-from creditscore.models import make_pipeline
+from creditscore.explanation.contributions import contributions, format_value, raw_score, reason_codes, typical_values
+from creditscore.explanation.fairness import age_bands, group_rates
+from creditscore.modelling.models import make_pipeline
 
 FEATURES = ["INCOME", "DEBT_RATIO", "EXT_SCORE"]
 LABELS = {"INCOME": "yearly income", "DEBT_RATIO": "debt / income", "EXT_SCORE": "external credit score"}
@@ -158,7 +158,7 @@ def test_age_bands_edges():
 
 
 def test_model_card_says_what_the_blend_is_made_of():
-    from creditscore.modelcard import _blend
+    from creditscore.explanation.modelcard import _blend
 
     assert _blend({"model": "lightgbm+none"}) == ""
     train = {"blend": {"seeds": 5, "weight": 0.25, "lightgbm": "lightgbm+none", "linear": "logistic_regression+none",

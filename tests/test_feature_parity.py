@@ -8,9 +8,9 @@ import polars as pl
 import pytest
 
 from creditscore.config import load_params
+from creditscore.data.raw import read_table
+from creditscore.data.schema import TABLES
 from creditscore.features.serving import client_features
-from creditscore.rawdata import read_table
-from creditscore.schema import TABLES
 from stages.engineer import engineer
 from stages.prepare import run
 

@@ -10,7 +10,7 @@ import pytest
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
-from creditscore.schema import TABLES
+from creditscore.data.schema import TABLES
 from creditscore.synthetic.generate import BOM, generate
 from creditscore.synthetic.marginals import column_stats, load_marginals, quantile_curve, scaled_counts
 from tests.conftest import SAMPLE_DIR, needs_sample

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
-from creditscore.inference_log import COLUMNS, TABLE, logged_rows, open_log, read_features
+from creditscore.monitoring.inference_log import COLUMNS, TABLE, logged_rows, open_log, read_features
 from tests.server import VALID, Server, require_models
 
 KEY = "test-pseudonym-key"

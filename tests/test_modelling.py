@@ -5,19 +5,20 @@ import json
 
 import numpy as np
 import pytest
+from imblearn import FunctionSampler
 from imblearn.over_sampling import SMOTE
 from imblearn.pipeline import Pipeline
-from imblearn import FunctionSampler
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from creditscore.calibration import calibrate, fit_calibration
-from creditscore.cost import business_cost, choose_threshold, confusion, cost_curve, decision_report
-from creditscore.models import make_pipeline
-from creditscore.training import (add_blend, best, blend, candidates, early_stopping_out_of_fold, out_of_fold, search_space_draws,
-                                  stratified_sample)
+from creditscore.decision.calibration import calibrate, fit_calibration
+from creditscore.decision.cost import business_cost, choose_threshold, confusion, cost_curve, decision_report
+from creditscore.modelling.models import make_pipeline
+from creditscore.serving.bundle import TrainedModel, load
+from creditscore.modelling.training import (add_blend, best, blend, candidates, early_stopping_out_of_fold, out_of_fold,
+                                            search_space_draws, stratified_sample)
 from stages.threshold import choose
 
 COST = {"fn_cost": 10, "fp_cost": 1}
@@ -173,7 +174,6 @@ def test_early_stopping_chooses_one_count_and_predicts_out_of_fold_with_it():
 
 @pytest.mark.parametrize("blended", [False, True])
 def test_refit_is_trained_on_train_and_holdout_and_nothing_else(tmp_path, monkeypatch, blended):
-    import joblib
     import polars as pl
     from sklearn.base import clone
 
@@ -202,7 +202,7 @@ def test_refit_is_trained_on_train_and_holdout_and_nothing_else(tmp_path, monkey
     metrics = train(features, tmp_path / "selection.json", tmp_path / "model.joblib", tmp_path / "predictions",
                     tmp_path / "plots", params, COST, 0)
     (x_fit, y_fit), (x_hold, y_hold), (x_test, _) = splits["train"], splits["holdout"], splits["test"]
-    served = joblib.load(tmp_path / "model.joblib")["pipeline"]
+    served = load(tmp_path / "model.joblib", TrainedModel, checksum=False).pipeline
     settings = {**lightgbm, "n_estimators": metrics["n_estimators"]}
     model = "lightgbm"
     if blended:

@@ -6,9 +6,9 @@ import json
 import polars as pl
 import pytest
 
-from creditscore.prepare import check_unique, clean_table, drop_orphans, split_holdout
-from creditscore.rawdata import DataError, read_table
-from creditscore.schema import TABLES, Table
+from creditscore.data.cleaning import check_unique, clean_table, drop_orphans, split_holdout
+from creditscore.data.raw import DataError, read_table
+from creditscore.data.schema import TABLES, Table
 from stages.prepare import run
 from tests.conftest import SAMPLE_DIR, needs_sample
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from creditscore.models import make_pipeline
-from creditscore.scoring import Scorer
+from creditscore.modelling.models import make_pipeline
+from creditscore.serving.scoring import Scorer
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,11 @@ import json
 import shutil
 
 import numpy as np
+import polars as pl
 import pytest
 
 from creditscore.config import load_params
-import polars as pl
-
-from creditscore.selection import candidate_sets, guarded_choice, make_probes, probe_threshold, select
+from creditscore.modelling.selection import candidate_sets, guarded_choice, make_probes, probe_threshold, select
 from creditscore.synthetic.generate import generate
 from stages.engineer import engineer
 from stages.prepare import run

@@ -1,34 +1,17 @@
 """Assemble the feature matrix: the one code path used by the engineer stage and by the API."""
 from __future__ import annotations
 
-import numpy as np
 import polars as pl
 
+from creditscore.data.cleaning import clean_table, sentinel_flags
+from creditscore.data.raw import empty_table
+from creditscore.data.schema import HISTORY_TABLES, KEY, TABLES
 from creditscore.features import extras, history
 from creditscore.features.application import application_features
-from creditscore.features.core import KEY, Aggregation, grouped
+from creditscore.features.core import Aggregation, grouped
 from creditscore.features.encoding import apply_encoding, fit_levels, target_encoded_name
-from creditscore.prepare import clean_table, sentinel_flags
-from creditscore.rawdata import empty_table
-from creditscore.schema import TABLES
 
-GROUPS = ("application", "bureau", "previous", "pos_cash", "installments", "credit_card", "recent_and_rates")
-HISTORY = ("bureau", "bureau_balance", "previous_application", "POS_CASH_balance", "installments_payments",
-           "credit_card_balance")
-
-
-def check_groups(groups) -> list[str]:
-    """The feature groups of `engineer.groups`, or a ValueError naming the problem (a typo must not drop a group)."""
-    groups = list(groups)
-    unknown = [g for g in groups if g not in GROUPS]
-    if unknown:
-        raise ValueError(f"params.yaml: engineer.groups has unknown group(s) {unknown}; expected some of {list(GROUPS)}")
-    if "application" not in groups:
-        raise ValueError("params.yaml: engineer.groups must include 'application' (the application row's features "
-                         "are always built: every other group joins onto them)")
-    if len(set(groups)) != len(groups):
-        raise ValueError(f"params.yaml: engineer.groups lists a group twice: {groups}")
-    return groups
+HISTORY = tuple(HISTORY_TABLES)  # the six history tables, in the schema's order
 
 
 def text_columns(table: str) -> list[str]:
@@ -165,8 +148,3 @@ def finalize(features: pl.DataFrame, names: list[str], absent_are_missing: bool 
         out = out.with_columns([pl.when(pl.col(n).is_infinite()).then(None).otherwise(pl.col(n)).alias(n)
                                 for n in infinite])
     return out
-
-
-def as_matrix(features: pl.DataFrame, names: list[str]) -> np.ndarray:
-    """A float64 numpy matrix with NaN for missing, columns in the given order."""
-    return features.select(names).to_numpy().astype(np.float64)

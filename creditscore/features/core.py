@@ -7,7 +7,6 @@ from functools import lru_cache
 
 import polars as pl
 
-KEY = "SK_ID_CURR"
 AGGREGATIONS = {  # applied to a list column holding one key's values; the same results as a group-by's
     "min": lambda e: e.list.min(), "max": lambda e: e.list.max(), "mean": lambda e: e.list.mean(),
     "sum": lambda e: e.list.sum(), "var": lambda e: e.list.var(ddof=1),

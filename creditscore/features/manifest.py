@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import re
 
+from creditscore.data.schema import TABLES
 from creditscore.features.application import BUSINESS
-from creditscore.schema import TABLES
 
 RAW = {c for t in TABLES.values() for c in t.names} | {"APP_CREDIT_PERC", "DPD", "DBD", "PAYMENT_PERC", "PAYMENT_DIFF"}
 TEXT = sorted({c for t in TABLES.values() for c, kind in t.columns if kind == "str"}, key=len, reverse=True)

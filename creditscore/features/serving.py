@@ -11,13 +11,13 @@ from functools import lru_cache
 import numpy as np
 import polars as pl
 
+from creditscore.data.cleaning import cleaner
+from creditscore.data.raw import DataError, column_type
+from creditscore.data.schema import TABLES
 from creditscore.features.application import application_expressions
-from creditscore.features.encoding import target_encoded_name
 from creditscore.features.build import (HISTORY, add_target_encoding, build_features, feature_groups, finalize,
                                         numeric_columns, sort_history)
-from creditscore.prepare import cleaner
-from creditscore.rawdata import DataError, column_type
-from creditscore.schema import TABLES
+from creditscore.features.encoding import target_encoded_name
 
 
 @lru_cache(maxsize=None)
@@ -89,6 +89,13 @@ def client_features(applications: list[dict], history: dict[str, list[dict]] | N
     return finalize(add_target_encoding(features, app, spec), names)
 
 
+def model_values(frame: pl.DataFrame) -> np.ndarray:
+    """Computed features as the model sees them: float32 as in the feature files, an overflow to infinity missing."""
+    values = frame.to_numpy().astype(np.float32)
+    values[np.isinf(values)] = np.nan
+    return values
+
+
 def client_matrix(applications: list[dict], history: dict[str, list[dict]] | None, plan: dict) -> np.ndarray:
     """The plan's features as a float64 matrix (rows in input order): `client_features` without the frame work.
 
@@ -103,8 +110,7 @@ def client_matrix(applications: list[dict], history: dict[str, list[dict]] | Non
         return frame.select(names).to_numpy().astype(np.float64)
     app = typed_frame("application_test", [{k: v for k, v in row.items() if k != "TARGET"} for row in applications],
                       plan["app_cleaner"], plan["app_columns"])
-    computed = app.select(plan["app_exprs"]).to_numpy().astype(np.float32)
-    computed[np.isinf(computed)] = np.nan
+    computed = model_values(app.select(plan["app_exprs"]))
     out = np.full((len(applications), len(names)), np.nan)
     out[:, plan["app_index"]] = computed
     return out

@@ -5,7 +5,7 @@ import numpy as np
 import polars as pl
 from scipy.special import ndtr
 
-from creditscore.schema import SENTINEL_DAYS, TABLES
+from creditscore.data.schema import SENTINEL_DAYS, TABLES
 from creditscore.synthetic.latent import draw_target, risk_score, solve_intercept
 from creditscore.synthetic.marginals import (column_stats, numeric_series, quantile_curve, sample_series,
                                              without_sentinel)

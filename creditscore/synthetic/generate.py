@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from creditscore.schema import HISTORY_TABLES, TABLES
+from creditscore.data.schema import HISTORY_TABLES, TABLES
 from creditscore.synthetic.application import EXTRA_EFFECTS, generate_applications
 from creditscore.synthetic.history import generate_history
 from creditscore.synthetic.latent import (APPLICATION_FACTORS, DRIFT_SHIFT, HISTORY_WEIGHTS, LATE_PAYMENT_STEP,

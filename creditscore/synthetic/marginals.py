@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from creditscore.schema import SENTINEL_DAYS
+from creditscore.data.schema import SENTINEL_DAYS
 
 MARGINALS = Path(__file__).with_name("marginals.json")
 DISCRETE_MAX = 30  # numeric columns with at most this many listed values are sampled as discrete

@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 from scipy.stats import spearmanr
 
-from creditscore.schema import SENTINEL_DAYS
+from creditscore.data.schema import SENTINEL_DAYS
 from creditscore.synthetic.shapes import RATIOS
 
 EXT_SOURCES = ["EXT_SOURCE_1", "EXT_SOURCE_2", "EXT_SOURCE_3"]

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from creditscore.schema import SENTINEL_DAYS
+from creditscore.data.schema import SENTINEL_DAYS
 
 SHAPES = Path(__file__).with_name("shapes.json")
 MISSING = "<missing>"

@@ -34,23 +34,23 @@ from pathlib import Path
 
 import polars as pl
 
-from creditscore.inference_log.base import (
-    COLUMNS,
-    DECISIONS,
-    KINDS,
-    SCHEMA_VERSION,
-    SIGNIFICANT_DIGITS,
-    TABLE,
-    InferenceLog,
-    LogUnavailable,
-    coarse,
-    describe,
-    is_url,
-    pseudonym,
-    share_counters,
-)
-from creditscore.inference_log.postgres import PostgresLog, _pg_read, _read_pg
-from creditscore.inference_log.sqlite import SQLiteLog, _open_sqlite, _read_sqlite
+from creditscore.monitoring.inference_log.base import (
+                                                       COLUMNS,
+                                                       DECISIONS,
+                                                       KINDS,
+                                                       SCHEMA_VERSION,
+                                                       SIGNIFICANT_DIGITS,
+                                                       TABLE,
+                                                       InferenceLog,
+                                                       LogUnavailable,
+                                                       coarse,
+                                                       describe,
+                                                       is_url,
+                                                       pseudonym,
+                                                       share_counters,
+                                                       )
+from creditscore.monitoring.inference_log.postgres import PostgresLog, _pg_read, _read_pg
+from creditscore.monitoring.inference_log.sqlite import SQLiteLog, _open_sqlite, _read_sqlite
 
 __all__ = ["COLUMNS", "DECISIONS", "KINDS", "SCHEMA_VERSION", "SIGNIFICANT_DIGITS", "TABLE", "InferenceLog",
            "LogUnavailable", "PostgresLog", "SQLiteLog", "coarse", "describe", "from_environment", "is_url",
@@ -65,9 +65,12 @@ def open_log(target, **kwargs) -> InferenceLog:
     return SQLiteLog(target, **kwargs)
 
 
-def from_environment(default_path: Path) -> InferenceLog | None:
-    """The API's log: INFERENCE_LOG ("off", a URL or a path), else DATABASE_URL, else `default_path`."""
-    env = os.environ
+def from_environment(default_path: Path, env=None) -> InferenceLog | None:
+    """The API's log: INFERENCE_LOG ("off", a URL or a path), else DATABASE_URL, else `default_path`.
+
+    `env`: the settings to read (the process environment by default).
+    """
+    env = os.environ if env is None else env
     target = env.get("INFERENCE_LOG") or env.get("DATABASE_URL") or str(default_path)
     if target.strip().lower() in ("off", "none"):
         return None

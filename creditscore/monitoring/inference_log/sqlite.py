@@ -8,14 +8,14 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from creditscore.inference_log.base import (
-    BUSY_TIMEOUT_MS,
-    SCHEMA_VERSION,
-    TABLE,
-    InferenceLog,
-    LogUnavailable,
-    check_present,
-)
+from creditscore.monitoring.inference_log.base import (
+                                                       BUSY_TIMEOUT_MS,
+                                                       SCHEMA_VERSION,
+                                                       TABLE,
+                                                       InferenceLog,
+                                                       LogUnavailable,
+                                                       check_present,
+                                                       )
 
 SQLITE_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {TABLE} (

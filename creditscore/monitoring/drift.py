@@ -8,13 +8,13 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+
+from creditscore.io import atomic_file
 
 EPSILON = 1e-4          # proportion given to an empty bin, so that the log stays finite
 STABLE, WATCH = 0.1, 0.25
@@ -155,17 +155,8 @@ def feature_drift(reference: pl.DataFrame, current: pl.DataFrame, features: list
         raise RuntimeError(f"feature_drift: evidently returned no drift result for column {absent[0]}")
 
     if report is not None:
-        report = Path(report)
-        report.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(prefix=f".{report.name}.", dir=report.parent)
-        os.close(handle)
-        try:
-            Path(tmp).write_text(stable_html(snapshot.get_html_str(as_iframe=False)), encoding="utf-8")
-            os.chmod(tmp, 0o644)  # mkstemp creates 0600; a report is meant to be read
-            os.replace(tmp, report)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_file(Path(report)) as tmp:
+            tmp.write_text(stable_html(snapshot.get_html_str(as_iframe=False)), encoding="utf-8")
     n_drifted = sum(per_column[f]["drifted"] for f in features)
     return {"features": {f: per_column[f] for f in features}, "score": per_column[score],
             "n_features": len(features), "n_drifted": int(n_drifted),

@@ -13,8 +13,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-MODELS = ("dummy", "logistic_regression", "random_forest", "lightgbm")  # "blend" is built from two of them
-STRATEGIES = ("none", "class_weight", "undersample", "smote")
+from creditscore.params import MODELS, STRATEGIES  # noqa: E402  ("blend" is built from two of the models)
 
 
 def _estimator(model: str, strategy: str, seed: int, params: dict):
@@ -56,6 +55,19 @@ def make_pipeline(model: str, strategy: str, seed: int, params: dict | None = No
     return Pipeline(steps)
 
 
+def model_kind(pipeline) -> str:
+    """lightgbm | logistic_regression | random_forest | dummy | blend, from the pipeline's last step."""
+    name = type(pipeline.steps[-1][1]).__name__
+    return {"LGBMClassifier": "lightgbm", "LogisticRegression": "logistic_regression",
+            "RandomForestClassifier": "random_forest", "DummyClassifier": "dummy", "LogitBlend": "blend"}[name]
+
+
+def members(pipeline) -> list[tuple[object, float]]:
+    """A blend's member pipelines with their weights in the log-odds sum."""
+    model = pipeline.steps[-1][1]
+    return list(zip(model.members_, model.member_weights_))
+
+
 def logit(proba: np.ndarray) -> np.ndarray:
     p = np.clip(np.asarray(proba, dtype=np.float64), 1e-15, 1 - 1e-15)
     return np.log(p / (1 - p))
@@ -67,7 +79,7 @@ class LogitBlend(ClassifierMixin, BaseEstimator):
     score = (1 - weight) * mean over `seeds` LightGBM fits (random_state, random_state + 1, ...) of their
     log-odds + weight * the logistic regression's log-odds. Every member is an ordinary pipeline of
     `make_pipeline`, so samplers, imputation and scaling stay inside it and see training rows only. The
-    contributions of a blend are the same weighted sum of its members' (`creditscore.explain`), so they still
+    contributions of a blend are the same weighted sum of its members' (`creditscore.explanation.contributions`), so they still
     add up to the score exactly. The weight is chosen on out-of-fold predictions (`training.blend`).
     """
 

@@ -145,3 +145,4 @@ TABLES: dict[str, Table] = {t.name: t for t in (
           bom=True),
 )}
 HISTORY_TABLES = [n for n, t in TABLES.items() if t.parent is not None]
+KEY = "SK_ID_CURR"  # the client: every table links to it, every feature row is keyed by it

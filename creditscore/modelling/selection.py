@@ -20,6 +20,8 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
+from creditscore.stage import progress
+
 PROBE_KINDS = ("gaussian", "uniform", "binary", "permuted")
 RULES = ("max", "mean3sd", "quantile")
 SETS = ("probe", "used", "all")  # the candidate sets of the guard, smallest first
@@ -54,6 +56,7 @@ def probe_runs(x: np.ndarray, y: np.ndarray, params: dict, model_params: dict) -
     wins = np.zeros(x.shape[1])
     importance_sum = np.zeros(x.shape[1])
     thresholds, runs = [], 0
+    bar = progress(len(params["seeds"]) * int(params["folds"]), "probe runs")
     for seed in params["seeds"]:
         rng = np.random.default_rng(seed)
         probes, _ = make_probes(x, int(params["probes_per_kind"]), rng)
@@ -69,6 +72,8 @@ def probe_runs(x: np.ndarray, y: np.ndarray, params: dict, model_params: dict) -
             importance_sum += real
             thresholds.append(threshold)
             runs += 1
+            bar.update()
+    bar.close()
     return {"share_beating_probes": wins / runs, "mean_importance": importance_sum / runs,
             "mean_threshold": float(np.mean(thresholds)), "runs": runs}
 

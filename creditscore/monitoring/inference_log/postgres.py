@@ -3,18 +3,18 @@ from __future__ import annotations
 
 import os
 
-from creditscore.inference_log.base import (
-    ACQUIRE_TIMEOUT_S,
-    CONNECT_TIMEOUT_S,
-    LOGGER,
-    SCHEMA_VERSION,
-    STATEMENT_TIMEOUT_MS,
-    TABLE,
-    InferenceLog,
-    LogUnavailable,
-    check_present,
-    describe,
-)
+from creditscore.monitoring.inference_log.base import (
+                                                       ACQUIRE_TIMEOUT_S,
+                                                       CONNECT_TIMEOUT_S,
+                                                       LOGGER,
+                                                       SCHEMA_VERSION,
+                                                       STATEMENT_TIMEOUT_MS,
+                                                       TABLE,
+                                                       InferenceLog,
+                                                       LogUnavailable,
+                                                       check_present,
+                                                       describe,
+                                                       )
 
 PG_SCHEMA = (
     f"""CREATE TABLE IF NOT EXISTS {TABLE} (

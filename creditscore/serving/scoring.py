@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from creditscore.explain import members, model_kind
+from creditscore.modelling.models import members, model_kind
 
 
 class Scorer:

@@ -15,8 +15,8 @@ from sklearn.base import clone
 from sklearn.metrics import fbeta_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from creditscore.cost import choose_threshold, decision_report
-from creditscore.models import logit, make_pipeline
+from creditscore.decision.cost import choose_threshold, decision_report
+from creditscore.modelling.models import logit, make_pipeline
 
 
 def stratified_sample(n_rows: int, y: np.ndarray, size: int, seed: int) -> np.ndarray:

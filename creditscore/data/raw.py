@@ -6,7 +6,7 @@ from pathlib import Path
 
 import polars as pl
 
-from creditscore.schema import Table
+from creditscore.data.schema import Table
 
 POLARS_TYPE = {"int": pl.Float64, "float": pl.Float64, "str": pl.String}  # ints are checked, then narrowed
 KEY_COLUMNS = ("SK_ID_CURR", "SK_ID_BUREAU", "SK_ID_PREV")

@@ -5,7 +5,7 @@
 value equal the score exactly. For LightGBM these are the booster's TreeSHAP values (`pred_contrib`),
 for logistic regression the exact linear SHAP values against the training data (coefficient x
 standardised value, the scaler having centred every feature on its training mean), and for a blend
-(`creditscore.models.LogitBlend`) the same weighted sum of its members' contributions as its score. The
+(`creditscore.modelling.models.LogitBlend`) the same weighted sum of its members' contributions as its score. The
 explain stage checks them against the `shap` library. None needs `shap` at serving time.
 """
 from __future__ import annotations
@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from creditscore.modelling.models import members, model_kind
 
 TOP_REASONS = 4
 
@@ -27,19 +29,6 @@ class Contributions:
     @property
     def score(self) -> np.ndarray:
         return self.values.sum(axis=1) + self.base
-
-
-def model_kind(pipeline) -> str:
-    """lightgbm | logistic_regression | random_forest | dummy | blend, from the pipeline's last step."""
-    name = type(pipeline.steps[-1][1]).__name__
-    return {"LGBMClassifier": "lightgbm", "LogisticRegression": "logistic_regression",
-            "RandomForestClassifier": "random_forest", "DummyClassifier": "dummy", "LogitBlend": "blend"}[name]
-
-
-def members(pipeline) -> list[tuple[object, float]]:
-    """A blend's member pipelines with their weights in the log-odds sum."""
-    model = pipeline.steps[-1][1]
-    return list(zip(model.members_, model.member_weights_))
 
 
 def preprocess(pipeline, x: np.ndarray) -> np.ndarray:

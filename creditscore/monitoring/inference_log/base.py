@@ -24,7 +24,7 @@ STATEMENT_TIMEOUT_MS = 2_000  # PostgreSQL: the longest an insert may run on the
 CONNECT_TIMEOUT_S = 2
 BACKOFF_S = (0.5, 5.0)        # after a failure: first and longest pause before the database is tried again
 WARN_EVERY_S = 60.0
-LOGGER = logging.getLogger("creditscore.inference_log")
+LOGGER = logging.getLogger("creditscore.monitoring.inference_log")
 _LOGS: weakref.WeakSet[InferenceLog] = weakref.WeakSet()
 _SHARED = None  # multiprocessing.Array('q', 2): rows written and dropped by every worker of the service
 

@@ -18,7 +18,7 @@ def confusion(y: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, i
 
 
 def business_cost(y: np.ndarray, proba: np.ndarray, threshold: float, fn_cost: float, fp_cost: float) -> float:
-    """fn_cost · FN + fp_cost · FP at the threshold."""
+    """fn_cost · FN + fp_cost · FP at the threshold: the definition `cost_curve` is tested against."""
     c = confusion(y, proba, threshold)
     return fn_cost * c["fn"] + fp_cost * c["fp"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from creditscore.fairness import group_key
+from creditscore.explanation.fairness import group_key
 
 
 def _fmt(value, digits: int = 4) -> str:

@@ -1,0 +1,1 @@
+"""Decision: the business cost of an error, the threshold of least cost, and probability calibration."""

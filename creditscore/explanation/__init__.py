@@ -1,0 +1,1 @@
+"""Explanation: exact contributions and reason codes, fairness rates, and the model card."""

@@ -1,0 +1,144 @@
+"""The explain stage's figures and local explanations: SHAP bar, beeswarm and waterfalls, LIME, and the check
+of our contributions against the `shap` library. Matplotlib draws headlessly; `shap` and `lime` are imported
+here only, never by the API.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # figures are written headlessly
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from creditscore.explanation.contributions import contributions, preprocess, reason_codes  # noqa: E402
+from creditscore.modelling.models import members, model_kind  # noqa: E402
+
+
+def native_importance(pipeline, n: int) -> tuple[str, np.ndarray]:
+    """The model's own importance: LightGBM gain, |standardised coefficient|, or impurity decrease.
+
+    A blend's is its LightGBM members' gain, averaged (the logistic regression has no gain to add to it).
+    """
+    model = pipeline.steps[-1][1]
+    kind = model_kind(pipeline)
+    if kind == "blend":
+        gains = [native_importance(m, n)[1] for m, _ in members(pipeline) if model_kind(m) == "lightgbm"]
+        return "lightgbm_gain_mean_over_seeds", np.mean(gains, axis=0)
+    if kind == "lightgbm":
+        return "lightgbm_gain", model.booster_.feature_importance(importance_type="gain").astype(float)
+    if kind == "logistic_regression":
+        return "abs_standardised_coefficient", np.abs(model.coef_[0])
+    if kind == "random_forest":
+        return "impurity_decrease", model.feature_importances_.astype(float)
+    return "none", np.zeros(n)
+
+
+def shap_library_check(pipeline, x_sample: np.ndarray, x_background: np.ndarray) -> float:
+    """Largest difference between our contributions and the `shap` library's on a sample.
+
+    For a blend, each member is checked against the library and the largest difference, weighted as the
+    member is in the blend, is returned.
+    """
+    import shap
+    kind = model_kind(pipeline)
+    if kind == "blend":
+        return max(w * shap_library_check(m, x_sample, x_background) for m, w in members(pipeline))
+    ours = contributions(pipeline, x_sample)
+    xt = preprocess(pipeline, x_sample)
+    if kind == "lightgbm":
+        with warnings.catch_warnings():  # shap's notice that it returns one array for a binary LightGBM: we use that
+            warnings.filterwarnings("ignore", message="LightGBM binary classifier with TreeExplainer",
+                                    category=UserWarning)
+            theirs = np.asarray(shap.TreeExplainer(pipeline.steps[-1][1].booster_).shap_values(xt))
+    elif kind == "logistic_regression":
+        background = preprocess(pipeline, x_background)  # every row, not the masker's default 100-row sample
+        explainer = shap.LinearExplainer(pipeline.steps[-1][1],
+                                         shap.maskers.Independent(background, max_samples=len(background)))
+        theirs = np.asarray(explainer.shap_values(xt))
+    else:
+        return 0.0  # the forest's contributions come from shap itself; the dummy has none
+    return float(np.max(np.abs(theirs - ours.values)))
+
+
+def global_figures(out: Path, contrib, x: np.ndarray, names: list[str], labels: dict, importance: np.ndarray,
+                   importance_name: str, top: int) -> None:
+    import shap
+    explanation = shap.Explanation(values=contrib.values, base_values=contrib.base, data=x, feature_names=names)
+    for kind, plot in (("bar", shap.plots.bar), ("beeswarm", shap.plots.beeswarm)):
+        plt.figure()
+        np.random.seed(0)  # the beeswarm jitters overlapping dots with numpy's global generator
+        plot(explanation, max_display=top, show=False)
+        plt.title(f"SHAP on the hold-out ({contrib.space}), top {top}")
+        plt.tight_layout()
+        plt.savefig(out / f"shap_{kind}.png", dpi=90)
+        plt.close("all")
+    mean_abs = np.abs(contrib.values).mean(axis=0)
+    order = np.argsort(-mean_abs, kind="stable")[:top][::-1]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 0.32 * top + 1.5), sharey=True)
+    axes[0].barh([names[i] for i in order], mean_abs[order], color="#3465a4")
+    axes[0].set_title("mean |SHAP| on the hold-out")
+    axes[1].barh([names[i] for i in order], importance[order], color="#8f5902", hatch="//")
+    axes[1].set_title(f"model's own importance ({importance_name})")
+    fig.tight_layout()
+    fig.savefig(out / "importance.png", dpi=90)
+    plt.close("all")
+
+
+def pick_clients(ids: np.ndarray, proba: np.ndarray, threshold: float, counts: dict) -> list[tuple[str, int]]:
+    """Hold-out rows to explain locally: highest risk, lowest risk, closest to the threshold (stable order)."""
+    order = np.argsort(proba, kind="stable")
+    chosen: list[tuple[str, int]] = []
+    seen: set[int] = set()
+    candidates = {"highest": order[::-1], "lowest": order,
+                  "closest": np.argsort(np.abs(proba - threshold), kind="stable")}
+    for kind in ("highest", "lowest", "closest"):
+        taken = 0
+        for row in candidates[kind]:
+            if taken >= int(counts.get(kind, 0)):
+                break
+            if int(row) not in seen:
+                seen.add(int(row))
+                chosen.append((kind, int(row)))
+                taken += 1
+    return chosen
+
+
+def local_explanations(out: Path, pipeline, x_hold, ids, proba, threshold, x_train, names, labels, typical,
+                       params: dict, seed: int) -> list[dict]:
+    import shap
+    from lime.lime_tabular import LimeTabularExplainer
+    fill = np.nan_to_num(np.nanmedian(x_train, axis=0), nan=0.0)
+    train_filled = np.where(np.isnan(x_train), fill, x_train)
+    lime = LimeTabularExplainer(train_filled, feature_names=names, class_names=["repaid", "default"],
+                                discretize_continuous=True, random_state=seed, mode="classification")
+    k = int(params["top_k"])
+    rows = []
+    for kind, row in pick_clients(ids, proba, threshold, params["clients"]):
+        client = int(ids[row])
+        c = contributions(pipeline, x_hold[row:row + 1])
+        explanation = shap.Explanation(values=c.values[0], base_values=c.base[0], data=x_hold[row], feature_names=names)
+        plt.figure()
+        shap.plots.waterfall(explanation, max_display=12, show=False)
+        plt.title(f"client {client} ({kind}): calibrated P(default) {proba[row]:.3f}")
+        plt.tight_layout()
+        plt.savefig(out / f"waterfall_{client}.png", dpi=90)
+        plt.close("all")
+        lime_row = np.where(np.isnan(x_hold[row]), fill, x_hold[row])
+        lime_exp = lime.explain_instance(lime_row, pipeline.predict_proba, num_features=k,
+                                         num_samples=int(params["lime_samples"]))
+        fig = lime_exp.as_pyplot_figure()
+        fig.suptitle(f"LIME, client {client} ({kind})")
+        fig.tight_layout()
+        fig.savefig(out / f"lime_{client}.png", dpi=90)
+        plt.close("all")
+        shap_top = [names[i] for i in np.argsort(-np.abs(c.values[0]), kind="stable")[:k]]
+        lime_top = [names[i] for i, _ in sorted(lime_exp.as_map()[1], key=lambda t: (-abs(t[1]), t[0]))[:k]]
+        rows.append({"client": client, "kind": kind, "proba": round(float(proba[row]), 6),
+                     "decision": "refused" if proba[row] >= threshold else "granted",
+                     "shap_top": shap_top, "lime_top": lime_top,
+                     "agreement": round(len(set(shap_top) & set(lime_top)) / k, 4),
+                     "reasons": [r["text"] for r in reason_codes(x_hold[row], c.values[0], names, labels, typical)]})
+    return rows

@@ -1,0 +1,1 @@
+"""Modelling: candidate pipelines, the honest benchmark and blend, probe feature selection, MLflow tracking."""

@@ -1,0 +1,191 @@
+"""The one declaration of params.yaml: every section, key and type, checked once when a stage loads it.
+
+An unknown key, a missing key, a misspelt group or a wrong type stops the stage with one line naming the
+key (`params.yaml: train.blend.seeds: input should be greater than or equal to 0, got -1`), before any
+output is touched. Model hyper-parameters (`probe.model`, `train.lightgbm`, ...) are passed to the
+library as they are: the library names a bad one itself.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+GROUPS = ("application", "bureau", "previous", "pos_cash", "installments", "credit_card", "recent_and_rates")
+MODELS = ("dummy", "logistic_regression", "random_forest", "lightgbm")
+STRATEGIES = ("none", "class_weight", "undersample", "smote")
+
+Count = Annotated[int, Field(ge=1)]
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+def check_groups(groups) -> list[str]:
+    """The feature groups of `engineer.groups`, or a ValueError naming the problem (a typo must not drop a group)."""
+    groups = list(groups)
+    unknown = [g for g in groups if g not in GROUPS]
+    if unknown:
+        raise ValueError(f"unknown group(s) {unknown}; expected some of {list(GROUPS)}")
+    if "application" not in groups:
+        raise ValueError("must include 'application' (the application row's features "
+                         "are always built: every other group joins onto them)")
+    if len(set(groups)) != len(groups):
+        raise ValueError(f"a group is listed twice: {groups}")
+    return groups
+
+
+class ParamsError(ValueError):
+    """params.yaml does not match its declaration; the message names the key."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Data(Section):
+    source: Literal["synthetic", "kaggle"]
+    raw_dir: str
+    n_clients: int = Field(ge=100)
+    holdout_size: float = Field(gt=0.0, lt=1.0)
+    drift: float
+
+
+class Poly(Section):
+    columns: list[str]
+    degree: int = Field(ge=1, le=5)
+
+
+class TargetEncoding(Section):
+    enabled: bool
+    columns: list[str]
+    folds: int = Field(ge=2)
+    smoothing: float = Field(ge=0.0)
+
+
+class Engineer(Section):
+    groups: list[str]
+    max_levels: Count
+    min_count: Count
+    poly: Poly
+    target_encoding: TargetEncoding
+
+    @field_validator("groups")
+    @classmethod
+    def _groups(cls, groups: list[str]) -> list[str]:
+        return check_groups(groups)
+
+
+class Probe(Section):
+    probes_per_kind: Count
+    seeds: list[int] = Field(min_length=1)
+    folds: int = Field(ge=2)
+    rule: Literal["max", "mean3sd", "quantile"]
+    quantile: Share
+    min_share: Share
+    validation_folds: int = Field(ge=2)
+    tolerance: float = Field(ge=0.0)
+    model: dict[str, Any]
+
+
+class Cost(Section):
+    fn_cost: float = Field(gt=0.0)
+    fp_cost: float = Field(gt=0.0)
+
+
+class Blend(Section):
+    seeds: int = Field(ge=0)
+    weights: list[float] = Field(min_length=1)
+
+    @field_validator("weights")
+    @classmethod
+    def _below_one(cls, weights: list[float]) -> list[float]:
+        if any(not 0.0 <= w < 1.0 for w in weights):
+            raise ValueError("every weight of the logistic regression must be in [0, 1)")
+        return weights
+
+
+class Mlflow(Section):
+    experiment: str
+    registered_model: str
+    alias: str
+
+
+class Train(Section):
+    folds: int = Field(ge=2)
+    benchmark_sample: Count
+    early_stopping_rounds: Count
+    fbeta: float = Field(gt=0.0)
+    models: list[Literal[MODELS]] = Field(min_length=1)  # type: ignore[valid-type]
+    strategies: list[Literal[STRATEGIES]] = Field(min_length=1)  # type: ignore[valid-type]
+    logistic_regression: dict[str, Any]
+    random_forest: dict[str, Any]
+    lightgbm: dict[str, Any]
+    blend: Blend
+    search_budget: int = Field(ge=0)
+    search_space: dict[str, list]
+    mlflow: Mlflow
+
+
+class Threshold(Section):
+    calibration: Literal["isotonic", "sigmoid"]
+
+
+class Clients(Section):
+    highest: int = Field(ge=0)
+    lowest: int = Field(ge=0)
+    closest: int = Field(ge=0)
+
+
+class Explain(Section):
+    clients: Clients
+    top_k: Count
+    lime_samples: Count
+    sample: Count
+    top_features: Count
+    age_bands: list[int] = Field(min_length=1)
+    key_fields: list[str] = Field(min_length=1)
+
+
+class Drift(Section):
+    top_features: Count
+    reference_sample: Count
+    current_sample: Count
+    share_alert: Share
+    psi_alert: float = Field(ge=0.0)
+    fail_on_alert: bool
+    log: str
+
+
+class Params(Section):
+    seed: int
+    data: Data
+    engineer: Engineer
+    probe: Probe
+    cost: Cost
+    train: Train
+    threshold: Threshold
+    explain: Explain
+    drift: Drift
+
+
+def _problem(error: dict) -> str:
+    where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"])[1:] or "(top level)"
+    message = error["msg"].removeprefix("Value error, ")
+    message = message[:1].lower() + message[1:]
+    if error["type"] == "missing":
+        return f"{where}: missing"
+    if error["type"] == "extra_forbidden":
+        return f"{where}: unknown key"
+    if error["type"] == "value_error":
+        return f"{where}: {message}"
+    return f"{where}: {message}, got {error['input']!r}"
+
+
+def validate(params: Any) -> dict:
+    """params as loaded from YAML, unchanged, once they match the declaration; else ParamsError."""
+    try:
+        Params.model_validate(params)
+    except ValidationError as error:
+        problems = [_problem(e) for e in error.errors(include_url=False)]
+        more = f" (and {len(problems) - 1} more: {'; '.join(problems[1:])})" if len(problems) > 1 else ""
+        raise ParamsError(f"params.yaml: {problems[0]}{more}") from None
+    return params

@@ -1,0 +1,1 @@
+"""Serving: verified model artifacts and the fast scorer the API runs."""

@@ -1,0 +1,93 @@
+"""The three model artifacts, each defined once, saved and loaded in one place.
+
+- `TrainedModel` (`models/model.joblib`, train stage): the refitted pipeline and what it was trained on.
+- `Bundle` (`models/bundle.joblib`, threshold stage): the trained model with its calibration, threshold,
+  cost, feature spec and manifest: everything the API needs to score.
+- `Reference` (`models/reference.joblib`, explain stage): what the API and the dashboard show beside a
+  score (typical values of granted clients, labels, the global ranking, known clients).
+
+Each carries `format_version`. `load` refuses a file of another kind or version, and, for the served files,
+one that does not match the `.sha256` checksum written beside it by `save`, with a message saying what to
+do. Every stage, the app and the tests go through `save` and `load`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+import joblib
+
+from creditscore.io import atomic_file
+from creditscore.serving.artifacts import FIX, ArtifactError, verify, write_checksum
+
+FORMAT_VERSION = 1
+QUANTILES = [round(0.05 * k, 2) for k in range(1, 20)]  # the reference's distribution grid: 0.05 ... 0.95
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    pipeline: Any                  # the fitted imblearn pipeline (its last step: the model, or a LogitBlend)
+    features: list[str]            # its input columns, in order
+    model: str                     # the winner's name, as in metrics/train.json
+    params: dict                   # the winner's settings
+    versions: dict                 # python and package versions it was fitted with
+    format_version: int = FORMAT_VERSION
+
+
+@dataclass(frozen=True)
+class Bundle:
+    pipeline: Any
+    features: list[str]
+    model: str
+    params: dict
+    versions: dict
+    calibration: dict              # creditscore.decision.calibration: method and fitted numbers
+    threshold: float               # refuse when the calibrated probability is at least this
+    cost: dict                     # fn_cost, fp_cost
+    spec: dict                     # the engineer stage's feature spec (the serving plan is built from it)
+    manifest: list                 # name and meaning of every feature
+    metrics: dict                  # the threshold stage's metrics
+    format_version: int = FORMAT_VERSION
+
+    @classmethod
+    def from_trained(cls, trained: TrainedModel, **decision) -> Bundle:
+        """The trained model with the decision parts added by the threshold stage."""
+        kept = {f.name: getattr(trained, f.name) for f in fields(TrainedModel) if f.name != "format_version"}
+        return cls(**kept, **decision)
+
+
+@dataclass(frozen=True)
+class Reference:
+    typical: Any                   # median of each feature over granted clients (NaN where unknown)
+    labels: dict                   # feature -> plain-language meaning
+    ranking: list                  # global mean |contribution| ranking (explain metrics' "global", complete)
+    key_fields: list[str]          # the fields the dashboard compares against granted and refused clients
+    distributions: dict            # their quantiles among granted and refused training clients
+    clients: dict                  # known clients: ids, features, key values, calibrated proba, application rows
+    format_version: int = FORMAT_VERSION
+
+
+def save(artifact, path: Path, checksum: bool = True) -> None:
+    """Write the artifact atomically (a temporary file renamed into place), then its checksum beside it."""
+    with atomic_file(path) as tmp:
+        joblib.dump(artifact, tmp)
+    if checksum:
+        write_checksum(path)
+
+
+def load(path: Path, kind: type[T], checksum: bool = True) -> T:
+    """The artifact at `path`, verified against its checksum (when `checksum`), its kind and its format version."""
+    if checksum:
+        verify(path)
+    elif not path.exists():
+        raise ArtifactError(f"{path} is missing: {FIX}")
+    artifact = joblib.load(path)
+    if not isinstance(artifact, kind):
+        raise ArtifactError(f"{path} holds a {type(artifact).__name__}, not a {kind.__name__}: it was written by "
+                            f"another version of this repository; {FIX}")
+    if artifact.format_version != FORMAT_VERSION:
+        raise ArtifactError(f"{path} has format version {artifact.format_version}, this code reads "
+                            f"{FORMAT_VERSION}; {FIX}")
+    return artifact

@@ -1,0 +1,47 @@
+"""One convention for every DVC stage: `stage: message` log lines, and exit 1 with one line on bad input.
+
+Bad input is what a user can fix: params.yaml (`ParamsError`), a data file (`DataError`, which names the
+file and column), a missing file. It ends the stage with exit code 1 and a single line
+`stage: error: ...` on stderr, never a traceback. Any other exception is a defect and keeps its traceback.
+The stages write their outputs through `creditscore.io` (a temporary file or folder renamed into place),
+so a failing run leaves the previous good outputs as they were.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+
+from creditscore.serving.artifacts import ArtifactError
+
+BAD_INPUT = (ValueError, FileNotFoundError, ArtifactError)  # ParamsError and DataError are ValueErrors
+
+
+def logger(stage: str, timed: bool = False) -> Callable[[str], None]:
+    """A function printing `stage: message` to stderr (with the seconds since it was made when `timed`)."""
+    start = time.perf_counter()
+
+    def log(message: str) -> None:
+        suffix = f" ({time.perf_counter() - start:.1f}s)" if timed else ""
+        print(f"{stage}: {message}{suffix}", file=sys.stderr, flush=True)
+
+    return log
+
+
+def progress(total: int, what: str):
+    """A progress bar on stderr for a step that takes minutes at full scale; drawn only on a terminal (so CI
+    logs and `dvc repro` piped to a file get no bar lines)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=what, unit="fit", leave=False, disable=None, file=sys.stderr)
+
+
+def run(stage: str, body: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> int:
+    """Run a stage's body: its return code (0 when None), or 1 and one `stage: error:` line on bad input."""
+    try:
+        return int(body(argv) or 0)
+    except BAD_INPUT as error:
+        message = str(error) if not isinstance(error, FileNotFoundError) or not error.filename else \
+            f"{error.filename}: file not found"
+        print(f"{stage}: error: {message}", file=sys.stderr, flush=True)
+        return 1

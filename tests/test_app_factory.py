@@ -1,0 +1,71 @@
+"""The app factory: blueprints, and apps built in-process from isolated configs that do not leak into each other.
+
+The behaviour of every endpoint under gunicorn is tested in test_api.py and test_api_security.py; these
+tests build the app itself, as flaskr's do, with Flask's test client.
+"""
+from __future__ import annotations
+
+import pytest
+
+from app import create_app
+from app.http import COOKIE, session_token
+from app.service import ModelNotReady
+from creditscore.monitoring.inference_log import logged_rows
+from tests.server import MODELS, require_models
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory):
+    require_models()
+    log = tmp_path_factory.mktemp("factory") / "inference.sqlite"
+    return {"MODEL_BUNDLE": MODELS / "bundle.joblib", "MODEL_REFERENCE": MODELS / "reference.joblib",
+            "INFERENCE_LOG": log, "INFERENCE_LOG_KEY": "k", "API_KEY": None}
+
+
+def test_two_blueprints_and_every_route_in_one_of_them(config):
+    app = create_app(config)
+    assert sorted(app.blueprints) == ["api", "dashboard"]
+    endpoints = {r.rule: r.endpoint for r in app.url_map.iter_rules() if r.endpoint != "static"}
+    assert endpoints == {"/health": "api.health", "/model": "api.model_info", "/openapi.json": "api.openapi",
+                         "/predict": "api.predict", "/clients": "api.clients", "/clients/<client_id:client>":
+                         "api.client", "/clients/<client_id:client>/explain": "api.client_explain",
+                         "/clients/<client_id:client>/whatif": "api.client_what_if", "/reference": "api.reference",
+                         "/": "dashboard.page"}
+
+
+def test_isolated_configs_a_key_for_one_app_none_for_the_other(config, tmp_path):
+    locked = create_app({**config, "API_KEY": "secret", "INFERENCE_LOG": "off"}).test_client()
+    open_ = create_app({**config, "INFERENCE_LOG": tmp_path / "own.sqlite"}).test_client()
+    assert locked.get("/health").status_code == 200  # health never needs the key
+    answer = locked.get("/model")
+    assert answer.status_code == 401 and answer.json == {"error": "missing or wrong API key: send it in the "
+                                                                  "X-API-Key header"}
+    assert locked.get("/model", headers={"X-API-Key": "secret"}).status_code == 200
+    assert locked.get("/health").json["inference_log"] == {"backend": "off"}
+    # the dashboard's one-time key sets the session cookie and leaves the address bar
+    answer = locked.get("/?api_key=secret")
+    assert answer.status_code == 303 and answer.headers["Location"] == "/"
+    assert f"{COOKIE}={session_token('secret')}" in answer.headers["Set-Cookie"]
+    assert locked.get("/").status_code == 200  # the cookie is sent back
+    assert open_.get("/model").status_code == 200  # no key here: the other app's setting did not leak
+    first = open_.get("/clients?limit=1").json["clients"][0]["SK_ID_CURR"]
+    assert open_.get(f"/clients/{first}").status_code == 200
+    assert logged_rows(tmp_path / "own.sqlite") == 0  # a dashboard view is logged, but not as an application
+    assert open_.post("/predict", json={"application": {"AMT_INCOME_TOTAL": -5}}).status_code == 422
+
+
+def test_errors_are_json_from_every_blueprint(config):
+    client = create_app({**config, "INFERENCE_LOG": "off"}).test_client()
+    assert client.get("/nope").json == {"error": "The requested URL was not found on the server. If you entered the "
+                                                 "URL manually please check your spelling and try again."}
+    answer = client.post("/predict", data="{", content_type="application/json")
+    assert answer.status_code == 400 and answer.json == {"error": "malformed JSON body"}
+    assert client.get("/").headers["X-Frame-Options"] == "DENY"
+
+
+def test_a_missing_bundle_or_a_blank_key_refuses_to_start(config, tmp_path, capsys):
+    with pytest.raises(ModelNotReady, match="absent.joblib is missing: run `dvc repro`"):
+        create_app({**config, "MODEL_BUNDLE": tmp_path / "absent.joblib"})
+    with pytest.raises(ValueError, match="API_KEY is set but empty"):
+        create_app({**config, "API_KEY": " "})
+    assert capsys.readouterr().err.count("credit-scoring API: cannot start: ") == 2

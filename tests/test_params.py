@@ -1,0 +1,89 @@
+"""params.yaml is checked once, against one declaration, and every stage reports bad input the same way."""
+from __future__ import annotations
+
+import copy
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from creditscore.config import ROOT, load_params
+from creditscore.params import ParamsError, validate
+from creditscore.stage import logger, run
+
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def test_the_repository_params_are_valid_and_returned_unchanged():
+    assert load_params() == PARAMS
+    assert validate(copy.deepcopy(PARAMS)) == PARAMS
+
+
+@pytest.mark.parametrize("change,message", [
+    (("train", "blend", "seeds", -1), "train.blend.seeds: input should be greater than or equal to 0, got -1"),
+    (("train", "foldz", 3), "train.foldz: unknown key"),
+    (("cost", "fn_cost", "10"), "cost.fn_cost: input should be a valid number, got '10'"),
+    (("drift", "fail_on_alert", "no"), "drift.fail_on_alert: input should be a valid boolean, got 'no'"),
+    (("seed", 4.5), "seed: input should be a valid integer, got 4.5"),
+    (("train", "models", ["lightgbm", "xgboost"]),
+     "train.models[1]: input should be 'dummy', 'logistic_regression', 'random_forest' or 'lightgbm', got 'xgboost'"),
+    (("engineer", "groups", ["application", "bureaux"]),
+     "engineer.groups: unknown group(s) ['bureaux']; expected some of ['application', 'bureau', "
+     "'previous', 'pos_cash', 'installments', 'credit_card', 'recent_and_rates']"),
+    (("train", "blend", "weights", [0.0, 1.0]),
+     "train.blend.weights: every weight of the logistic regression must be in [0, 1)"),
+    (("threshold", "calibration", "beta"), "threshold.calibration: input should be 'isotonic' or 'sigmoid', got 'beta'"),
+])
+def test_a_bad_value_names_its_key(change, message):
+    params = copy.deepcopy(PARAMS)
+    *path, key, value = change
+    target = params
+    for part in path:
+        target = target[part]
+    target[key] = value
+    with pytest.raises(ParamsError) as raised:
+        validate(params)
+    assert str(raised.value) == f"params.yaml: {message}"
+
+
+def test_a_missing_key_and_several_problems_are_all_named():
+    params = copy.deepcopy(PARAMS)
+    del params["drift"]["log"]
+    params["probe"]["folds"] = 1
+    with pytest.raises(ParamsError) as raised:
+        validate(params)
+    assert str(raised.value) == ("params.yaml: probe.folds: input should be greater than or equal to 2, got 1 "
+                                 "(and 1 more: drift.log: missing)")
+
+
+def test_run_gives_one_line_and_exit_1_on_bad_input_and_keeps_tracebacks_for_defects(capsys):
+    assert run("demo", lambda argv: None) == 0
+    assert run("demo", lambda argv: 3) == 3
+
+    def missing(argv):
+        open("/nonexistent/input.parquet")
+
+    assert run("demo", missing) == 1
+    assert capsys.readouterr().err == "demo: error: /nonexistent/input.parquet: file not found\n"
+    assert run("demo", lambda argv: validate({})) == 1
+    assert capsys.readouterr().err.startswith("demo: error: params.yaml: seed: missing (and 8 more: data: missing;")
+    with pytest.raises(ZeroDivisionError):  # a defect is not bad input: it keeps its traceback
+        run("demo", lambda argv: 1 / 0)
+    logger("demo")("hello")
+    assert capsys.readouterr().err == "demo: hello\n"
+
+
+def test_a_stage_with_bad_params_exits_1_with_one_line_and_writes_nothing(tmp_path):
+    for part in ("creditscore", "stages"):
+        shutil.copytree(ROOT / part, tmp_path / part, ignore=shutil.ignore_patterns("__pycache__"))
+    params = copy.deepcopy(PARAMS)
+    params["data"]["n_clients"] = 5
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    done = subprocess.run([sys.executable, "-m", "stages.generate", "--out", "data/synthetic"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert done.returncode == 1
+    assert done.stderr == "generate: error: params.yaml: data.n_clients: input should be greater than or equal to " \
+                          "100, got 5\n"
+    assert not (tmp_path / "data").exists()
