@@ -18,6 +18,7 @@ import numpy as np
 from creditscore.modelling.models import members, model_kind
 
 TOP_REASONS = 4
+BATCH = 256  # rows from which contributions use every core
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,8 @@ def contributions(pipeline, x: np.ndarray) -> Contributions:
         return Contributions(sum(w * c.values for c, w in parts), sum(w * c.base for c, w in parts), "log-odds")
     xt = preprocess(pipeline, x)
     if kind == "lightgbm":
-        out = model.booster_.predict(xt, pred_contrib=True, num_threads=1)
+        # one thread for the API's single rows (one per gunicorn worker), every core for the explain stage's batches
+        out = model.booster_.predict(xt, pred_contrib=True, num_threads=1 if len(xt) < BATCH else 0)
         return Contributions(out[:, :-1], out[:, -1], "log-odds")
     if kind == "logistic_regression":
         names = [n for n, _ in pipeline.steps]
