@@ -115,11 +115,12 @@ class BadBody(Exception):
 
 def install(app: Flask, api_key: str | None) -> None:
     """The API key check, the security headers and the JSON error handlers, for every blueprint of `app`."""
+
     @app.before_request
     def _check_key():
         if api_key is None or request.endpoint == "api.health":
             return None
-        if request.endpoint == "dashboard.dashboard" and "api_key" in request.args:  # the one place a key may be typed
+        if request.endpoint == "dashboard.page" and "api_key" in request.args:  # the one place a key may be typed
             if not hmac.compare_digest(request.args["api_key"].encode(), api_key.encode()):
                 return error(401, "wrong API key")
             response = redirect("/", code=303)  # the key leaves the address bar, the history and the Referer
