@@ -68,7 +68,9 @@ def explain(features: Path, predictions: Path, prepared: Path, bundle: Bundle, p
     additivity = float(np.max(np.abs(contrib.score - raw_score(pipeline, x_hold))))
     rng = np.random.default_rng(seed)
     sample = np.sort(rng.choice(len(x_hold), size=min(int(params["sample"]), len(x_hold)), replace=False))
-    library_diff = shap_library_check(pipeline, x_hold[sample], x_train)  # background: every training client
+    # background: every labelled client, the rows the served (refitted) model was fitted on, so that the linear
+    # SHAP values of a logistic regression (or a blend's) are centred exactly where its scaler centred them
+    library_diff = shap_library_check(pipeline, x_hold[sample], np.vstack([x_train, x_hold]))
     importance_name, importance = native_importance(pipeline, len(names))
     mean_abs = np.abs(contrib.values).mean(axis=0)
     ranking = [{"feature": names[i], "label": labels.get(names[i], names[i]), "mean_abs_shap": round(float(mean_abs[i]), 6),

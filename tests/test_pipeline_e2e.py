@@ -108,7 +108,8 @@ def test_unknown_source_stops_the_pipeline_with_a_clear_message(repo):
     try:
         done = _dvc(repo, "repro", check=False)
         assert done.returncode != 0
-        assert "data.source must be one of ('synthetic', 'kaggle'), got 'excel'" in done.stderr + done.stdout
+        assert ("generate: error: params.yaml: data.source: input should be 'synthetic' or 'kaggle', got 'excel'\n"
+                in done.stderr)
     finally:
         _set_params(repo, source="synthetic")
 
@@ -131,9 +132,11 @@ def test_dvc_push_then_pull_on_a_fresh_host_gives_the_checksummed_model(repo, tm
     import hashlib
 
     from app.service import verified_load
+    from creditscore.serving.bundle import Bundle, Reference
 
     _dvc(repo, "repro")  # a no-op after the tests above; builds everything when this test runs alone
     served = [repo / "models" / "bundle.joblib", repo / "models" / "reference.joblib"]
+    kinds = {"bundle.joblib": Bundle, "reference.joblib": Reference}
     built = {p.name: p.read_bytes() for p in served}
     remote = tmp_path / "dvc-remote"
     _dvc(repo, "remote", "add", "-d", "localremote", str(remote))
@@ -148,7 +151,7 @@ def test_dvc_push_then_pull_on_a_fresh_host_gives_the_checksummed_model(repo, tm
             data = path.read_bytes()
             assert data == built[path.name]
             assert hashlib.sha256(data).hexdigest() == path.with_name(path.name + ".sha256").read_text().strip()
-            verified_load(path)  # what the API does before it starts
+            verified_load(path, kinds[path.name])  # what the API does before it starts
         status = _dvc(repo, "status", "threshold", "explain").stdout  # only the outputs not pulled are listed
         assert "models/bundle.joblib" not in status and "models/reference.joblib" not in status
     finally:
