@@ -13,6 +13,7 @@ from sklearn.metrics import brier_score_loss
 from creditscore.config import load_params, resolve
 from creditscore.decision.calibration import calibrate, fit_calibration, reliability
 from creditscore.decision.cost import choose_threshold, cost_curve, decision_report
+from creditscore.decision.validation import validator_figures
 from creditscore.io import write_json, write_rows
 from creditscore.serving.bundle import Bundle, TrainedModel, load, save
 from creditscore.stage import logger, run as run_stage
@@ -45,6 +46,11 @@ def choose(oof_y, oof_p, hold_y, hold_p, cost: dict, method: str) -> tuple[dict,
     plots = {"cost": [{"threshold": float(min(t, 1.0)), "cost_per_client": float(c / len(oof_y))}
                       for t, c in zip(thresholds[keep], costs[keep])],
              "reliability": reliability(hold_y, hold_cal)}
+    # what a validator reads: Gini, KS, Brier, ECE and 10 score bands of the calibrated score, hold-out and out of fold
+    metrics["validation"] = {"holdout": validator_figures(hold_y, hold_cal),
+                             "out_of_fold": validator_figures(oof_y, oof_cal)}
+    plots["bands"] = [{"band": row["band"], "default_rate": row["default_rate"]}
+                      for row in metrics["validation"]["holdout"]["bands"]]
     return calibration, metrics, plots
 
 

@@ -42,6 +42,22 @@ def _blend(train: dict) -> str:
             "its explanations are the same weighted sum of its members' contributions.")
 
 
+def _validation(validation: dict) -> str:
+    """Gini, KS, Brier and ECE of the calibrated score, and its 10 score bands on the hold-out."""
+    hold, oof = validation["holdout"], validation["out_of_fold"]
+    summary = _table(["figure", "hold-out", "out of fold (training clients, on which the calibration was fitted)"], [
+        ["AUC", hold["auc"], oof["auc"]], ["Gini (2·AUC − 1)", hold["gini"], oof["gini"]],
+        ["KS", hold["ks"], oof["ks"]], ["KS reached at P(default)", hold["ks_probability"], oof["ks_probability"]],
+        ["Brier score", _fmt(hold["brier"], 5), _fmt(oof["brier"], 5)],
+        ["expected calibration error (10 equal-count bands)", _fmt(hold["ece"], 5), _fmt(oof["ece"], 5)]])
+    bands = _table(["band", "clients", "defaults", "default rate", "P(default) from", "to", "approval rate if granted "
+                    "up to here", "default rate among them"],
+                   [[b["band"], b["clients"], b["defaults"], b["default_rate"], b["min_proba"], b["max_proba"],
+                     b["cumulative_approval_rate"], b["cumulative_default_rate"]] for b in hold["bands"]])
+    return (summary + "\n\nScore bands of the hold-out (equal-count, band 1 the lowest calibrated probability of "
+            "default; `plots/threshold/bands.json`):\n\n" + bands)
+
+
 def render_model_card(params: dict, metrics: dict, figures_dir: Path, card_dir: Path) -> str:
     """Markdown model card; `metrics` maps a stage name to its metrics JSON (prepare ... explain)."""
     prepare, engineer, probe = metrics["prepare"], metrics["engineer"], metrics["probe"]
@@ -113,6 +129,8 @@ def render_model_card(params: dict, metrics: dict, figures_dir: Path, card_dir: 
         f"Hold-out Brier score {_fmt(threshold['holdout_brier_raw'], 5)} before and "
         f"{_fmt(threshold['holdout_brier_calibrated'], 5)} after {threshold['calibration']} calibration "
         "(`plots/threshold/reliability.json`; `dvc plots show`).",
+        "## Validation figures",
+        _validation(threshold["validation"]),
         "## Global interpretability",
         f"Method: {explain['method']}; contributions plus the base value equal the model score (largest error "
         f"{explain['additivity_max_error']}), and they match the `shap` library to {explain['shap_library_max_abs_diff']}. "
