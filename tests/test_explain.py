@@ -143,11 +143,19 @@ def test_fairness_rates_on_hand_built_decisions():
     groups = np.array(["F", "F", "F", "F", "M", "M", "M", "M"])
     out = group_rates(y, refused, groups, min_clients=1)
     assert out["groups"]["F"] == {"clients": 4, "approval_rate": 0.5, "false_negative_rate": 0.5,
-                                  "false_positive_rate": 0.5}
+                                  "false_positive_rate": 0.5, "adverse_impact_ratio": 0.66667}
     assert out["groups"]["M"] == {"clients": 4, "approval_rate": 0.75, "false_negative_rate": 0.0,
-                                  "false_positive_rate": 0.0}
+                                  "false_positive_rate": 0.0, "adverse_impact_ratio": 1.0}
     assert out["approval_rate_gap"] == 0.25 and out["false_negative_rate_gap"] == 0.5
-    assert group_rates(y, refused, groups, min_clients=5)["approval_rate_gap"] is None  # groups too small
+    # F approved at 0.5 / 0.75 of M's rate: below four fifths. Refusal of defaulters 0.5 vs 1, of good clients 0.5 vs 0
+    assert out["adverse_impact_ratio_min"] == 0.66667 and out["adverse_impact_flagged"] == ["F"]
+    assert out["equalized_odds_difference"] == 0.5
+    small = group_rates(y, refused, groups, min_clients=5)  # groups too small for a gap or a ratio
+    assert small["approval_rate_gap"] is None and small["equalized_odds_difference"] is None
+    assert small["groups"]["F"]["adverse_impact_ratio"] is None and small["adverse_impact_flagged"] == []
+    no_defaulter = group_rates(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 0]), np.array(["a", "a", "b", "b"]), 1)
+    assert no_defaulter["groups"]["a"]["false_negative_rate"] is None  # no defaulter to miss: undefined, not 0
+    assert no_defaulter["groups"]["b"]["false_positive_rate"] is None
 
 
 def test_age_bands_edges():

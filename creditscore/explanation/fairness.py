@@ -1,4 +1,5 @@
-"""Decision rates by group (approval, false-negative and false-positive rates) and the gaps between groups."""
+"""Decision rates by group (fairlearn's MetricFrame): approval, false-negative and false-positive rates, the adverse
+impact ratio, the gaps between groups and the equalised-odds difference."""
 from __future__ import annotations
 
 import numpy as np
@@ -23,30 +24,52 @@ def group_key(name: str) -> tuple:
     return (1, 0, name)
 
 
-def _rate(numerator: int, denominator: int) -> float | None:
-    return round(numerator / denominator, 5) if denominator else None
+AIR_FLAG = 0.8  # the four-fifths rule: a group approved at less than 80% of the most-approved group's rate
+
+
+def _rounded(value) -> float | None:
+    return None if value is None or np.isnan(value) else round(float(value), 5)
 
 
 def group_rates(y: np.ndarray, refused: np.ndarray, groups: np.ndarray, min_clients: int = 30) -> dict:
-    """Per group: clients, approval rate, FNR (defaulters granted / defaulters), FPR (good refused / good).
+    """Per group: clients, approval rate, FNR, FPR and adverse impact ratio; the gaps and equalised-odds difference.
 
-    A default is the positive class, so a false negative is a granted defaulter (cost 10) and a false
-    positive a refused good client (cost 1). Gaps are max - min over groups of at least `min_clients`
-    clients where the rate is defined (a handful of clients gives no usable rate).
+    The rates come from fairlearn's MetricFrame. A default is the positive class and a refusal the positive
+    decision, so a false negative is a granted defaulter (cost 10) and a false positive a refused good client
+    (cost 1); a rate with no client to count (no defaulter in the group) is None. The adverse impact ratio of a
+    group is its approval rate over the highest approval rate of any group, flagged below 0.8. Gaps (max - min),
+    the ratio's reference and the equalised-odds difference (the larger of the gaps in true- and false-positive
+    rates, fairlearn's definition) use the groups of at least `min_clients` clients only.
     """
-    y = np.asarray(y).astype(bool)
-    refused = np.asarray(refused).astype(bool)
+    from fairlearn.metrics import (MetricFrame, count, equalized_odds_difference, false_negative_rate,
+                                   false_positive_rate, selection_rate)
+
+    y = np.asarray(y).astype(int)
+    refused = np.asarray(refused).astype(int)
     groups = np.asarray(groups).astype(str)
+    frame = MetricFrame(metrics={"clients": count, "refusal_rate": selection_rate, "defaulters": lambda t, _: t.sum(),
+                                 "fnr": false_negative_rate, "fpr": false_positive_rate},
+                        y_true=y, y_pred=refused, sensitive_features=groups).by_group
+    names = sorted(frame.index.astype(str), key=group_key)
+    large = [g for g in names if frame.loc[g, "clients"] >= min_clients]
+    approval = {g: 1.0 - float(frame.loc[g, "refusal_rate"]) for g in names}
+    best = max((approval[g] for g in large), default=None)
     out: dict = {"groups": {}}
-    for group in sorted(set(groups.tolist()), key=group_key):
-        m = groups == group
-        out["groups"][group] = {
-            "clients": int(m.sum()),
-            "approval_rate": _rate(int((m & ~refused).sum()), int(m.sum())),
-            "false_negative_rate": _rate(int((m & y & ~refused).sum()), int((m & y).sum())),
-            "false_positive_rate": _rate(int((m & ~y & refused).sum()), int((m & ~y).sum())),
-        }
+    for g in names:
+        clients, defaulters = int(frame.loc[g, "clients"]), int(frame.loc[g, "defaulters"])
+        out["groups"][g] = {
+            "clients": clients, "approval_rate": _rounded(approval[g]),
+            "false_negative_rate": _rounded(frame.loc[g, "fnr"]) if defaulters else None,
+            "false_positive_rate": _rounded(frame.loc[g, "fpr"]) if clients > defaulters else None,
+            "adverse_impact_ratio": _rounded(approval[g] / best) if best else None}
     for metric in ("approval_rate", "false_negative_rate", "false_positive_rate"):
-        values = [g[metric] for g in out["groups"].values() if g[metric] is not None and g["clients"] >= min_clients]
+        values = [out["groups"][g][metric] for g in large if out["groups"][g][metric] is not None]
         out[f"{metric}_gap"] = round(max(values) - min(values), 5) if values else None
+    ratios = {g: out["groups"][g]["adverse_impact_ratio"] for g in large}
+    out["adverse_impact_ratio_min"] = min(ratios.values()) if ratios else None
+    out["adverse_impact_flagged"] = [g for g, r in ratios.items() if r is not None and r < AIR_FLAG]
+    keep = np.isin(groups, large)
+    out["equalized_odds_difference"] = (_rounded(equalized_odds_difference(y[keep], refused[keep],
+                                                                             sensitive_features=groups[keep]))
+                                        if len(large) > 1 and y[keep].any() and not y[keep].all() else None)
     return out

@@ -23,12 +23,17 @@ def _table(header: list[str], rows: list[list]) -> str:
 
 def _fairness(title: str, block: dict) -> str:
     rows = [[g, block["groups"][g]["clients"], block["groups"][g]["approval_rate"],
-             block["groups"][g]["false_negative_rate"], block["groups"][g]["false_positive_rate"]]
+             block["groups"][g].get("adverse_impact_ratio"), block["groups"][g]["false_negative_rate"],
+             block["groups"][g]["false_positive_rate"]]
             for g in sorted(block["groups"], key=group_key)]
+    flagged = block.get("adverse_impact_flagged") or []
     gaps = (f"Gaps (max - min over groups of 30+ clients): approval {_fmt(block['approval_rate_gap'])}, "
             f"false-negative rate {_fmt(block['false_negative_rate_gap'])}, "
-            f"false-positive rate {_fmt(block['false_positive_rate_gap'])}.")
-    return f"**By {title}**\n\n" + _table(["group", "clients", "approval rate", "FNR", "FPR"], rows) + "\n\n" + gaps
+            f"false-positive rate {_fmt(block['false_positive_rate_gap'])}; equalised-odds difference "
+            f"{_fmt(block.get('equalized_odds_difference'))}. Adverse impact ratio below 0.8 (the four-fifths rule): "
+            f"{', '.join(flagged) if flagged else 'none'}.")
+    return (f"**By {title}**\n\n" + _table(["group", "clients", "approval rate", "adverse impact ratio", "FNR", "FPR"],
+                                           rows) + "\n\n" + gaps)
 
 
 def _blend(train: dict) -> str:
