@@ -1,5 +1,8 @@
 """Benchmark the prediction API under a bounded load against a minimal scorer and MLflow's scoring server.
 
+Length: the three servers, the load generator and the report are measured in one run, side by side, as the benchmark
+rules ask.
+
 Starts three servers on 127.0.0.1, each with 2 worker processes:
 
 - `benchmarks/minimal_scorer.py` under gunicorn with the repository's `app/gunicorn.conf.py`: POST a ready

@@ -1,5 +1,7 @@
 """The API under faults: a worker killed under load, slow clients, a soak, and the worker model side by side.
 
+Length: every fault is measured against the same servers in one run (never two benchmarks at once).
+
 Every server is the API (`app:create_app()`) under gunicorn with the repository's `app/gunicorn.conf.py`, 2
 workers, on 127.0.0.1, with the inference log on a temporary SQLite file (keyed pseudonyms, so that every logged
 row can be matched to the request that made it). Four measurements, one JSON (`benchmarks/results/faults.json`):

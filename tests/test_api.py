@@ -1,5 +1,7 @@
 """The prediction API against a real gunicorn server: every endpoint, every validation case, the inference log.
 
+Length: one server per module is costly to start, so every endpoint's tests share it in this file.
+
 Hostile input, the key, refused starts and a changed model file: tests/test_api_security.py.
 """
 from __future__ import annotations

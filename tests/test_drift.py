@@ -1,4 +1,7 @@
-"""Drift monitoring: the PSI by hand, the inference log under several processes, the drift stage end to end."""
+"""Drift monitoring: the PSI by hand, the inference log under several processes, the drift stage end to end.
+
+Length: the stage tests share the generated projects fixture (two pipeline runs), which is built once per module.
+"""
 from __future__ import annotations
 
 import json

@@ -56,8 +56,8 @@ def spec():
 
 @pytest.fixture(scope="module")
 def features(spec):
-    spec["features"] = list(feature_groups(spec))
-    return {row["SK_ID_CURR"]: row for row in client_features(APPS, HISTORY_ROWS, spec).iter_rows(named=True)}
+    full = {**spec, "features": list(feature_groups(spec))}  # a copy: the shared spec fixture stays as built
+    return {row["SK_ID_CURR"]: row for row in client_features(APPS, HISTORY_ROWS, full).iter_rows(named=True)}
 
 
 def test_bureau_aggregates_by_hand(features):
@@ -122,6 +122,7 @@ def test_build_features_keeps_input_order(spec):
 
 
 def test_serving_refuses_unknown_fields_and_tables(spec):
+    spec = {**spec, "features": list(feature_groups(spec))}  # its own complete spec, never another test's
     with pytest.raises(DataError, match="application_test: unknown field INCOME"):
         client_features([{"SK_ID_CURR": 1, "INCOME": 3}], None, spec)
     with pytest.raises(DataError, match="history: unknown table loans"):

@@ -141,8 +141,11 @@ def test_planted_history_signal(synthetic_dir):
     y = frame["TARGET"].to_numpy()
     for column in ("late", "refused", "util"):
         assert _auc(y, frame[column].to_numpy()) > 0.54, column
+    # planted_signals.json is a true map of the data: every factor names a real file and columns it really has
     signals = json.loads((synthetic_dir / "planted_signals.json").read_text())
-    assert {"bureau_overdue", "late_payment", "refused_previous", "card_utilisation"} <= set(signals["factors"])
+    for name, factor in signals["factors"].items():
+        header = pl.read_csv(synthetic_dir / f"{factor['table']}.csv", n_rows=0).columns
+        assert set(factor["columns"]) <= set(header) and factor["weight"] > 0, name
 
 
 def test_drift_knob_shifts_only_application_test(tmp_path):

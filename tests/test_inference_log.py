@@ -1,5 +1,8 @@
 """The inference log on both backends (SQLite and a real PostgreSQL server), alone and behind gunicorn.
 
+Length: the SQLite and PostgreSQL cases run as pairs over shared fixtures (one cluster per session), so they stay in
+one file.
+
 Guarantees tested: the same rows and privacy rules on both backends; exactly one row per answered request with
 4 workers, after a worker is killed mid-load, across a server restart and with two instances writing at once;
 a database outage drops and counts rows but never fails or stalls a scoring request, and logging resumes by

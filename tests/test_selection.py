@@ -26,7 +26,7 @@ CARRIERS = {
     "bureau_overdue": lambda n, t: t in ("bureau", "bureau_balance") and any(
         k in n for k in ("DEBT", "OVERDUE", "STATUS_1", "STATUS_2", "LATE_MONTH", "CREDIT_ACTIVE")),
     "late_payment": lambda n, t: (t == "installments_payments" and any(k in n for k in ("DPD", "DBD", "LATE", "SHORT",
-                                                                                        "PAYMENT")))
+                                                                                        "PAYMENT_DIFF", "PAYMENT_PERC")))
     or (t in ("POS_CASH_balance", "credit_card_balance") and "DPD" in n),
     "refused_previous": lambda n, t: t == "previous_application" and any(
         k in n for k in ("Refused", "REFUSED", "YIELD_GROUP_high", "INTEREST_RATE", "CODE_REJECT")),
