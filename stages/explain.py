@@ -76,7 +76,7 @@ def explain(features: Path, predictions: Path, prepared: Path, bundle: Bundle, p
     ranking = [{"feature": names[i], "label": labels.get(names[i], names[i]), "mean_abs_shap": round(float(mean_abs[i]), 6),
                 "native_importance": round(float(importance[i]), 6)}
                for i in np.argsort(-mean_abs, kind="stable")]
-    global_figures(figures, Contributions(contrib.values[sample], contrib.base[sample], contrib.space), x_hold[sample], names, labels, importance,
+    global_figures(figures, Contributions(contrib.values[sample], contrib.base[sample], contrib.space), x_hold[sample], names, importance,
                    importance_name, min(top, len(names)))
     _log(f"global: additivity error {additivity:.2e}, shap library difference {library_diff:.2e}")
     # local

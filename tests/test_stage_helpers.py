@@ -9,11 +9,10 @@ from stages.train import curves, describe, n_trees
 
 
 def test_pick_clients_highest_lowest_closest_without_repeats():
-    ids = np.array([10, 11, 12, 13, 14])
     proba = np.array([0.9, 0.1, 0.5, 0.52, 0.05])
-    assert pick_clients(ids, proba, 0.5, {"highest": 2, "lowest": 1, "closest": 2}) == [
+    assert pick_clients(proba, 0.5, {"highest": 2, "lowest": 1, "closest": 2}) == [
         ("highest", 0), ("highest", 3), ("lowest", 4), ("closest", 2), ("closest", 1)]  # 3 was taken: next closest
-    assert pick_clients(ids, proba, 0.5, {"highest": 0, "lowest": 0, "closest": 0}) == []
+    assert pick_clients(proba, 0.5, {"highest": 0, "lowest": 0, "closest": 0}) == []
 
 
 def test_curves_for_dvc_plots():

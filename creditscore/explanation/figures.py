@@ -67,7 +67,7 @@ def shap_library_check(pipeline, x_sample: np.ndarray, x_background: np.ndarray)
     return float(np.max(np.abs(theirs - ours.values)))
 
 
-def global_figures(out: Path, contrib, x: np.ndarray, names: list[str], labels: dict, importance: np.ndarray,
+def global_figures(out: Path, contrib, x: np.ndarray, names: list[str], importance: np.ndarray,
                    importance_name: str, top: int) -> None:
     import shap
     explanation = shap.Explanation(values=contrib.values, base_values=contrib.base, data=x, feature_names=names)
@@ -91,7 +91,7 @@ def global_figures(out: Path, contrib, x: np.ndarray, names: list[str], labels: 
     plt.close("all")
 
 
-def pick_clients(ids: np.ndarray, proba: np.ndarray, threshold: float, counts: dict) -> list[tuple[str, int]]:
+def pick_clients(proba: np.ndarray, threshold: float, counts: dict) -> list[tuple[str, int]]:
     """Hold-out rows to explain locally: highest risk, lowest risk, closest to the threshold (stable order)."""
     order = np.argsort(proba, kind="stable")
     chosen: list[tuple[str, int]] = []
@@ -120,7 +120,7 @@ def local_explanations(out: Path, pipeline, x_hold, ids, proba, threshold, x_tra
                                 discretize_continuous=True, random_state=seed, mode="classification")
     k = int(params["top_k"])
     rows = []
-    for kind, row in pick_clients(ids, proba, threshold, params["clients"]):
+    for kind, row in pick_clients(proba, threshold, params["clients"]):
         client = int(ids[row])
         c = contributions(pipeline, x_hold[row:row + 1])
         explanation = shap.Explanation(values=c.values[0], base_values=c.base[0], data=x_hold[row], feature_names=names)

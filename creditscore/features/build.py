@@ -59,7 +59,7 @@ def _group_frames(tables: dict[str, pl.LazyFrame], vocab: dict, groups: list[str
         "bureau": (lambda r, more: history.aggregate_bureau(r, vocab, more), extras.bureau_extras),
         "previous": (lambda r, more: history.aggregate_previous(r, vocab, more), extras.previous_extras),
         "pos_cash": (lambda r, more: history.aggregate_pos_cash(r, vocab, more), extras.pos_extras),
-        "installments": (lambda r, more: history.aggregate_installments(r, vocab, more), extras.installment_extras),
+        "installments": (lambda r, more: history.aggregate_installments(r, more), extras.installment_extras),
         "credit_card": (lambda r, more: history.aggregate_credit_card(r, vocab, card_numeric, more), extras.card_extras),
     }
     frames = []

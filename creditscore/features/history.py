@@ -116,7 +116,7 @@ def instalment_columns(installments: pl.LazyFrame) -> pl.LazyFrame:
         late.clip(lower_bound=0).alias("DPD"), (-late).clip(lower_bound=0).alias("DBD"))
 
 
-def aggregate_installments(instalments: pl.LazyFrame, vocab: dict, extra: Aggregation = Aggregation()) -> pl.LazyFrame:
+def aggregate_installments(instalments: pl.LazyFrame, extra: Aggregation = Aggregation()) -> pl.LazyFrame:
     """Per client: instalment payments (lateness, payment ratio and difference, amounts, count).
 
     `instalments` comes from `instalment_columns`; `extra` is computed in the same pass.
