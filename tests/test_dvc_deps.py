@@ -18,11 +18,7 @@ def _module_file(name: str) -> Path | None:
     if base.with_suffix(".py").is_file():
         return base.with_suffix(".py")
     init = base / "__init__.py"
-    if not init.is_file():
-        return None
-    body = ast.parse(init.read_text()).body  # a package whose __init__ is only its docstring runs no code
-    return init if body and not (len(body) == 1 and isinstance(body[0], ast.Expr)
-                                 and isinstance(body[0].value, ast.Constant)) else None
+    return init if init.is_file() and init.read_text().strip() else None  # a room's docstring counts: it is read
 
 
 def _imported(path: Path) -> set[Path]:
