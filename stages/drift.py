@@ -6,7 +6,7 @@ or `drift.log`), the requests the API logged. Columns: the `drift.top_features` 
 of the explain stage's global ranking, plus the score. Writes an evidently HTML report and metrics/drift.json;
 when the share of drifted features reaches `drift.share_alert` or the score PSI exceeds `drift.psi_alert` it
 prints one alert line, and fails (exit 1) only with `drift.fail_on_alert`. Bad input: one error line naming the
-file and column, exit 2, no output written.
+file and column, exit 1 (the convention of every stage, `creditscore/stage.py`), no output written.
 """
 from __future__ import annotations
 
@@ -119,7 +119,9 @@ def alert_line(metrics: dict) -> str:
 
 def run(features: Path, predictions: Path, bundle: Path, importance: Path, log: Path | str | None, report: Path,
         metrics_path: Path, params: dict, seed: int) -> int:
-    """Compute drift and write the report and the metrics; return the exit code (see the module docstring)."""
+    """Compute drift and write the report and the metrics; return the exit code (1 on an alert with
+    `drift.fail_on_alert`, else 0). Bad input raises an InputError naming the file and column; nothing is written.
+    """
     tmp_report = None
     try:
         params = check_params(params)
