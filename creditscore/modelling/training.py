@@ -17,6 +17,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from creditscore.decision.cost import choose_threshold, decision_report
 from creditscore.modelling.models import logit, make_pipeline
+from creditscore.stage import progress
 
 
 def stratified_sample(n_rows: int, y: np.ndarray, size: int, seed: int) -> np.ndarray:
@@ -34,12 +35,14 @@ def out_of_fold(pipeline, x: np.ndarray, y: np.ndarray, folds: int, seed: int) -
     fold is predicted as it is.
     """
     oof, seconds = np.zeros(len(y)), 0.0
-    for fit, val in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
-        model = clone(pipeline)
-        start = time.perf_counter()
-        model.fit(x[fit], y[fit])
-        seconds += time.perf_counter() - start
-        oof[val] = model.predict_proba(x[val])[:, 1]
+    with progress(folds, "cross-validation folds") as bar:
+        for fit, val in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
+            model = clone(pipeline)
+            start = time.perf_counter()
+            model.fit(x[fit], y[fit])
+            seconds += time.perf_counter() - start
+            oof[val] = model.predict_proba(x[val])[:, 1]
+            bar.update()
     return oof, seconds
 
 
@@ -70,18 +73,21 @@ def early_stopping_out_of_fold(pipeline, x: np.ndarray, y: np.ndarray, folds: in
     reached. Returns the predictions, that count and the total fit seconds.
     """
     fitted, curves, seconds = [], [], 0.0
-    for fit, val in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
-        model = clone(pipeline)
-        model.steps[-1][1].set_params(n_estimators=max_rounds, metric="auc")
-        start = time.perf_counter()
-        x_fit, y_fit = _fit_transform(model.steps[:-1], x[fit], y[fit])
-        x_val = _transform(model.steps[:-1], x[val])
-        record: dict = {}
-        model.steps[-1][1].fit(x_fit, y_fit, eval_X=x_val, eval_y=y[val],
-                               callbacks=[lgb.early_stopping(patience, verbose=False), lgb.record_evaluation(record)])
-        seconds += time.perf_counter() - start
-        fitted.append((model.steps[-1][1], x_val, val))
-        curves.append(record["valid_0"]["auc"])
+    with progress(folds, "LightGBM folds (early stopping)") as bar:
+        for fit, val in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
+            model = clone(pipeline)
+            model.steps[-1][1].set_params(n_estimators=max_rounds, metric="auc")
+            start = time.perf_counter()
+            x_fit, y_fit = _fit_transform(model.steps[:-1], x[fit], y[fit])
+            x_val = _transform(model.steps[:-1], x[val])
+            record: dict = {}
+            model.steps[-1][1].fit(x_fit, y_fit, eval_X=x_val, eval_y=y[val],
+                                   callbacks=[lgb.early_stopping(patience, verbose=False),
+                                              lgb.record_evaluation(record)])
+            seconds += time.perf_counter() - start
+            fitted.append((model.steps[-1][1], x_val, val))
+            curves.append(record["valid_0"]["auc"])
+            bar.update()
     reached = min(len(c) for c in curves)
     rounds = int(np.argmax(np.mean([c[:reached] for c in curves], axis=0))) + 1
     oof = np.zeros(len(y))
