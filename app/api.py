@@ -85,10 +85,11 @@ def predict():
     x = model.raw_matrix(rows, history)[:, model.model_index]
     decisions = model.decide(x)
     ids = [None if p else r["SK_ID_CURR"] for r, p in zip(rows, placeholder)]
+    raws = model.raw_fields(rows) if body.explain else []
     for i, d in enumerate(decisions):
         d["SK_ID_CURR"] = ids[i]
         if body.explain:
-            d["explanation"] = model.explain(x[i])
+            d["explanation"] = model.explain(x[i], raws[i], d["decision"] == "refused")
     served().record(ids, x, decisions)
     if body.application is not None:
         return jsonify(decisions[0])
@@ -136,8 +137,10 @@ def client_explain(client: int):
     model = served().model
     row = _known(client)
     x = model.client_features[row]
-    return jsonify({"SK_ID_CURR": client, **model.decide(x[None, :])[0], "explanation": model.explain(x),
-                    "key_values": model.key_values(row)})
+    decision = model.decide(x[None, :])[0]
+    return jsonify({"SK_ID_CURR": client, **decision, "key_values": model.key_values(row),
+                    "explanation": model.explain(x, model.client_app.row(row, named=True),
+                                                 decision["decision"] == "refused")})
 
 
 @api.post("/clients/<client_id:client>/whatif")
@@ -145,9 +148,10 @@ def client_what_if(client: int):
     model = served().model
     row = _known(client)
     changes = WhatIfRequest.model_validate(json_body()).model_dump(exclude_none=True)
-    x, keys = model.what_if(row, changes)
-    return jsonify({"SK_ID_CURR": client, "changes": changes, **model.decide(x[None, :])[0],
-                    "explanation": model.explain(x), "key_values": keys})
+    x, keys, raw = model.what_if(row, changes)
+    decision = model.decide(x[None, :])[0]
+    return jsonify({"SK_ID_CURR": client, "changes": changes, **decision,
+                    "explanation": model.explain(x, raw, decision["decision"] == "refused"), "key_values": keys})
 
 
 @api.get("/reference")

@@ -42,13 +42,15 @@ def response_schemas() -> dict:
     """What every 200 answer holds (schemathesis checks each answer against them)."""
     ref = lambda name: {"$ref": REF.format(model=name)}  # noqa: E731
     decision = {"probability": {"type": "number", "minimum": 0, "maximum": 1},
+                "points": {"type": "number", "description": "the calibrated score in points (params.yaml `points`: "
+                                                            "PDO scaling, higher is safer)"},
                 "decision": {"enum": ["granted", "refused"]}, "distance_to_threshold": {"type": "number"},
                 "threshold": {"type": "number"}, "model_version": STRING}
     contribution = _object({"feature": STRING, "label": STRING, "value": NUMBER_OR_NULL,
                             "contribution": {"type": "number"}})
     reason = _object({"rank": {"type": "integer", "minimum": 1}, "feature": STRING, "label": STRING,
-                      "value": NUMBER_OR_NULL, "typical_granted": NUMBER_OR_NULL, "contribution": {"type": "number"},
-                      "text": STRING})
+                      "value": {"type": ["number", "string", "null"]}, "contribution": {"type": "number"},
+                      "direction": {"enum": ["towards refusal", "towards approval"]}, "text": STRING})
     key_values = {"type": "object", "additionalProperties": NUMBER_OR_NULL}
     known_id = {"SK_ID_CURR": {"type": "integer", "minimum": 0, "maximum": MAX_ID}}
     return {

@@ -9,8 +9,10 @@ import numpy as np
 import polars as pl
 
 from creditscore.decision.calibration import calibrate
-from creditscore.explanation.contributions import contributions, reason_codes
-from creditscore.features.serving import client_matrix, model_values, serving_plan
+from creditscore.decision.points import points_of
+from creditscore.explanation.contributions import contributions
+from creditscore.explanation.reasons import reasons, sources_of
+from creditscore.features.serving import client_matrix, model_values, serving_plan, typed_frame
 from creditscore.serving.artifacts import ENV, ArtifactError, SourceWatch, verify
 from creditscore.serving.bundle import Bundle, Reference, load
 from creditscore.serving.scoring import Scorer
@@ -47,9 +49,15 @@ class ServingModel:
                 raise ModelNotReady("the pipeline chose a random forest, whose explanations need the `shap` "
                                     "package: install it beside requirements-serving.txt (about 200 MB) or "
                                     "remove random_forest from params.yaml train.models and run `dvc repro`") from exc
+        if self.scorecard_needs_optbinning():
+            raise ModelNotReady("the pipeline chose the points scorecard, which needs the `optbinning` package: install "
+                                "it beside requirements-serving.txt or remove scorecard from params.yaml train.models "
+                                "and run `dvc repro`")
         self.reference = reference
         self.labels: dict[str, str] = reference.labels
         self.typical = np.asarray(reference.typical, dtype=np.float64)
+        self.typical_fields: dict = reference.typical_fields
+        self.sources = sources_of(self.spec, bundle.manifest, self.features)
         self.key_fields: list[str] = reference.key_fields
         names = list(dict.fromkeys([*self.features, *self.key_fields]))
         self.plan = serving_plan(self.spec, names)
@@ -62,6 +70,15 @@ class ServingModel:
         self.client_keys = np.asarray(clients["key_values"], dtype=np.float64)
         self.client_app: pl.DataFrame = clients["application"]
         self.feature_index = {n: i for i, n in enumerate(self.features)}
+
+    def scorecard_needs_optbinning(self) -> bool:
+        if self.scorer.kind != "scorecard":
+            return False
+        try:
+            import optbinning  # noqa: F401
+        except ImportError:
+            return True
+        return False
 
     # --- facts -----------------------------------------------------------------------------------------------
     def disk_changes(self) -> list[str]:
@@ -85,19 +102,27 @@ class ServingModel:
     # --- scoring ---------------------------------------------------------------------------------------------
     def decide(self, x: np.ndarray) -> list[dict]:
         proba = calibrate(self.scorer.proba(x), self.calibration)
-        return [{"probability": round(float(p), 6),
+        points = points_of(proba, **self.bundle.points)
+        return [{"probability": round(float(p), 6), "points": round(float(s), 1),
                  "decision": "refused" if p >= self.threshold else "granted",
                  "distance_to_threshold": round(float(p - self.threshold), 6),
-                 "threshold": self.threshold, "model_version": self.version} for p in proba]
+                 "threshold": self.threshold, "model_version": self.version} for p, s in zip(proba, points)]
 
-    def explain(self, x_row: np.ndarray) -> dict:
+    def explain(self, x_row: np.ndarray, raw: dict, refused: bool) -> dict:
+        """Contributions of every feature, and the reasons (refused) or strengths (granted) by source field;
+        `raw` is the client's cleaned application fields."""
         c = contributions(self.pipeline, x_row[None, :])
         order = np.argsort(-np.abs(c.values[0]), kind="stable")
         return {"space": c.space, "base_value": round(float(c.base[0]), 6),
                 "contributions": [{"feature": self.features[i], "label": self.labels.get(self.features[i]),
                                    "value": None if np.isnan(x_row[i]) else float(x_row[i]),
                                    "contribution": round(float(c.values[0, i]), 6)} for i in order],
-                "reasons": reason_codes(x_row, c.values[0], self.features, self.labels, self.typical)}
+                "reasons": reasons(c.values[0], self.features, self.sources, raw, x_row, refused, self.typical_fields,
+                                   self.labels)}
+
+    def raw_fields(self, applications: list[dict]) -> list[dict]:
+        """Raw application rows typed and cleaned as `prepare` does: the fields the reasons speak of."""
+        return typed_frame("application_test", applications).to_dicts()
 
     def raw_matrix(self, applications: list[dict], history: dict | None) -> np.ndarray:
         """The plan's features (model features, then key fields) of raw application rows and history."""
@@ -119,7 +144,7 @@ class ServingModel:
                 "AMT_GOODS_PRICE", "DAYS_BIRTH", "DAYS_EMPLOYED", "CNT_CHILDREN")
         return {k: app.get(k) for k in keep}
 
-    def what_if(self, row: int, changes: dict) -> tuple[np.ndarray, dict]:
+    def what_if(self, row: int, changes: dict) -> tuple[np.ndarray, dict, dict]:
         """The client's feature row after changing application amounts; history aggregates are kept.
 
         The changed (prepared, already cleaned) application row goes through the serving plan's
@@ -134,4 +159,4 @@ class ServingModel:
                 x[self.feature_index[name]] = value
         keys = self.key_values(row)
         keys.update({k: (None if np.isnan(values[k]) else float(values[k])) for k in self.key_fields if k in values})
-        return x, keys
+        return x, keys, app.row(0, named=True)

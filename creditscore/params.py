@@ -12,8 +12,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 GROUPS = ("application", "bureau", "previous", "pos_cash", "installments", "credit_card", "recent_and_rates")
-MODELS = ("dummy", "logistic_regression", "random_forest", "lightgbm")
+MODELS = ("dummy", "logistic_regression", "random_forest", "lightgbm", "scorecard")
 STRATEGIES = ("none", "class_weight", "undersample", "smote")
+TRENDS = ("auto", "auto_heuristic", "auto_asc_desc", "ascending", "descending", "convex", "concave", "peak", "valley")
 
 Count = Annotated[int, Field(ge=1)]
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -103,10 +104,24 @@ class Blend(Section):
         return weights
 
 
+class Scorecard(Section):
+    max_features: Count
+    min_iv: float = Field(ge=0.0)
+    max_correlation: float = Field(gt=0.0, le=1.0)
+    max_n_prebins: int = Field(ge=2)
+    min_bin_size: float = Field(gt=0.0, lt=0.5)
+    C: float = Field(gt=0.0)
+    trends: dict[str, Literal[TRENDS]]  # type: ignore[valid-type]
+
+
+class Points(Section):
+    base_points: float
+    base_odds: float = Field(gt=0.0)
+    pdo: float = Field(gt=0.0)
+
+
 class Mlflow(Section):
     experiment: str
-    registered_model: str
-    alias: str
 
 
 class Train(Section):
@@ -120,6 +135,8 @@ class Train(Section):
     random_forest: dict[str, Any]
     lightgbm: dict[str, Any]
     blend: Blend
+    monotone: dict[str, Literal[-1, 1]]
+    scorecard: Scorecard
     search_budget: int = Field(ge=0)
     search_space: dict[str, list]
     mlflow: Mlflow
@@ -145,6 +162,19 @@ class Explain(Section):
     key_fields: list[str] = Field(min_length=1)
 
 
+class Gates(Section):
+    min_holdout_auc: Share
+    max_ece: Share
+    max_fairness_gap: Share
+    fairness_attributes: list[Literal["gender", "age_band"]]
+
+
+class Register(Section):
+    registered_model: str = Field(min_length=1)
+    gates: Gates
+    margin: float = Field(ge=0.0)
+
+
 class Drift(Section):
     top_features: Count
     reference_sample: Count
@@ -161,9 +191,11 @@ class Params(Section):
     engineer: Engineer
     probe: Probe
     cost: Cost
+    points: Points
     train: Train
     threshold: Threshold
     explain: Explain
+    register_: Register = Field(alias="register")  # "register" itself would shadow BaseModel.register (ABC)
     drift: Drift
 
 

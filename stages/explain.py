@@ -1,8 +1,7 @@
-"""DVC stage `explain`: global and local explanations, reason codes, fairness, the model card and the serving reference."""
+"""DVC stage `explain`: global and local explanations, reason codes, fairness and the serving reference."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -11,17 +10,15 @@ import polars as pl
 
 from creditscore.config import load_params, resolve
 from creditscore.decision.calibration import calibrate
-from creditscore.explanation import fairness
+from creditscore.explanation import fairness, reasons
 from creditscore.explanation.contributions import (Contributions, contributions, labels_from_manifest, raw_score,
                                                    typical_values)
 from creditscore.explanation.figures import global_figures, local_explanations, native_importance, shap_library_check
-from creditscore.explanation.modelcard import render_model_card
+from creditscore.features.serving import model_values, serving_plan
 from creditscore.io import atomic_dir, write_json
 from creditscore.modelling.models import model_kind
 from creditscore.serving.bundle import QUANTILES, Bundle, Reference, load, save
 from creditscore.stage import logger, run as run_stage
-
-CARD_METRICS = ("prepare", "engineer", "probe", "train", "threshold", "explain")  # declared deps
 
 
 _log = logger("explain")
@@ -83,7 +80,18 @@ def explain(features: Path, predictions: Path, prepared: Path, bundle: Bundle, p
     hold_pred = aligned(hold_frame.select("SK_ID_CURR"), predictions / "holdout.parquet")
     proba = calibrate(hold_pred["proba"].to_numpy(), bundle.calibration)
     ids = hold_frame["SK_ID_CURR"].to_numpy()
-    local = local_explanations(figures, pipeline, x_hold, ids, proba, threshold, x_train, names, labels, typical,
+    # reasons by source field, in human units, with the typical granted training client's value of each field
+    sources = reasons.sources_of(bundle.spec, bundle.manifest, names)
+    fields = sorted({f for fs in sources.values() for f in fs if not f.startswith("history:")})
+    train_app = aligned(train_frame.select("SK_ID_CURR"), prepared / "application_train.parquet")
+    typical_fields = reasons.typical_fields(train_app.filter(pl.Series(granted)), fields)
+    hold_raw = aligned(hold_frame.select("SK_ID_CURR"), prepared / "application_holdout.parquet")
+
+    def say_reasons(row: int, contrib_row, refused: bool) -> list[dict]:
+        return reasons.reasons(contrib_row, names, sources, hold_raw.row(row, named=True), x_hold[row], refused,
+                               typical_fields, labels)
+
+    local = local_explanations(figures, pipeline, x_hold, ids, proba, threshold, x_train, names, say_reasons,
                                params, seed)
     _log(f"local: {len(local)} clients, mean SHAP/LIME top-{params['top_k']} agreement "
          f"{np.mean([r['agreement'] for r in local]):.2f}")
@@ -95,6 +103,21 @@ def explain(features: Path, predictions: Path, prepared: Path, bundle: Bundle, p
                                            hold_app["CODE_GENDER"].fill_null("unknown").to_numpy()),
             "age_band": fairness.group_rates(hold_app["TARGET"].to_numpy(), refused,
                                              fairness.age_bands(hold_app["DAYS_BIRTH"].to_numpy(), params["age_bands"]))}
+    # older applicants (62+) scored as they are and with only their age set to 61: the one feature code path
+    plan = serving_plan(bundle.spec, names)
+    app_index = [names.index(n) for n in plan["app_names"]]
+
+    def features_at(rows: np.ndarray, days_birth: np.ndarray) -> np.ndarray:
+        changed = hold_raw[rows].with_columns(pl.Series("DAYS_BIRTH", days_birth, dtype=pl.Float64))
+        x = x_hold[rows].copy()
+        x[:, app_index] = model_values(changed.select(plan["app_exprs"]))
+        return x
+
+    fair["older_applicants"] = fairness.older_for_age_alone(
+        lambda x: calibrate(pipeline.predict_proba(x)[:, 1], bundle.calibration), x_hold,
+        hold_raw["DAYS_BIRTH"].to_numpy(), features_at)
+    _log(f"62+: {fair['older_applicants']['worse_for_age']} of {fair['older_applicants']['clients']} hold-out "
+         "clients scored worse at their age than at 61")
     metrics = {"method": f"{model_kind(pipeline)} contributions ({contrib.space})",
                "native_importance": importance_name, "n_holdout": len(x_hold),
                "additivity_max_error": float(f"{additivity:.3g}"),
@@ -106,7 +129,7 @@ def explain(features: Path, predictions: Path, prepared: Path, bundle: Bundle, p
     test_frame, x_test = load_matrix(features, "test", names, key_fields)
     test_pred = aligned(test_frame.select("SK_ID_CURR"), predictions / "test.parquet")
     test_app = aligned(test_frame.select("SK_ID_CURR"), prepared / "application_test.parquet")
-    reference = Reference(typical=typical, labels={n: labels.get(n, n) for n in dict.fromkeys([*names, *key_fields])},
+    reference = Reference(typical=typical, typical_fields=typical_fields, labels={n: labels.get(n, n) for n in dict.fromkeys([*names, *key_fields])},
                           ranking=ranking, key_fields=key_fields,
                           distributions=distributions(train_frame, granted, key_fields),
                           clients={"ids": test_frame["SK_ID_CURR"].to_numpy(), "features": x_test,
@@ -124,7 +147,6 @@ def _main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bundle", required=True)
     parser.add_argument("--figures", required=True, help="folder for the PNG figures")
     parser.add_argument("--reference", required=True, help="serving reference for the API (joblib)")
-    parser.add_argument("--card", required=True, help="model card (markdown)")
     parser.add_argument("--metrics", required=True)
     args = parser.parse_args(argv)
     params = load_params()
@@ -136,13 +158,8 @@ def _main(argv: list[str] | None = None) -> int:
     path = resolve(args.reference)
     save(reference, path)
     write_json(resolve(args.metrics), metrics)
-    folder = resolve(args.metrics).parent
-    all_metrics = {name: json.loads((folder / f"{name}.json").read_text()) for name in CARD_METRICS}
-    card = resolve(args.card)
-    card.parent.mkdir(parents=True, exist_ok=True)
-    card.write_text(render_model_card(params, all_metrics, figures_dir=Path(args.figures), card_dir=Path(args.card).parent),
-                    encoding="utf-8")
-    _log(f"wrote {args.figures}, {args.reference}, {args.card}")
+    _log(f"wrote {args.figures}, {args.reference}, {resolve(args.metrics).name} (the register stage writes the model "
+         "card)")
     return 0
 
 

@@ -24,7 +24,7 @@ def _predictions(folder: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
     return frame["TARGET"].to_numpy(), frame["proba"].to_numpy()
 
 
-def choose(oof_y, oof_p, hold_y, hold_p, cost: dict, method: str) -> tuple[dict, dict, dict]:
+def choose(oof_y, oof_p, hold_y, hold_p, cost: dict, method: str, scale: dict | None = None) -> tuple[dict, dict, dict]:
     """Calibration and threshold from the out-of-fold predictions only; the hold-out is only reported on."""
     calibration = fit_calibration(oof_p, oof_y, method)
     oof_cal = calibrate(oof_p, calibration)
@@ -47,11 +47,23 @@ def choose(oof_y, oof_p, hold_y, hold_p, cost: dict, method: str) -> tuple[dict,
                       for t, c in zip(thresholds[keep], costs[keep])],
              "reliability": reliability(hold_y, hold_cal)}
     # what a validator reads: Gini, KS, Brier, ECE and 10 score bands of the calibrated score, hold-out and out of fold
-    metrics["validation"] = {"holdout": validator_figures(hold_y, hold_cal),
-                             "out_of_fold": validator_figures(oof_y, oof_cal)}
+    metrics["validation"] = {"holdout": validator_figures(hold_y, hold_cal, scale=scale),
+                             "out_of_fold": validator_figures(oof_y, oof_cal, scale=scale)}
     plots["bands"] = [{"band": row["band"], "default_rate": row["default_rate"]}
                       for row in metrics["validation"]["holdout"]["bands"]]
     return calibration, metrics, plots
+
+
+def challenger(oof_y, oof_p, hold_y, hold_p, cost: dict, scale: dict) -> dict:
+    """The scorecard challenger's figures, beside the winner's: its own probabilities (its points are defined on
+    them), its least-cost threshold chosen out of fold, and its cost and validator figures on the hold-out."""
+    threshold = choose_threshold(oof_y, oof_p, cost["fn_cost"], cost["fp_cost"])
+    report = decision_report(hold_y, hold_p, threshold, cost["fn_cost"], cost["fp_cost"])
+    return {"model": "scorecard", "threshold": round(threshold, 6), "holdout_cost": report["cost"],
+            "holdout_cost_per_client": round(report["cost_per_client"], 5),
+            "approval_rate": round(report["approval_rate"], 5),
+            "validation": {"holdout": validator_figures(hold_y, hold_p, scale=scale),
+                           "out_of_fold": validator_figures(oof_y, oof_p, scale=scale)}}
 
 
 def _main(argv: list[str] | None = None) -> int:
@@ -66,12 +78,19 @@ def _main(argv: list[str] | None = None) -> int:
     params = load_params()
     predictions = resolve(args.predictions)
     calibration, metrics, plots = choose(*_predictions(predictions, "oof"), *_predictions(predictions, "holdout"),
-                                         params["cost"], params["threshold"]["calibration"])
+                                         params["cost"], params["threshold"]["calibration"], params["points"])
+    if (predictions / "scorecard_holdout.parquet").exists():
+        metrics["challenger"] = challenger(*_predictions(predictions, "scorecard_oof"),
+                                           *_predictions(predictions, "scorecard_holdout"), params["cost"],
+                                           params["points"])
+        plots["bands_challenger"] = [{"band": row["band"], "default_rate": row["default_rate"]}
+                                     for row in metrics["challenger"]["validation"]["holdout"]["bands"]]
     features = resolve(args.features)
     bundle = Bundle.from_trained(load(resolve(args.model), TrainedModel, checksum=False), calibration=calibration,
                                  threshold=metrics["threshold"], cost=params["cost"],
                                  spec=json.loads((features / "spec.json").read_text()),
-                                 manifest=json.loads((features / "manifest.json").read_text()), metrics=metrics)
+                                 manifest=json.loads((features / "manifest.json").read_text()), metrics=metrics,
+                                 points=params["points"])
     save(bundle, resolve(args.bundle))
     for name, rows in plots.items():
         write_rows(resolve(args.plots) / f"{name}.json", rows)

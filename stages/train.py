@@ -25,6 +25,7 @@ from creditscore.io import write_json, write_rows
 from creditscore.modelling import tracking
 from creditscore.modelling.models import make_pipeline
 from creditscore.modelling.training import add_blend, benchmark, best, evaluate, score, stratified_sample, tune_lightgbm
+from creditscore.params import ParamsError
 from creditscore.serving.bundle import TrainedModel, save
 from creditscore.stage import logger, run as run_stage
 
@@ -110,10 +111,54 @@ def refit_all_labelled(pipeline, x: np.ndarray, y: np.ndarray, x_hold: np.ndarra
     return clone(pipeline).fit(np.vstack([x, x_hold]), np.concatenate([y, y_hold]))
 
 
+def scorecard_outputs(result: dict, x, y, x_hold, y_hold, x_test, ids: dict, seed: int,
+                      folder: Path) -> tuple[dict, np.ndarray]:
+    """The challenger's card, whether or not it won: fitted on the training clients and scored once on the
+    hold-out (its validator figures, in the threshold stage), then refitted on every labelled client like the
+    winner. Writes its table, information values and every client's points per feature; returns its metrics
+    and its hold-out probabilities."""
+    pipeline = make_pipeline("scorecard", "none", seed, result["params"])
+    p_hold = clone(pipeline).fit(x, y).predict_proba(x_hold)[:, 1]
+    card = refit_all_labelled(pipeline, x, y, x_hold, y_hold).steps[-1][1]
+    folder.mkdir(parents=True, exist_ok=True)
+    card.table().to_csv(folder / "table.csv", index=False)
+    values = card.information_values()
+    values.to_csv(folder / "information_values.csv", index=False)
+    parts = []
+    for split, rows in (("train", x), ("holdout", x_hold), ("test", x_test)):
+        points = card.points(rows)
+        parts.append(pl.DataFrame({"SK_ID_CURR": ids[split], "split": [split] * len(rows),
+                                   "points": card.score(rows)}).hstack(pl.from_pandas(points)))
+    pl.concat(parts).write_parquet(folder / "points.parquet")
+    return {"cv_auc": round(result["auc"], 5), "holdout_auc": round(float(roc_auc_score(y_hold, p_hold)), 5),
+            "n_features": len(card.selected_), "features": card.selected_,
+            "information_value_top": [{"feature": f, "iv": v} for f, v in
+                                      zip(values["feature"][:10], values["iv"][:10])]}, p_hold
+
+
+def with_feature_settings(params: dict, names: list[str], points: dict | None) -> dict:
+    """The settings that need the feature names: `train.monotone` as LightGBM's monotone constraints (one per
+    column) and the scorecard's trends, and the scorecard's names and points scaling."""
+    monotone = dict(params.get("monotone") or {})
+    unknown = sorted(set(monotone) - set(names))
+    if unknown:
+        raise ParamsError(f"params.yaml: train.monotone: {unknown[0]} is not among the {len(names)} features the "
+                        "model is trained on (data/selection/features.json)")
+    params = dict(params)
+    if monotone and "lightgbm" in params:
+        params["lightgbm"] = {**params["lightgbm"], "monotone_constraints": [int(monotone.get(n, 0)) for n in names]}
+    if "scorecard" in params:
+        trends = {**params["scorecard"].get("trends", {}),
+                  **{n: "ascending" if d > 0 else "descending" for n, d in monotone.items()}}
+        params["scorecard"] = {**params["scorecard"], "trends": trends, **(points or {}), "feature_names": names}
+    return params
+
+
 def train(features: Path, selection: Path, model_path: Path, out: Path, plots: Path, params: dict, cost: dict,
-          seed: int) -> dict:
+          seed: int, points: dict | None = None, scorecard_dir: Path | None = None) -> dict:
     """Run the benchmark, refit the winner, score the hold-out once; write the model and predictions."""
     names = json.loads(selection.read_text())["features"]
+    params = with_feature_settings(params, names, points)
     train_frame, x = load_split(features, "train", names)
     y = train_frame["TARGET"].to_numpy()
     mlflow_params = params["mlflow"]
@@ -157,14 +202,22 @@ def train(features: Path, selection: Path, model_path: Path, out: Path, plots: P
     pl.DataFrame({"SK_ID_CURR": hold_frame["SK_ID_CURR"], "TARGET": y_hold, "proba": p_hold}).write_parquet(
         out / "holdout.parquet")
     pl.DataFrame({"SK_ID_CURR": test_frame["SK_ID_CURR"], "proba": p_test}).write_parquet(out / "test.parquet")
+    if "scorecard+none" in results and scorecard_dir is not None:
+        challenger = results["scorecard+none"]
+        if len(challenger["oof"]) != len(y):  # benchmarked on a sample (scale): out of fold on every client again
+            challenger = evaluate("scorecard", "none", challenger["params"], x, y, params, cost, seed)
+        ids = {"train": train_frame["SK_ID_CURR"], "holdout": hold_frame["SK_ID_CURR"], "test": test_frame["SK_ID_CURR"]}
+        metrics["scorecard"], sc_hold = scorecard_outputs(challenger, x, y, x_hold, y_hold, x_test, ids,
+                                                          seed, scorecard_dir)
+        metrics["scorecard"]["won"] = winner["model"] == "scorecard"
+        pl.DataFrame({"SK_ID_CURR": train_frame["SK_ID_CURR"], "TARGET": y,
+                      "proba": challenger["oof"]}).write_parquet(out / "scorecard_oof.parquet")
+        pl.DataFrame({"SK_ID_CURR": hold_frame["SK_ID_CURR"], "TARGET": y_hold, "proba": sc_hold}).write_parquet(
+            out / "scorecard_holdout.parquet")
     for name, rows in curves(y_hold, p_hold, oof_score["threshold"]).items():
         write_rows(plots / f"{name}.json", rows)
-    registered = tracking.log_final(
-        final, tracking.as_frame(x[:50], names), {k: v for k, v in metrics.items() if k != "candidates"},
-        {"model": winner["model"], "strategy": winner["strategy"], **{f"model.{k}": v for k, v in winner["params"].items()}},
-        mlflow_params["registered_model"], mlflow_params["alias"], tags)
-    _log(f"winner {metrics['model']}: CV AUC {metrics['cv_auc']}, hold-out AUC {metrics['holdout_auc']}; "
-         f"registered as {mlflow_params['registered_model']} version {registered} (@{mlflow_params['alias']})")
+    _log(f"winner {metrics['model']}: CV AUC {metrics['cv_auc']}, hold-out AUC {metrics['holdout_auc']} (the register "
+         "stage logs the served model to MLflow and decides its alias)")
     return metrics
 
 
@@ -176,12 +229,14 @@ def _main(argv: list[str] | None = None) -> int:
     parser.add_argument("--predictions", required=True, help="folder for out-of-fold, hold-out and test predictions")
     parser.add_argument("--submission", required=True, help="Kaggle submission CSV (SK_ID_CURR,TARGET)")
     parser.add_argument("--plots", required=True, help="folder for the hold-out plot data")
+    parser.add_argument("--scorecard", required=True, help="folder for the scorecard's table, IVs and clients' points")
     parser.add_argument("--metrics", required=True)
     args = parser.parse_args(argv)
     params = load_params()
     predictions = resolve(args.predictions)
     metrics = train(resolve(args.features), resolve(args.selection), resolve(args.model), predictions,
-                    resolve(args.plots), params["train"], params["cost"], int(params["seed"]))
+                    resolve(args.plots), params["train"], params["cost"], int(params["seed"]), params["points"],
+                    resolve(args.scorecard))
     test = pl.read_parquet(predictions / "test.parquet")
     test.select("SK_ID_CURR", pl.col("proba").alias("TARGET")).write_csv(resolve(args.submission))
     write_json(resolve(args.metrics), metrics)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import math
+import re
 import json
 import sqlite3
 
@@ -75,6 +77,10 @@ def test_predict_from_raw_rows_equals_the_pipeline_output(server, bundle):
     assert answer["probability"] == pytest.approx(expected, abs=2e-6)
     assert answer["decision"] == ("refused" if expected >= bundle.threshold else "granted")
     assert answer["distance_to_threshold"] == pytest.approx(expected - bundle.threshold, abs=2e-6)
+    scale = bundle.points  # PDO: base points at the base odds (good:bad), pdo more points for twice the odds
+    odds = (1 - expected) / expected
+    assert answer["points"] == pytest.approx(scale["base_points"] + scale["pdo"] * math.log2(odds / scale["base_odds"]),
+                                             abs=0.06)
     known = requests.get(f"{server.url}/clients/{client}").json()
     assert known["probability"] == pytest.approx(expected, abs=2e-6)
     assert known["client"]["SK_ID_CURR"] == client and "AMT_INCOME_TOTAL" in known["key_values"]
@@ -91,7 +97,19 @@ def test_batch_with_explanations(server, bundle):
         assert len(explanation["contributions"]) == len(bundle.features)
         assert 0 < len(explanation["reasons"]) <= 4
         contribs = [r["contribution"] for r in explanation["reasons"]]
-        assert contribs == sorted(contribs, reverse=True) and min(contribs) > 0
+        refused = p["decision"] == "refused"  # a refusal's main reasons, a grant's main strengths
+        assert contribs == sorted(contribs, reverse=refused) and all((c > 0) == refused for c in contribs)
+        assert {r["direction"] for r in explanation["reasons"]} == {"towards refusal" if refused else "towards approval"}
+        assert_speakable(explanation["reasons"], bundle.features)
+    assert low["decision"] == "granted" and high["decision"] == "refused"  # both directions are said
+
+
+def assert_speakable(reasons: list[dict], features: list[str]) -> None:
+    """No reason names a derived feature or says a negative number (days are said as years)."""
+    derived = [f for f in features if f.startswith("POLY_") or "_X_" in f or f.endswith(("_MEAN", "_RATIO", "_PERC"))]
+    for r in reasons:
+        assert not any(f in r["text"] for f in derived), r["text"]
+        assert "negative" not in r["text"] and not re.search(r"-\s?\d", r["text"]), r["text"]
 
 
 def test_single_without_id_and_no_history(server):
@@ -106,10 +124,13 @@ def test_known_client_explain_and_what_if(server, bundle):
     client = clients["clients"][0]["SK_ID_CURR"]
     assert clients["clients"][0]["probability"] == pytest.approx(_stage_probability(bundle, client), abs=2e-6)
     explained = requests.get(f"{server.url}/clients/{client}/explain").json()
+    assert_speakable(explained["explanation"]["reasons"], bundle.features)
     assert [r["rank"] for r in explained["explanation"]["reasons"]] == list(range(1, len(explained["explanation"]["reasons"]) + 1))
     before = requests.get(f"{server.url}/clients/{client}").json()
     income = before["client"]["AMT_INCOME_TOTAL"] * 2
     after = requests.post(f"{server.url}/clients/{client}/whatif", json={"AMT_INCOME_TOTAL": income}).json()
+    income_reason = [r for r in after["explanation"]["reasons"] if r["feature"] == "AMT_INCOME_TOTAL"]
+    assert all(r["value"] == pytest.approx(income) for r in income_reason)  # the changed field is the one said
     assert after["key_values"]["AMT_INCOME_TOTAL"] == pytest.approx(income, rel=1e-6)
     ratio = before["client"]["AMT_CREDIT"] / income
     assert after["key_values"]["CREDIT_INCOME_RATIO"] == pytest.approx(ratio, rel=1e-5)  # recomputed, not copied

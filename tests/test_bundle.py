@@ -14,7 +14,8 @@ TRAINED = TrainedModel(pipeline={"a": 1}, features=["X1", "X2"], model="lightgbm
 
 def test_a_bundle_is_the_trained_model_plus_the_decision_and_round_trips(tmp_path):
     bundle = Bundle.from_trained(TRAINED, calibration={"method": "isotonic"}, threshold=0.1,
-                                 cost={"fn_cost": 10, "fp_cost": 1}, spec={}, manifest=[], metrics={"auc": 0.7})
+                                 cost={"fn_cost": 10, "fp_cost": 1}, spec={}, manifest=[], metrics={"auc": 0.7},
+                                 points={"base_points": 600, "base_odds": 50, "pdo": 20})
     assert (bundle.pipeline, bundle.features, bundle.model, bundle.threshold) == ({"a": 1}, ["X1", "X2"],
                                                                                  "lightgbm+none", 0.1)
     assert bundle.format_version == FORMAT_VERSION

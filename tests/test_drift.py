@@ -184,7 +184,8 @@ def _project(root: Path, drift: float) -> Path:
     pl.DataFrame({"SK_ID_CURR": test["SK_ID_CURR"], "proba": proba}).write_parquet(predictions / "test.parquet")
     save(Bundle(pipeline=model, features=MODEL_FEATURES, model="logistic_regression", params={}, versions={},
                 calibration=fit_calibration(oof, y, "isotonic"), threshold=0.2, cost={"fn_cost": 10, "fp_cost": 1},
-                spec={}, manifest=[], metrics={}), root / "bundle.joblib")
+                spec={}, manifest=[], metrics={}, points={"base_points": 600, "base_odds": 50, "pdo": 20}),
+         root / "bundle.joblib")
     ranking = [{"feature": f, "mean_abs_shap": round(1 / (i + 1), 4)} for i, f in enumerate(MODEL_FEATURES)]
     (root / "explain.json").write_text(json.dumps({"global": [{"feature": "NOT_IN_MODEL", "mean_abs_shap": 9}]
                                                    + ranking}))

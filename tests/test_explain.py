@@ -11,7 +11,8 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from creditscore.explanation.contributions import contributions, format_value, raw_score, reason_codes, typical_values
+from creditscore.explanation import fairness, reasons
+from creditscore.explanation.contributions import contributions, raw_score, typical_values
 from creditscore.explanation.fairness import age_bands, group_rates
 from creditscore.modelling.models import make_pipeline
 
@@ -43,36 +44,67 @@ def test_linear_contributions_are_exact_hand_computed_values():
     assert math.isclose(c.score[0], math.log(p / (1 - p)), abs_tol=1e-9)
 
 
-def test_reason_codes_on_hand_built_model_and_client():
-    pipe = hand_built_logistic()
-    client = np.array([1500.0, 0.5, np.nan])
-    c = contributions(pipe, client[None, :])
-    typical = np.array([2500.0, 0.25, 0.65])
-    reasons = reason_codes(client, c.values[0], FEATURES, LABELS, typical)
-    # only positive contributions are reasons: DEBT_RATIO (4.0) then INCOME (0.25); EXT_SCORE contributes 0
-    assert [r["feature"] for r in reasons] == ["DEBT_RATIO", "INCOME"]
-    assert reasons[0]["text"] == "Debt / income is 0.5, higher than 0.25 for a typical granted client"
-    assert reasons[1]["text"] == "Yearly income is 1,500, lower than 2,500 for a typical granted client"
-    assert reasons[0]["contribution"] == 4.0 and reasons[1]["rank"] == 2
+SPEC = {"vocab": {"application": {"NAME_INCOME_TYPE": ["Working", "Pensioner"]}},
+        "poly": {"columns": ["EXT_SOURCE_2", "DAYS_BIRTH"], "degree": 2}}
+REASON_FEATURES = ["DAYS_BIRTH", "PAYMENT_RATE", "POLY_EXT_SOURCE_2_X_DAYS_BIRTH", "NAME_INCOME_TYPE_Working",
+                   "INSTAL_LATE_SHARE", "EXT_SOURCE_MEAN", "DAYS_EMPLOYED"]
+MANIFEST = [{"name": f, "table": "installments_payments" if f.startswith("INSTAL") else "application"}
+            for f in REASON_FEATURES]
+# DAYS_BIRTH 0.4 + half of the product 0.2; the ratio's 0.3 halved between annuity and credit; the mean of the
+# three external scores split in three; the one-hot level goes to its column; the aggregate to its table
+CONTRIB = np.array([0.4, 0.3, 0.2, -0.5, 0.25, 0.06, 0.0])
+RAW = {"DAYS_BIRTH": -9131, "AMT_ANNUITY": 24700.0, "AMT_CREDIT": 406597.0, "EXT_SOURCE_2": 0.26,
+       "NAME_INCOME_TYPE": "Working", "DAYS_EMPLOYED": None}
 
 
-def test_reason_codes_missing_value_ties_and_limit():
-    values = np.array([np.nan, 1.0, 2.0, 3.0, 4.0, 5.0])
-    contrib = np.array([0.3, 0.3, 0.1, -0.2, 0.05, 0.02])
-    names = ["A", "B", "C", "D", "E", "F"]
-    reasons = reason_codes(values, contrib, names, {"A": "months employed"}, np.array([12, 1, 2, np.nan, 4, 5.0]))
-    assert [r["feature"] for r in reasons] == ["A", "B", "C", "E"]  # tie broken by order; D pushes to granting
-    assert reasons[0]["text"] == "Months employed is not known (typical granted client: 12)"
-    assert reasons[0]["value"] is None
-    assert reasons[1]["text"] == "B is 1, as for a typical granted client"
+def test_derived_features_are_attributed_to_the_fields_they_are_built_from():
+    sources = reasons.sources_of(SPEC, MANIFEST, REASON_FEATURES)
+    assert sources == {"DAYS_BIRTH": ("DAYS_BIRTH",), "PAYMENT_RATE": ("AMT_ANNUITY", "AMT_CREDIT"),
+                       "POLY_EXT_SOURCE_2_X_DAYS_BIRTH": ("DAYS_BIRTH", "EXT_SOURCE_2"),
+                       "NAME_INCOME_TYPE_Working": ("NAME_INCOME_TYPE",),
+                       "INSTAL_LATE_SHARE": ("history:installments_payments",),
+                       "EXT_SOURCE_MEAN": ("EXT_SOURCE_1", "EXT_SOURCE_2", "EXT_SOURCE_3"),
+                       "DAYS_EMPLOYED": ("DAYS_EMPLOYED",)}
 
 
-def test_typical_values_and_format():
+def test_a_refusal_gets_its_main_reasons_in_human_units():
+    sources = reasons.sources_of(SPEC, MANIFEST, REASON_FEATURES)
+    x_row = np.array([-9131, 0.06, -2374.06, 1.0, 0.35, 0.4, np.nan])
+    out = reasons.reasons(CONTRIB, REASON_FEATURES, sources, RAW, x_row, refused=True,
+                          typical={"DAYS_BIRTH": -15000.0}, meanings={"INSTAL_LATE_SHARE": "share of instalments paid late"})
+    assert [r["feature"] for r in out] == ["DAYS_BIRTH", "history:installments_payments", "AMT_ANNUITY", "AMT_CREDIT"]
+    assert [r["text"] for r in out] == ["Age: 25 years (typical granted client: 41 years)",
+                                        "Instalment payment record (share of instalments paid late: 35%)",
+                                        "Yearly annuity: 24,700", "Credit amount: 406,597"]
+    assert [r["contribution"] for r in out] == [0.5, 0.25, 0.15, 0.15]
+    assert {r["direction"] for r in out} == {"towards refusal"} and out[1]["value"] is None
+
+
+def test_a_grant_gets_its_main_strengths_and_only_fields_the_model_used():
+    sources = reasons.sources_of(SPEC, MANIFEST, REASON_FEATURES)
+    x_row = np.zeros(len(REASON_FEATURES))
+    out = reasons.reasons(CONTRIB, REASON_FEATURES, sources, RAW, x_row, refused=False)
+    assert [(r["text"], r["value"], r["direction"]) for r in out] == [
+        ("Income type: Working", "Working", "towards approval")]
+    # DAYS_EMPLOYED contributes 0: never a reason, whatever its value
+    used = reasons.reasons(np.r_[CONTRIB[:-1], 0.9], REASON_FEATURES, sources, RAW, x_row, refused=True)
+    assert used[0]["text"] == "Time in the current job: not employed (pensioner) or not given"
+    assert len(reasons.reasons(np.full(7, 0.1), REASON_FEATURES, sources, RAW, x_row, refused=True)) == 4
+
+
+@pytest.mark.parametrize("field, value, said", [
+    ("DAYS_BIRTH", -20000, "55 years"), ("DAYS_EMPLOYED", -913, "2.5 years"),
+    ("DAYS_ID_PUBLISH", -1461, "4.0 years ago"), ("AMT_INCOME_TOTAL", 135000.0, "135,000"),
+    ("EXT_SOURCE_3", 0.5, "0.50"), ("OWN_CAR_AGE", 7.0, "7 years"),
+    ("FLAG_EMAIL", 1.0, "yes"), ("FLAG_OWN_CAR", "Y", "Y"), ("CODE_GENDER", "F", "F"), ("AMT_CREDIT", float("nan"), "not given")])
+def test_values_are_said_in_human_units(field, value, said):
+    assert reasons.say(field, value) == said
+
+
+def test_typical_values():
     x = np.array([[1.0, np.nan], [3.0, np.nan], [np.nan, np.nan], [10.0, np.nan]])
     out = typical_values(x)
     assert out[0] == 3.0 and math.isnan(out[1])
-    assert format_value(float("nan")) == "unknown" and format_value(1234567.8) == "1,234,568"
-    assert format_value(0.012345) == "0.0123"
 
 
 @pytest.fixture(scope="module")
@@ -175,3 +207,29 @@ def test_model_card_says_what_the_blend_is_made_of():
                              "`logistic_regression+none` with weight 0.25, the weight of highest out-of-fold AUC on "
                              "the training clients (0.0: 0.7500, 0.25: 0.7612); its explanations are the same "
                              "weighted sum of its members' contributions.")
+
+
+def test_older_applicants_are_not_scored_worse_for_age_alone_once_age_is_monotone():
+    """Risk planted to rise after 62: an unconstrained LightGBM scores 62+ applicants worse than at 61; with
+    `train.monotone` (AGE_YEARS: -1, risk falls with age) none is."""
+    rng = np.random.default_rng(0)
+    age = rng.uniform(20, 80, 6000)
+    y = (rng.random(6000) < np.where(age >= 62, 0.30, 0.40 - 0.005 * (age - 20))).astype(int)
+    x = np.column_stack([age, rng.normal(size=6000)])
+    days = -age * 365.25
+
+    def at_age(rows, days_birth):
+        out = x[rows].copy()
+        out[:, 0] = -days_birth / 365.25
+        return out
+
+    params = {"n_estimators": 60, "learning_rate": 0.1, "num_leaves": 7, "min_child_samples": 50}
+    results = {}
+    for name, extra in (("free", {}), ("monotone", {"monotone_constraints": [-1, 0]})):
+        model = make_pipeline("lightgbm", "none", 0, {**params, **extra}).fit(x, y)
+        results[name] = fairness.older_for_age_alone(lambda rows: model.predict_proba(rows)[:, 1], x, days, at_age)
+    assert results["free"]["clients"] == int((age >= 62).sum()) > 1000
+    assert results["free"]["share_worse"] > 0.9 and results["free"]["mean_change"] > 0.05
+    assert results["monotone"]["worse_for_age"] == 0 and results["monotone"]["max_change"] <= 0
+    none = fairness.older_for_age_alone(lambda rows: rows[:, 0], x[:1], np.array([-20 * 365.25]), at_age)
+    assert none["clients"] == 0 and none["share_worse"] is None

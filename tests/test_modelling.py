@@ -223,3 +223,16 @@ def test_refit_is_trained_on_train_and_holdout_and_nothing_else(tmp_path, monkey
     hold_pred = pl.read_parquet(tmp_path / "predictions" / "holdout.parquet")["proba"].to_numpy()
     assert np.allclose(hold_pred, clone(train_only).fit(x_fit, y_fit).predict_proba(x_hold)[:, 1])
     assert metrics["holdout_auc"] == round(roc_auc_score(y_hold, hold_pred), 5)
+
+
+def test_train_monotone_becomes_lightgbm_constraints_and_scorecard_trends():
+    from stages.train import with_feature_settings
+    params = {"lightgbm": {"num_leaves": 7}, "scorecard": {"trends": {"default": "auto_asc_desc", "A": "descending"}},
+              "monotone": {"B": 1, "A": -1}}
+    out = with_feature_settings(params, ["A", "B", "C"], {"pdo": 20})
+    assert out["lightgbm"] == {"num_leaves": 7, "monotone_constraints": [-1, 1, 0]}
+    assert out["scorecard"]["trends"] == {"default": "auto_asc_desc", "A": "descending", "B": "ascending"}
+    assert out["scorecard"]["feature_names"] == ["A", "B", "C"] and out["scorecard"]["pdo"] == 20
+    assert "monotone_constraints" not in with_feature_settings({**params, "monotone": {}}, ["A", "B"], None)["lightgbm"]
+    with pytest.raises(ValueError, match="train.monotone: Z is not among the 3 features"):
+        with_feature_settings({**params, "monotone": {"Z": 1}}, ["A", "B", "C"], None)

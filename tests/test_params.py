@@ -28,7 +28,7 @@ def test_the_repository_params_are_valid_and_returned_unchanged():
     (("drift", "fail_on_alert", "no"), "drift.fail_on_alert: input should be a valid boolean, got 'no'"),
     (("seed", 4.5), "seed: input should be a valid integer, got 4.5"),
     (("train", "models", ["lightgbm", "xgboost"]),
-     "train.models[1]: input should be 'dummy', 'logistic_regression', 'random_forest' or 'lightgbm', got 'xgboost'"),
+     "train.models[1]: input should be 'dummy', 'logistic_regression', 'random_forest', 'lightgbm' or 'scorecard', got 'xgboost'"),
     (("engineer", "groups", ["application", "bureaux"]),
      "engineer.groups: unknown group(s) ['bureaux']; expected some of ['application', 'bureau', "
      "'previous', 'pos_cash', 'installments', 'credit_card', 'recent_and_rates']"),
@@ -68,7 +68,7 @@ def test_run_gives_one_line_and_exit_1_on_bad_input_and_keeps_tracebacks_for_def
     assert run("demo", missing) == 1
     assert capsys.readouterr().err == "demo: error: /nonexistent/input.parquet: file not found\n"
     assert run("demo", lambda argv: validate({})) == 1
-    assert capsys.readouterr().err.startswith("demo: error: params.yaml: seed: missing (and 8 more: data: missing;")
+    assert capsys.readouterr().err.startswith("demo: error: params.yaml: seed: missing (and 10 more: data: missing;")
     with pytest.raises(ZeroDivisionError):  # a defect is not bad input: it keeps its traceback
         run("demo", lambda argv: 1 / 0)
     logger("demo")("hello")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -41,6 +42,9 @@ def repo(tmp_path_factory) -> Path:
             (dst / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, dst / name)
     _set_params(dst, n_clients=N_CLIENTS)
+    params = yaml.safe_load((dst / "params.yaml").read_text())  # 300 hold-out clients: too noisy for the default gates
+    params["register"]["gates"].update(min_holdout_auc=0.6, max_ece=0.2, max_fairness_gap=0.5)
+    (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     _sh(["git", "init", "-q"], dst)
     _sh(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "init", "--allow-empty"], dst)
     _sh(["git", "add", "-A"], dst)
@@ -77,6 +81,17 @@ def test_repro_runs_then_has_nothing_to_do_and_is_byte_reproducible(repo):
     explain = json.loads((repo / "metrics" / "explain.json").read_text())
     assert explain["additivity_max_error"] < 1e-9 and explain["shap_library_max_abs_diff"] < 1e-6
     assert len(explain["local"]) == 6 and all(len(r["reasons"]) <= 4 for r in explain["local"])
+    for r in explain["local"]:  # said in human units: no derived feature, no negative day count
+        assert not any(re.search(r"POLY_|_X_|negative|-\s?\d", text) for text in r["reasons"]), r["reasons"]
+    register = json.loads((repo / "metrics" / "register.json").read_text())
+    assert (register["version"], register["alias"], register["champion_before"]) == (1, "champion", None)
+    assert all(g["passed"] for g in register["gates"].values())
+    train = json.loads((repo / "metrics" / "train.json").read_text())
+    threshold = json.loads((repo / "metrics" / "threshold.json").read_text())
+    assert "scorecard+none" in train["candidates"] and train["scorecard"]["n_features"] <= 20
+    assert threshold["challenger"]["validation"]["holdout"]["gini"] > 0.2  # the challenger's figures beside the winner's
+    card = (repo / "data" / "scorecard" / "table.csv").read_text().splitlines()
+    assert card[0] == "feature,bin,clients,defaults,default_rate,woe,iv,points" and len(card) > 20
     assert len(list((repo / "reports" / "explain").glob("waterfall_*.png"))) == 6
     assert "Data and pipelines are up to date" in _dvc(repo, "repro").stdout
     lock = (repo / "dvc.lock").read_text()
@@ -90,7 +105,9 @@ def test_experiment_run_show_and_metrics_diff(repo):
     _sh(["git", "add", "-A"], repo)
     _sh(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline"], repo)
     before = json.loads((repo / "metrics" / "threshold.json").read_text())
-    run = _dvc(repo, "exp", "run", "-S", "threshold.calibration=sigmoid", "-n", "sigmoid-calibration")
+    # another model (another calibration) that cannot save the margin: registered as challenger, the champion stays
+    run = _dvc(repo, "exp", "run", "-S", "threshold.calibration=sigmoid", "-S", "register.margin=1.0",
+               "-n", "sigmoid-calibration")
     assert "Running stage 'threshold'" in run.stdout and "Running stage 'train'" not in run.stdout
     shown = _dvc(repo, "exp", "show", "--json").stdout
     assert "sigmoid-calibration" in shown
@@ -99,6 +116,9 @@ def test_experiment_run_show_and_metrics_diff(repo):
     diff = _dvc(repo, "metrics", "diff").stdout
     assert "metrics/threshold.json" in diff and "holdout_brier_calibrated" in diff
     _assert_model_card_is_current(repo)  # regenerated for the experiment's threshold
+    register = json.loads((repo / "metrics" / "register.json").read_text())
+    assert (register["version"], register["alias"], register["champion_after"]) == (2, "challenger", 1)
+    assert "less than the margin 1.0" in register["reason"] and "`challenger`" in (repo / "reports" / "model_card.md").read_text()
     _sh(["git", "checkout", "--", "params.yaml"], repo)
     _dvc(repo, "checkout")
 

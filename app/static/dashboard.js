@@ -72,10 +72,16 @@ function showDecision(answer) {
     + `${pct(gap)} ${granted ? "below" : "above"} the threshold`;
 }
 
-function showReasons(reasons) {
+// A refusal shows its main reasons, a grant its main strengths (the API's reasons, said in human units).
+function showReasons(reasons, decision) {
+  const refused = decision === "refused";
+  $("reasons-title").textContent = refused ? "Main reasons for the refusal" : "Main strengths of the application";
   const list = $("reasons");
   list.replaceChildren();
-  if (!reasons.length) list.appendChild(el("li", {}, "No feature pushes this client towards refusal."));
+  if (!reasons.length) {
+    list.appendChild(el("li", {}, refused ? "No field pushes this client towards refusal."
+                                          : "No field pushes this client towards approval."));
+  }
   for (const r of reasons) list.appendChild(el("li", {}, r.text));
 }
 
@@ -148,7 +154,7 @@ async function openClient(id) {
     drawGauge(detail.probability, detail.threshold);
     showDecision(detail);
     showFields(summary.client);
-    showReasons(detail.explanation.reasons);
+    showReasons(detail.explanation.reasons, detail.decision);
     showDistributions(detail.key_values);
     $("w-income").value = summary.client.AMT_INCOME_TOTAL ?? "";
     $("w-credit").value = summary.client.AMT_CREDIT ?? "";
@@ -173,7 +179,7 @@ async function whatIf(event) {
     const answer = await api(`/clients/${current.id}/whatif`, { method: "POST", body: JSON.stringify(body) });
     drawGauge(answer.probability, answer.threshold);
     showDecision(answer);
-    showReasons(answer.explanation.reasons);
+    showReasons(answer.explanation.reasons, answer.decision);
     showDistributions(answer.key_values);
     $("whatif-result").textContent = `With these amounts: ${answer.decision}, ${pct(answer.probability)} `
       + "probability of default.";

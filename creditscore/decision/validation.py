@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import brier_score_loss, roc_auc_score, roc_curve
 
+from creditscore.decision.points import points_of
+
 
 def gini(y: np.ndarray, proba: np.ndarray) -> float:
     """2·AUC − 1."""
@@ -33,8 +35,9 @@ def band_of(proba: np.ndarray, n: int) -> np.ndarray:
     return bands
 
 
-def score_bands(y: np.ndarray, proba: np.ndarray, n: int = 10) -> list[dict]:
-    """Per band: clients, defaults, default rate, probability range; cumulative approval and default rates."""
+def score_bands(y: np.ndarray, proba: np.ndarray, n: int = 10, scale: dict | None = None) -> list[dict]:
+    """Per band: clients, defaults, default rate, probability range (and points range with a `scale`:
+    base_points, base_odds, pdo); cumulative approval and default rates."""
     y = np.asarray(y, dtype=np.int64)
     bands = band_of(np.asarray(proba, dtype=np.float64), n)
     rows, approved, approved_defaults = [], 0, 0
@@ -47,6 +50,9 @@ def score_bands(y: np.ndarray, proba: np.ndarray, n: int = 10) -> list[dict]:
                      "default_rate": round(defaults / clients, 6) if clients else None,
                      "min_proba": round(float(proba[mask].min()), 6) if clients else None,
                      "max_proba": round(float(proba[mask].max()), 6) if clients else None,
+                     **({"min_points": round(float(points_of(proba[mask].max(), **scale)), 1),
+                         "max_points": round(float(points_of(proba[mask].min(), **scale)), 1)}
+                        if scale and clients else {}),
                      "cumulative_approval_rate": round(approved / len(y), 6),
                      "cumulative_default_rate": round(approved_defaults / approved, 6) if approved else None})
     return rows
@@ -61,10 +67,11 @@ def expected_calibration_error(y: np.ndarray, proba: np.ndarray, n: int = 10) ->
                      for b in range(1, n + 1) if (bands == b).any()) / len(y))
 
 
-def validator_figures(y: np.ndarray, proba: np.ndarray, n: int = 10) -> dict:
-    """Gini, KS and its probability, Brier score, expected calibration error and the score bands."""
+def validator_figures(y: np.ndarray, proba: np.ndarray, n: int = 10, scale: dict | None = None) -> dict:
+    """Gini, KS and its probability (and points), Brier score, expected calibration error and the score bands."""
     statistic, at = ks(y, proba)
     return {"auc": round(float(roc_auc_score(y, proba)), 5), "gini": round(gini(y, proba), 5),
             "ks": round(statistic, 5), "ks_probability": round(at, 6),
+            **({"ks_points": round(float(points_of(at, **scale)), 1)} if scale else {}),
             "brier": round(float(brier_score_loss(y, proba)), 6),
-            "ece": round(expected_calibration_error(y, proba, n), 6), "bands": score_bands(y, proba, n)}
+            "ece": round(expected_calibration_error(y, proba, n), 6), "bands": score_bands(y, proba, n, scale)}

@@ -1,11 +1,12 @@
-"""Local contributions and reason codes for whichever model the pipeline chose; shared by `explain` and the API.
+"""Local contributions for whichever model the pipeline chose; shared by `explain` and the API (reasons: `reasons`).
 
 `contributions` gives, for each client and feature, how far that feature moves the model's own score
 (log-odds for LightGBM and logistic regression) away from the base value; contributions plus the base
 value equal the score exactly. For LightGBM these are the booster's TreeSHAP values (`pred_contrib`),
 for logistic regression the exact linear SHAP values against the training data (coefficient x
 standardised value, the scaler having centred every feature on its training mean), and for a blend
-(`creditscore.modelling.models.LogitBlend`) the same weighted sum of its members' contributions as its score. The
+(`creditscore.modelling.models.LogitBlend`) the same weighted sum of its members' contributions as its score; for
+the points scorecard, each feature's coefficient times its weight of evidence, centred on the training clients. The
 explain stage checks them against the `shap` library. None needs `shap` at serving time.
 """
 from __future__ import annotations
@@ -17,7 +18,6 @@ import numpy as np
 
 from creditscore.modelling.models import members, model_kind
 
-TOP_REASONS = 4
 BATCH = 256  # rows from which contributions use every core
 
 
@@ -59,6 +59,9 @@ def contributions(pipeline, x: np.ndarray) -> Contributions:
             raise ValueError("linear contributions need the StandardScaler step that centres the features")
         coef = model.coef_[0]
         return Contributions(xt * coef, np.full(len(xt), float(model.intercept_[0])), "log-odds")
+    if kind == "scorecard":  # coefficient x (WoE - its training mean): linear SHAP on the weights of evidence
+        values, base = model.parts(x)
+        return Contributions(values, base, "log-odds")
     if kind == "dummy":
         prior = float(model.class_prior_[1])
         return Contributions(np.zeros_like(xt), np.full(len(xt), math.log(prior / (1 - prior))), "log-odds")
@@ -91,49 +94,6 @@ def typical_values(x_granted: np.ndarray) -> np.ndarray:
     present = ~np.isnan(x).all(axis=0)
     out[present] = np.nanmedian(x[:, present], axis=0)
     return out
-
-
-def format_value(value: float) -> str:
-    """A number as a person reads it: 3 significant digits, thousands separated, 'unknown' when missing."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "unknown"
-    value = float(value)
-    if value == 0:
-        return "0"
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    return f"{value:.3g}"
-
-
-def reason_codes(values: np.ndarray, contrib: np.ndarray, features: list[str], labels: dict[str, str],
-                 typical: np.ndarray, k: int = TOP_REASONS) -> list[dict]:
-    """The k features pushing this client's score most towards refusal, in plain language.
-
-    Only features with a positive contribution (towards default) are reasons; a client with fewer
-    gets fewer. Ties are broken by feature order so the answer is stable.
-    """
-    contrib = np.asarray(contrib, dtype=np.float64)
-    order = sorted((i for i in range(len(features)) if contrib[i] > 0), key=lambda i: (-contrib[i], i))[:k]
-    reasons = []
-    for rank, i in enumerate(order, start=1):
-        value, usual = float(values[i]), float(typical[i])
-        label = labels.get(features[i], features[i])
-        name = label[:1].upper() + label[1:]
-        if math.isnan(value):
-            text = f"{name} is not known" + ("" if math.isnan(usual) else
-                                              f" (typical granted client: {format_value(usual)})")
-        elif math.isnan(usual):
-            text = f"{name} is {format_value(value)}"
-        elif value == usual:
-            text = f"{name} is {format_value(value)}, as for a typical granted client"
-        else:
-            text = (f"{name} is {format_value(value)}, {'higher' if value > usual else 'lower'} than "
-                    f"{format_value(usual)} for a typical granted client")
-        reasons.append({"rank": rank, "feature": features[i], "label": label,
-                        "value": None if math.isnan(value) else value,
-                        "typical_granted": None if math.isnan(usual) else usual,
-                        "contribution": round(float(contrib[i]), 6), "text": text})
-    return reasons
 
 
 def labels_from_manifest(manifest: list[dict]) -> dict[str, str]:

@@ -73,3 +73,26 @@ def group_rates(y: np.ndarray, refused: np.ndarray, groups: np.ndarray, min_clie
                                                                              sensitive_features=groups[keep]))
                                         if len(large) > 1 and y[keep].any() and not y[keep].all() else None)
     return out
+
+
+def older_for_age_alone(score, x: np.ndarray, days_birth: np.ndarray, features_at, min_age: float = 62.0,
+                        reference_age: float = 61.0, tolerance: float = 1e-9) -> dict:
+    """Whether applicants aged `min_age`+ are scored worse for their age alone.
+
+    Each such client is scored as they are and again with only their age set to `reference_age` (every feature
+    built from the age recomputed by `features_at(rows, days_birth)`, everything else kept); `score(x)` is the
+    probability of default. Reports how many are scored worse at their real age than at the reference age
+    (by more than `tolerance`), and the mean and largest difference.
+    """
+    years = -np.asarray(days_birth, dtype=np.float64) / 365.25
+    rows = np.flatnonzero(years >= min_age)
+    if not len(rows):
+        return {"min_age": min_age, "reference_age": reference_age, "clients": 0, "worse_for_age": 0,
+                "share_worse": None, "mean_change": None, "max_change": None}
+    actual = score(x[rows])
+    younger = score(features_at(rows, np.full(len(rows), -reference_age * 365.25)))
+    change = actual - younger
+    worse = int((change > tolerance).sum())
+    return {"min_age": min_age, "reference_age": reference_age, "clients": int(len(rows)), "worse_for_age": worse,
+            "share_worse": round(worse / len(rows), 6), "mean_change": round(float(change.mean()), 6),
+            "max_change": round(float(change.max()), 6)}

@@ -13,7 +13,7 @@ matplotlib.use("Agg")  # figures are written headlessly
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from creditscore.explanation.contributions import contributions, preprocess, reason_codes  # noqa: E402
+from creditscore.explanation.contributions import contributions, preprocess  # noqa: E402
 from creditscore.modelling.models import members, model_kind  # noqa: E402
 
 
@@ -33,6 +33,11 @@ def native_importance(pipeline, n: int) -> tuple[str, np.ndarray]:
         return "abs_standardised_coefficient", np.abs(model.coef_[0])
     if kind == "random_forest":
         return "impurity_decrease", model.feature_importances_.astype(float)
+    if kind == "scorecard":  # the information value of the features on the card, 0 for the others
+        iv = np.zeros(n)
+        ivs = dict(zip(*model.information_values()[["feature", "iv"]].to_numpy().T))
+        iv[model.index_] = [ivs[f] for f in model.selected_]
+        return "information_value", iv
     return "none", np.zeros(n)
 
 
@@ -62,6 +67,13 @@ def shap_library_check(pipeline, x_sample: np.ndarray, x_background: np.ndarray)
         explainer = shap.LinearExplainer(pipeline.steps[-1][1],
                                          shap.maskers.Independent(background, max_samples=len(background)))
         theirs = np.asarray(explainer.shap_values(xt))
+    elif kind == "scorecard":  # the library's linear SHAP on the weights of evidence, every training row as background
+        model = pipeline.steps[-1][1]
+        background = model._woe(x_background)
+        explainer = shap.LinearExplainer((model.coef_, model.intercept_),
+                                         shap.maskers.Independent(background, max_samples=len(background)))
+        theirs = np.zeros_like(ours.values)
+        theirs[:, model.index_] = np.asarray(explainer.shap_values(model._woe(x_sample)))
     else:
         return 0.0  # the forest's contributions come from shap itself; the dummy has none
     return float(np.max(np.abs(theirs - ours.values)))
@@ -110,8 +122,10 @@ def pick_clients(proba: np.ndarray, threshold: float, counts: dict) -> list[tupl
     return chosen
 
 
-def local_explanations(out: Path, pipeline, x_hold, ids, proba, threshold, x_train, names, labels, typical,
+def local_explanations(out: Path, pipeline, x_hold, ids, proba, threshold, x_train, names, say_reasons,
                        params: dict, seed: int) -> list[dict]:
+    """SHAP waterfall and LIME figures and reason codes of the clients `explain.clients` picks;
+    `say_reasons(row, contributions, refused)` gives a client's reasons (`creditscore.explanation.reasons`)."""
     import shap
     from lime.lime_tabular import LimeTabularExplainer
     fill = np.nan_to_num(np.nanmedian(x_train, axis=0), nan=0.0)
@@ -144,5 +158,5 @@ def local_explanations(out: Path, pipeline, x_hold, ids, proba, threshold, x_tra
                      "decision": "refused" if proba[row] >= threshold else "granted",
                      "shap_top": shap_top, "lime_top": lime_top,
                      "agreement": round(len(set(shap_top) & set(lime_top)) / k, 4),
-                     "reasons": [r["text"] for r in reason_codes(x_hold[row], c.values[0], names, labels, typical)]})
+                     "reasons": [r["text"] for r in say_reasons(row, c.values[0], bool(proba[row] >= threshold))]})
     return rows

@@ -36,6 +36,21 @@ def _fairness(title: str, block: dict) -> str:
                                            rows) + "\n\n" + gaps)
 
 
+def _older(block: dict | None, monotone: dict) -> str:
+    """The 62+ check: are older applicants scored worse for their age alone?"""
+    if not block:
+        return ""
+    constrained = (f"`train.monotone` constrains {', '.join(f'`{k}`' for k in monotone)}." if monotone else
+                   "`train.monotone` is empty: no monotone constraint was asked for.")
+    if not block["clients"]:
+        return f"**Older applicants.** No hold-out client is {block['min_age']:g} or older. {constrained}"
+    return (f"**Older applicants ({block['min_age']:g}+).** Each of the {block['clients']} hold-out clients aged "
+            f"{block['min_age']:g} or more is scored again with only the age set to {block['reference_age']:g} (every "
+            f"feature built from the age recomputed): {block['worse_for_age']} "
+            f"({_fmt(block['share_worse'])}) are scored worse at their real age; the mean change of the calibrated "
+            f"probability is {_fmt(block['mean_change'], 5)}, the largest {_fmt(block['max_change'], 5)}. {constrained}")
+
+
 def _blend(train: dict) -> str:
     """What the blend is made of and how its weight was chosen, when the winner is one."""
     if "blend" not in train:
@@ -47,24 +62,79 @@ def _blend(train: dict) -> str:
             "its explanations are the same weighted sum of its members' contributions.")
 
 
-def _validation(validation: dict) -> str:
-    """Gini, KS, Brier and ECE of the calibrated score, and its 10 score bands on the hold-out."""
-    hold, oof = validation["holdout"], validation["out_of_fold"]
-    summary = _table(["figure", "hold-out", "out of fold (training clients, on which the calibration was fitted)"], [
-        ["AUC", hold["auc"], oof["auc"]], ["Gini (2·AUC − 1)", hold["gini"], oof["gini"]],
-        ["KS", hold["ks"], oof["ks"]], ["KS reached at P(default)", hold["ks_probability"], oof["ks_probability"]],
-        ["Brier score", _fmt(hold["brier"], 5), _fmt(oof["brier"], 5)],
-        ["expected calibration error (10 equal-count bands)", _fmt(hold["ece"], 5), _fmt(oof["ece"], 5)]])
-    bands = _table(["band", "clients", "defaults", "default rate", "P(default) from", "to", "approval rate if granted "
-                    "up to here", "default rate among them"],
-                   [[b["band"], b["clients"], b["defaults"], b["default_rate"], b["min_proba"], b["max_proba"],
-                     b["cumulative_approval_rate"], b["cumulative_default_rate"]] for b in hold["bands"]])
-    return (summary + "\n\nScore bands of the hold-out (equal-count, band 1 the lowest calibrated probability of "
-            "default; `plots/threshold/bands.json`):\n\n" + bands)
+def _validation(threshold: dict) -> str:
+    """Gini, KS, Brier and ECE of the winner's calibrated score and of the scorecard challenger, and their bands."""
+    models = [("winner (calibrated)", threshold["validation"])]
+    if "challenger" in threshold:
+        models.append(("scorecard challenger", threshold["challenger"]["validation"]))
+    header = ["figure"] + [f"{name}, {part}" for name, _ in models for part in ("hold-out", "out of fold")]
+    rows = []
+    for label, key, digits in (("AUC", "auc", 4), ("Gini (2·AUC − 1)", "gini", 4), ("KS", "ks", 4),
+                               ("KS reached at P(default)", "ks_probability", 4), ("KS reached at points", "ks_points", 1),
+                               ("Brier score", "brier", 5), ("expected calibration error (10 equal-count bands)", "ece", 5)):
+        rows.append([label] + [_fmt(v[part].get(key), digits) for _, v in models for part in ("holdout", "out_of_fold")])
+    parts = [_table(header, rows), "The out-of-fold figures are those of the training clients, on which the winner's "
+             "calibration and both thresholds were chosen."]
+    for name, v in models:
+        bands = v["holdout"]["bands"]
+        parts.append(f"Score bands of the {name} on the hold-out (equal-count, band 1 the lowest probability of "
+                     "default, so the most points):")
+        parts.append(_table(["band", "clients", "defaults", "default rate", "P(default) from", "to", "points from",
+                             "to", "approval rate if granted up to here", "default rate among them"],
+                            [[b["band"], b["clients"], b["defaults"], b["default_rate"], b["min_proba"], b["max_proba"],
+                              b.get("min_points"), b.get("max_points"), b["cumulative_approval_rate"],
+                              b["cumulative_default_rate"]] for b in bands]))
+    return "\n\n".join(parts)
+
+
+def _scorecard(params: dict, train: dict, threshold: dict, table: list[dict]) -> str:
+    """The challenger: what it is, how it did beside the winner, its information values and its card."""
+    if "scorecard" not in train:
+        return "The scorecard challenger is not among `train.models` in this run."
+    sc, p, points = train["scorecard"], params["train"]["scorecard"], params["points"]
+    ch = threshold.get("challenger", {})
+    text = (f"A points scorecard (optbinning: optimal bins of at least {p['min_bin_size']:.0%} of the clients, a bin "
+            f"for missing values, monotonic trends where `train.scorecard.trends` sets them; the {sc['n_features']} "
+            f"features of highest information value whose weights of evidence correlate at most "
+            f"{p['max_correlation']} with one kept before; a logistic regression on the weights of evidence) is scored "
+            f"on the same folds and cost as every candidate. {points['base_points']:g} points at good:bad odds of "
+            f"{points['base_odds']:g}:1, {points['pdo']:g} more points each time the odds double. "
+            f"Cross-validated AUC {_fmt(sc['cv_auc'])}, hold-out AUC {_fmt(sc['holdout_auc'])} (the winner: "
+            f"{_fmt(train['cv_auc'])} and {_fmt(train['holdout_auc'])}); "
+            + ("**it won the benchmark and is served**. " if sc["won"] else "it did not win, and is reported as the "
+               "challenger. ")
+            + (f"At its own least-cost threshold (chosen out of fold) its hold-out cost per client is "
+               f"{_fmt(ch['holdout_cost_per_client'])}, against {_fmt(threshold['holdout_cost_per_client'])} for the "
+               "winner. " if ch else "")
+            + "Its table is `data/scorecard/table.csv`, every feature's information value "
+              "`data/scorecard/information_values.csv`, and every client's points per feature "
+              "`data/scorecard/points.parquet`.")
+    ivs = _table(["rank", "feature", "information value"],
+                 [[i + 1, f"`{r['feature']}`", r["iv"]] for i, r in enumerate(sc["information_value_top"])])
+    card = _table(["feature", "bin", "clients", "default rate", "WoE", "points"],
+                  [[f"`{r['feature']}`", r["bin"], r["clients"], r["default_rate"], r["woe"], _fmt(r["points"], 1)]
+                   for r in table])
+    return f"{text}\n\nInformation value, highest first:\n\n{ivs}\n\nThe card:\n\n{card}"
+
+
+def _registry(register: dict, params: dict) -> str:
+    gates = register["gates"]
+    rows = [[name, _fmt(g["value"]), f"≥ {g['min']}" if "min" in g else f"≤ {g['max']}", "pass" if g["passed"]
+             else "**fail**"] for name, g in sorted(gates.items())]
+    comparison = register.get("comparison")
+    compared = (f" Against the champion on the same hold-out: its cost per client {_fmt(comparison['champion_cost_per_client'])}, "
+                f"this model's {_fmt(comparison['cost_per_client'])} (saving {_fmt(comparison['saving'], 5)}, margin "
+                f"{comparison['margin']})." if comparison else "")
+    return (f"This model is `{register['registered_model']}` version {register['version']} in MLflow, with the alias "
+            f"**`{register['alias']}`**: {register['reason']}.{compared} The gates (`params.yaml: register`; the "
+            f"fairness gap is the largest equalised-odds difference over "
+            f"{', '.join(params['register']['gates']['fairness_attributes'])}):\n\n"
+            + _table(["gate", "value", "limit", "result"], rows))
 
 
 def render_model_card(params: dict, metrics: dict, figures_dir: Path, card_dir: Path) -> str:
-    """Markdown model card; `metrics` maps a stage name to its metrics JSON (prepare ... explain)."""
+    """Markdown model card; `metrics` maps a stage name to its metrics JSON (prepare ... register), and
+    `scorecard_table` to the rows of the challenger's card."""
     prepare, engineer, probe = metrics["prepare"], metrics["engineer"], metrics["probe"]
     train, threshold, explain = metrics["train"], metrics["threshold"], metrics["explain"]
     fig = Path(os.path.relpath(figures_dir, card_dir)).as_posix()
@@ -82,7 +152,7 @@ def render_model_card(params: dict, metrics: dict, figures_dir: Path, card_dir: 
     cost = params["cost"]
     sections = [
         "# Model card: probability of default for Prêt à dépenser",
-        "_Generated by the `explain` stage from `params.yaml` and `metrics/*.json` at every `dvc repro`; "
+        "_Generated by the `register` stage from `params.yaml` and `metrics/*.json` at every `dvc repro`; "
         "do not edit by hand._",
         "## Data",
         f"Source: {source}. Labelled clients: {split['application_train']['clients']} for training "
@@ -135,7 +205,9 @@ def render_model_card(params: dict, metrics: dict, figures_dir: Path, card_dir: 
         f"{_fmt(threshold['holdout_brier_calibrated'], 5)} after {threshold['calibration']} calibration "
         "(`plots/threshold/reliability.json`; `dvc plots show`).",
         "## Validation figures",
-        _validation(threshold["validation"]),
+        _validation(threshold),
+        "## The points scorecard challenger",
+        _scorecard(params, train, threshold, metrics.get("scorecard_table", [])),
         "## Global interpretability",
         f"Method: {explain['method']}; contributions plus the base value equal the model score (largest error "
         f"{explain['additivity_max_error']}), and they match the `shap` library to {explain['shap_library_max_abs_diff']}. "
@@ -147,15 +219,19 @@ def render_model_card(params: dict, metrics: dict, figures_dir: Path, card_dir: 
         f"![Mean absolute SHAP beside the model's own importance]({fig}/importance.png)",
         "## Local interpretability",
         f"Hold-out clients chosen by `explain.clients`, explained by SHAP (waterfall figures) and by seeded LIME "
-        f"(top-{params['explain']['top_k']} agreement below; mean {_fmt(explain['mean_agreement'])}). Reason codes "
-        "are the 4 features pushing the score most towards refusal, with the client's value against the typical "
-        "(median) value of granted clients; the API uses the same function.",
+        f"(top-{params['explain']['top_k']} agreement below; mean {_fmt(explain['mean_agreement'])}). Reasons are "
+        "given by source field (a derived feature is attributed to the fields it is built from), in human units: "
+        "a refusal's 4 main reasons, a grant's 4 main strengths, with the value of a typical granted client; the "
+        "API and the dashboard use the same function.",
         _table(["client", "chosen as", "P(default)", "decision", "SHAP/LIME agreement", "first reasons"], local_rows),
         "\n".join(f"- client {r['client']}: [SHAP waterfall]({fig}/waterfall_{r['client']}.png), "
                   f"[LIME]({fig}/lime_{r['client']}.png)" for r in explain["local"]),
         "## Fairness (hold-out, at the chosen threshold)",
         _fairness("gender (CODE_GENDER)", explain["fairness"]["gender"]),
         _fairness("age band", explain["fairness"]["age_band"]),
+        _older(explain["fairness"].get("older_applicants"), params["train"].get("monotone") or {}),
+        "## Registry",
+        _registry(metrics["register"], params) if "register" in metrics else "Not registered in this run.",
         "## Limits and possible improvements",
         "- " + "\n- ".join([
             "The synthetic population's risk is a sum of non-linear single-feature shapes fitted to real default "
@@ -168,6 +244,8 @@ def render_model_card(params: dict, metrics: dict, figures_dir: Path, card_dir: 
             "The cost matrix (10:1) is a business assumption; the threshold moves with it (`params.yaml: cost`).",
             "Explanations describe the model, not causes: a reason code says what moved the score, not what the "
             "client should change.",
+            "The scorecard challenger bins the project's features, derived ones included (products of the external "
+            "scores and age): its card is exact but less readable than one built on raw fields only.",
             "Improvements: monotone constraints on the business ratios, stronger history features on the real "
             "data, calibration monitored per month, and drift checks on new applications (`drift` stage)."]),
     ]

@@ -13,6 +13,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
+from creditscore.modelling.scorecard import PointsScorecard
 from creditscore.params import MODELS, STRATEGIES  # noqa: E402  ("blend" is built from two of the models)
 
 
@@ -40,6 +41,10 @@ def make_pipeline(model: str, strategy: str, seed: int, params: dict | None = No
     """
     if model == "blend":
         return Pipeline([("model", LogitBlend(**(params or {}), random_state=seed))])
+    if model == "scorecard":  # bins and weights of evidence handle missing values and scale; no sampler
+        if strategy != "none":
+            raise ValueError(f"params.yaml: the scorecard takes the imbalance strategy 'none', not {strategy!r}")
+        return Pipeline([("model", PointsScorecard(**(params or {}), random_state=seed))])
     if strategy not in STRATEGIES:
         raise ValueError(f"params.yaml: unknown imbalance strategy {strategy!r}; expected one of {STRATEGIES}")
     steps = []
@@ -56,10 +61,11 @@ def make_pipeline(model: str, strategy: str, seed: int, params: dict | None = No
 
 
 def model_kind(pipeline) -> str:
-    """lightgbm | logistic_regression | random_forest | dummy | blend, from the pipeline's last step."""
+    """lightgbm | logistic_regression | random_forest | dummy | blend | scorecard, from the pipeline's last step."""
     name = type(pipeline.steps[-1][1]).__name__
     return {"LGBMClassifier": "lightgbm", "LogisticRegression": "logistic_regression",
-            "RandomForestClassifier": "random_forest", "DummyClassifier": "dummy", "LogitBlend": "blend"}[name]
+            "RandomForestClassifier": "random_forest", "DummyClassifier": "dummy", "LogitBlend": "blend",
+            "PointsScorecard": "scorecard"}[name]
 
 
 def members(pipeline) -> list[tuple[object, float]]:

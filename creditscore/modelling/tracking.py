@@ -1,4 +1,5 @@
-"""MLflow tracking: one run per candidate, the final model logged, registered and given an alias."""
+"""MLflow tracking: one run per candidate (train stage); the served model logged, registered and given an alias
+(register stage)."""
 from __future__ import annotations
 
 import json
@@ -17,6 +18,7 @@ from creditscore.config import ROOT
 
 SERVING_REQUIREMENTS = [f"{p}=={version(p)}" for p in ("scikit-learn", "imbalanced-learn", "lightgbm", "numpy",
                                                        "pandas", "scipy")]
+UNLOGGED = ("feature_names",)  # the scorecard's column names: the run's n_features tag says how many; too long a param
 
 
 def tracking_uri() -> str:
@@ -37,7 +39,7 @@ def log_candidate(name: str, result: dict, tags: dict) -> None:
     """One run per benchmark candidate: parameters, metrics, fit time and confusion matrix."""
     with mlflow.start_run(run_name=name, tags={"stage": "train", "candidate": name, **tags}):
         mlflow.log_params({"model": result["model"], "strategy": result["strategy"],
-                           **{f"model.{k}": v for k, v in result["params"].items()}})
+                           **{f"model.{k}": v for k, v in result["params"].items() if k not in UNLOGGED}})
         mlflow.log_metrics({k: float(result[k]) for k in ("auc", "cost_per_client", "recall", "precision", "fbeta",
                                                           "threshold", "fit_seconds", "tp", "fp", "fn", "tn")
                             if result[k] is not None})
@@ -46,10 +48,9 @@ def log_candidate(name: str, result: dict, tags: dict) -> None:
                         "confusion_matrix.json")
 
 
-def log_final(pipeline, x_example: pd.DataFrame, metrics: dict, params: dict, registered: str, alias: str,
-              tags: dict) -> str:
-    """Log the refitted model with a signature and input example, register it, point the alias at it."""
-    with mlflow.start_run(run_name="final", tags={"stage": "train", "final": "true", **tags}):
+def log_final(pipeline, x_example: pd.DataFrame, metrics: dict, params: dict, registered: str, tags: dict) -> str:
+    """Log the served model with a signature and an input example, register it; returns its new version."""
+    with mlflow.start_run(run_name="final", tags={"stage": "register", "final": "true", **tags}):
         mlflow.log_params(params)
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))})
         proba = pipeline.predict_proba(x_example.to_numpy())[:, 1]
@@ -63,12 +64,31 @@ def log_final(pipeline, x_example: pd.DataFrame, metrics: dict, params: dict, re
                 pipeline, name="model", signature=infer_signature(x_example, proba), input_example=x_example.head(3),
                 pip_requirements=SERVING_REQUIREMENTS, pyfunc_predict_fn="predict_proba",
                 serialization_format="cloudpickle", registered_model_name=registered)
+    return str(info.registered_model_version)
+
+
+def versions(registered: str) -> list:
+    """Every version of the registered model (none when it does not exist yet), oldest first."""
+    found = MlflowClient().search_model_versions(f"name='{registered}'")
+    return sorted(found, key=lambda v: int(v.version))
+
+
+def alias_version(registered: str, alias: str):
+    """The version the alias points to, or None."""
+    try:
+        return MlflowClient().get_model_version_by_alias(registered, alias)
+    except mlflow.exceptions.MlflowException:
+        return None
+
+
+def tag_version(registered: str, version: str, tags: dict) -> None:
     client = MlflowClient()
-    version_ = info.registered_model_version
-    client.set_registered_model_alias(registered, alias, str(version_))
-    client.set_model_version_tag(registered, str(version_), "metrics", json.dumps(
-        {k: v for k, v in metrics.items() if isinstance(v, (int, float))}))
-    return str(version_)
+    for key, value in tags.items():
+        client.set_model_version_tag(registered, version, key, value if isinstance(value, str) else json.dumps(value))
+
+
+def set_alias(registered: str, alias: str, version: str) -> None:
+    MlflowClient().set_registered_model_alias(registered, alias, version)
 
 
 def as_frame(x: np.ndarray, names: list[str]) -> pd.DataFrame:

@@ -107,8 +107,9 @@ def score(y: np.ndarray, proba: np.ndarray, cost: dict, beta: float) -> dict:
 
 
 def candidates(models: list[str], strategies: list[str]) -> list[tuple[str, str]]:
-    """Every (model, strategy) pair; the prior-only dummy needs no imbalance strategy."""
-    return [(m, s) for m, s in itertools.product(models, strategies) if m != "dummy" or s == "none"]
+    """Every (model, strategy) pair; the prior-only dummy and the scorecard (its weights of evidence are the
+    population's odds) take no imbalance strategy."""
+    return [(m, s) for m, s in itertools.product(models, strategies) if m not in ("dummy", "scorecard") or s == "none"]
 
 
 def best(results: dict[str, dict]) -> str:

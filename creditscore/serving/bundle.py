@@ -21,7 +21,7 @@ import joblib
 from creditscore.io import atomic_file
 from creditscore.serving.artifacts import FIX, ArtifactError, verify, write_checksum
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the bundle carries its points scaling, the reference its fields' typical values
 QUANTILES = [round(0.05 * k, 2) for k in range(1, 20)]  # the reference's distribution grid: 0.05 ... 0.95
 T = TypeVar("T")
 
@@ -49,6 +49,7 @@ class Bundle:
     spec: dict                     # the engineer stage's feature spec (the serving plan is built from it)
     manifest: list                 # name and meaning of every feature
     metrics: dict                  # the threshold stage's metrics
+    points: dict                   # base_points, base_odds, pdo: the API's score in points (creditscore.decision.points)
     format_version: int = FORMAT_VERSION
 
     @classmethod
@@ -61,6 +62,7 @@ class Bundle:
 @dataclass(frozen=True)
 class Reference:
     typical: Any                   # median of each feature over granted clients (NaN where unknown)
+    typical_fields: dict           # median of each numeric source field of the reasons over granted clients
     labels: dict                   # feature -> plain-language meaning
     ranking: list                  # global mean |contribution| ranking (explain metrics' "global", complete)
     key_fields: list[str]          # the fields the dashboard compares against granted and refused clients
