@@ -56,7 +56,10 @@ def response_schemas() -> dict:
     return {
         "Explanation": _object({"space": STRING, "base_value": {"type": "number"},
                                 "contributions": {"type": "array", "items": contribution},
-                                "reasons": {"type": "array", "items": reason}}),
+                                "reasons": {"type": "array", "items": reason},
+                                "fields": {"type": "array", "items": _object({"field": STRING, "label": STRING,
+                                                                              "contribution": {"type": "number"}})},
+                                "threshold_score": {"type": ["number", "null"]}}),
         "Prediction": _object({**decision, "SK_ID_CURR": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_ID}},
                               {"explanation": ref("Explanation")}),
         "PredictionBatch": _object({"model_version": STRING, "count": {"type": "integer", "minimum": 1},

@@ -11,7 +11,7 @@ import polars as pl
 from creditscore.decision.calibration import calibrate
 from creditscore.decision.points import points_of
 from creditscore.explanation.contributions import contributions
-from creditscore.explanation.reasons import reasons, sources_of
+from creditscore.explanation.reasons import field_chart, reasons, sources_of
 from creditscore.features.serving import client_matrix, model_values, serving_plan, typed_frame
 from creditscore.serving.artifacts import ENV, ArtifactError, SourceWatch, verify
 from creditscore.serving.bundle import Bundle, Reference, load
@@ -24,6 +24,14 @@ def verified_load(path: Path, kind: type):
     """The artifact, checked against the .sha256 the pipeline wrote beside it, its kind and format; and its digest."""
     digest = verify(path)
     return load(path, kind, checksum=False), digest
+
+
+def threshold_score(calibration: dict, threshold: float) -> float | None:
+    """The model's own score (log-odds) from which the calibrated probability reaches the threshold: where the
+    dashboard's explanation chart marks it. None when no score reaches it."""
+    z = np.linspace(-12.0, 12.0, 4801)
+    reached = np.flatnonzero(calibrate(1.0 / (1.0 + np.exp(-z)), calibration) >= threshold)
+    return round(float(z[reached[0]]), 3) if len(reached) else None
 
 
 class ServingModel:
@@ -58,6 +66,7 @@ class ServingModel:
         self.typical = np.asarray(reference.typical, dtype=np.float64)
         self.typical_fields: dict = reference.typical_fields
         self.sources = sources_of(self.spec, bundle.manifest, self.features)
+        self.threshold_score = threshold_score(self.calibration, self.threshold)
         self.key_fields: list[str] = reference.key_fields
         names = list(dict.fromkeys([*self.features, *self.key_fields]))
         self.plan = serving_plan(self.spec, names)
@@ -118,7 +127,9 @@ class ServingModel:
                                    "value": None if np.isnan(x_row[i]) else float(x_row[i]),
                                    "contribution": round(float(c.values[0, i]), 6)} for i in order],
                 "reasons": reasons(c.values[0], self.features, self.sources, raw, x_row, refused, self.typical_fields,
-                                   self.labels)}
+                                   self.labels),
+                "fields": field_chart(c.values[0], self.features, self.sources),
+                "threshold_score": self.threshold_score if c.space == "log-odds" else None}
 
     def raw_fields(self, applications: list[dict]) -> list[dict]:
         """Raw application rows typed and cleaned as `prepare` does: the fields the reasons speak of."""

@@ -7,6 +7,7 @@ import shutil
 import pytest
 import requests
 
+from creditscore.config import ROOT
 from tests.server import Server, require_models
 
 CHROMIUM = shutil.which("chromium") or shutil.which("google-chrome") or "/usr/bin/chromium"
@@ -46,6 +47,14 @@ def browser(tmp_path):
     driver.quit()
 
 
+SCREENSHOTS = ROOT / "reports" / "screenshots"  # kept by CI as an artifact for reviewers (not in git)
+
+
+def _screenshot(driver, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+
+
 def _wait(driver, condition, timeout=15):
     from selenium.webdriver.support.ui import WebDriverWait
     return WebDriverWait(driver, timeout).until(condition)
@@ -74,6 +83,20 @@ def test_pick_a_client_see_score_reasons_and_rescore(server, browser):
     assert "threshold" in browser.find_element(By.ID, "gauge-desc").get_attribute("textContent")
     reasons = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#reasons li")]
     assert reasons == [r["text"] for r in expected["explanation"]["reasons"]]
+    # the explanation as a picture: the 8 largest fields and the rest between the base and the client, with text
+    fields = expected["explanation"]["fields"]
+    shown = fields[:8] + ([{"label": f"All other fields ({len(fields) - 8})",
+                            "contribution": sum(f["contribution"] for f in fields[8:])}] if len(fields) > 8 else [])
+    chart = browser.find_element(By.ID, "waterfall")
+    assert chart.get_attribute("role") == "img" and len(chart.find_elements(By.TAG_NAME, "rect")) == len(shown) + 2
+    lines = browser.execute_script("return [...document.querySelectorAll('#waterfall-text li')].map(li => li.textContent)")
+    expected_lines = [f"{f['label']}: {'+' if f['contribution'] > 0 else '−'}{abs(f['contribution']):.2f}, towards "
+                      f"{'refusal' if f['contribution'] > 0 else 'approval'}" for f in shown]
+    assert lines[1:1 + len(shown)] == expected_lines
+    assert lines[0].startswith("Average client: score ") and f"{expected['probability'] * 100:.1f}%" in lines[-2]
+    assert lines[-1].startswith("Threshold: score ")
+    assert "percentage points" in decision  # a difference of probabilities is said in points
+    _screenshot(browser, "client_explained")
     rows = browser.find_elements(By.CSS_SELECTOR, "#distributions .dist")
     assert len(rows) == len(expected["key_values"])
     assert all(r.find_element(By.TAG_NAME, "svg").get_attribute("aria-label") for r in rows)  # text alternative
@@ -88,6 +111,7 @@ def test_pick_a_client_see_score_reasons_and_rescore(server, browser):
                                    "AMT_CREDIT": float(browser.find_element(By.ID, "w-credit").get_attribute("value")),
                                    "AMT_ANNUITY": float(browser.find_element(By.ID, "w-annuity").get_attribute("value"))}).json()
     assert f"{rescored['probability'] * 100:.1f}%" in browser.find_element(By.ID, "whatif-result").text
+    _screenshot(browser, "what_if")
 
     income.clear()
     income.send_keys("99999999999")  # allowed by the form, refused by the API: its message reaches the page

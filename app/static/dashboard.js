@@ -69,7 +69,7 @@ function showDecision(answer) {
   node.className = `decision ${answer.decision}`;
   const gap = Math.abs(answer.distance_to_threshold);
   node.textContent = `${granted ? "✔ Granted" : "✖ Refused"}: ${pct(answer.probability)} probability of default, `
-    + `${pct(gap)} ${granted ? "below" : "above"} the threshold`;
+    + `${(gap * 100).toFixed(1)} percentage points ${granted ? "below" : "above"} the threshold of ${pct(answer.threshold)}`;
 }
 
 // A refusal shows its main reasons, a grant its main strengths (the API's reasons, said in human units).
@@ -83,6 +83,64 @@ function showReasons(reasons, decision) {
                                           : "No field pushes this client towards approval."));
   }
   for (const r of reasons) list.appendChild(el("li", {}, r.text));
+}
+
+// Waterfall of the contributions by source field (model score, log-odds): the base, the 8 largest fields and
+// the rest, then the client's score; the threshold as a dashed line. Direction is said by ▶/◀ and the sign too.
+const SHOWN_FIELDS = 8;
+function drawWaterfall(explanation, answer) {
+  const svg = $("waterfall");
+  [...svg.querySelectorAll(":not(title):not(desc)")].forEach((n) => n.remove());
+  const fields = explanation.fields.slice(0, SHOWN_FIELDS);
+  const others = explanation.fields.slice(SHOWN_FIELDS);
+  if (others.length) {
+    fields.push({ label: `All other fields (${others.length})`,
+      contribution: others.reduce((sum, f) => sum + f.contribution, 0) });
+  }
+  let level = explanation.base_value;
+  const steps = fields.map((f) => { const from = level; level += f.contribution; return { ...f, from, to: level }; });
+  const values = [explanation.base_value, level, ...steps.map((s) => s.to)];
+  if (explanation.threshold_score !== null) values.push(explanation.threshold_score);
+  const lo = Math.min(...values), hi = Math.max(...values), pad = (hi - lo) * 0.08 || 0.5;
+  const left = 230, right = 600, row = 24, top = 26;
+  const x = (v) => left + (v - (lo - pad)) / ((hi + pad) - (lo - pad)) * (right - left);
+  const height = top + row * (steps.length + 2) + 24;
+  svg.setAttribute("height", height);
+  svg.setAttribute("viewBox", `0 0 660 ${height}`);
+  const lines = [];
+  const marker = (y, v, label, text) => {
+    svg.appendChild(el("svg:text", { x: 8, y: y + 16 }, label));
+    svg.appendChild(el("svg:rect", { x: x(v) - 4, y: y + 5, width: 8, height: 14, fill: "#1d1d1f" }));
+    svg.appendChild(el("svg:text", { x: Math.min(x(v) + 10, 606), y: y + 16 }, text));
+    lines.push(`${label}: ${text}`);
+  };
+  marker(top, explanation.base_value, "Average client", `score ${explanation.base_value.toFixed(2)}`);
+  steps.forEach((s, i) => {
+    const y = top + row * (i + 1);
+    const up = s.contribution > 0;
+    const sign = `${up ? "+" : "−"}${Math.abs(s.contribution).toFixed(2)}`;
+    const short = s.label.replace(/ \(.*\)$/, "");  // "External credit score 2", without its scale
+    const label = short.length > 32 ? `${short.slice(0, 31)}…` : short;
+    svg.appendChild(el("svg:text", { x: 8, y: y + 16 }, label));
+    svg.appendChild(el("svg:rect", { x: Math.min(x(s.from), x(s.to)), y: y + 4, height: 16,
+      width: Math.max(Math.abs(x(s.to) - x(s.from)), 1), fill: up ? "#a4161a" : "#1a6b35" }));
+    svg.appendChild(el("svg:text", { x: Math.min(Math.max(x(s.from), x(s.to)) + 6, 606), y: y + 16 },
+      `${sign} ${up ? "▶" : "◀"}`));
+    lines.push(`${s.label}: ${sign}, towards ${up ? "refusal" : "approval"}`);
+  });
+  marker(top + row * (steps.length + 1), level, "This client",
+    `score ${level.toFixed(2)}: ${pct(answer.probability)} probability of default`);
+  if (explanation.threshold_score !== null) {
+    const tx = x(explanation.threshold_score);
+    svg.appendChild(el("svg:line", { x1: tx, y1: top - 6, x2: tx, y2: height - 20, stroke: "#1d1d1f",
+      "stroke-width": 2, "stroke-dasharray": "5 4" }));
+    svg.appendChild(el("svg:text", { x: tx - 28, y: top - 10 }, "threshold"));
+    lines.push(`Threshold: score ${explanation.threshold_score.toFixed(2)} (${pct(answer.threshold)})`);
+  }
+  svg.appendChild(el("svg:text", { x: left, y: height - 4 }, "model score (log-odds of default) →"));
+  $("waterfall-desc").textContent = lines.join("; ");
+  const list = $("waterfall-text");
+  list.replaceChildren(...lines.map((l) => el("li", {}, l)));
 }
 
 // One row per key field: granted and refused 5-95% ranges with medians, and the client's value.
@@ -155,10 +213,11 @@ async function openClient(id) {
     showDecision(detail);
     showFields(summary.client);
     showReasons(detail.explanation.reasons, detail.decision);
+    drawWaterfall(detail.explanation, detail);
     showDistributions(detail.key_values);
-    $("w-income").value = summary.client.AMT_INCOME_TOTAL ?? "";
-    $("w-credit").value = summary.client.AMT_CREDIT ?? "";
-    $("w-annuity").value = summary.client.AMT_ANNUITY ?? "";
+    $("w-income").value = summary.client.AMT_INCOME_TOTAL == null ? "" : Math.round(summary.client.AMT_INCOME_TOTAL);
+    $("w-credit").value = summary.client.AMT_CREDIT == null ? "" : Math.round(summary.client.AMT_CREDIT);
+    $("w-annuity").value = summary.client.AMT_ANNUITY == null ? "" : Math.round(summary.client.AMT_ANNUITY);
     $("whatif-result").textContent = "";
     showError("whatif-error", "");
     $("result").hidden = false;
@@ -180,6 +239,7 @@ async function whatIf(event) {
     drawGauge(answer.probability, answer.threshold);
     showDecision(answer);
     showReasons(answer.explanation.reasons, answer.decision);
+    drawWaterfall(answer.explanation, answer);
     showDistributions(answer.key_values);
     $("whatif-result").textContent = `With these amounts: ${answer.decision}, ${pct(answer.probability)} `
       + "probability of default.";

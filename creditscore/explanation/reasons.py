@@ -119,6 +119,31 @@ def _history_detail(feature: str, value: float, meaning: str) -> str:
     return ""
 
 
+def by_field(contrib: np.ndarray, features: list[str], sources: dict[str, tuple[str, ...]]
+             ) -> tuple[dict[str, float], dict[str, int]]:
+    """Contributions summed per source field (a feature's shared equally between its fields; zero ones left
+    out), and each field's leading feature (the index of its largest contribution)."""
+    totals: dict[str, float] = {}
+    lead: dict[str, int] = {}
+    for i, feature in enumerate(features):
+        if contrib[i] == 0:
+            continue
+        fields = sources.get(feature, (feature,))
+        for field in fields:
+            totals[field] = totals.get(field, 0.0) + float(contrib[i]) / len(fields)
+            if field not in lead or abs(contrib[i]) > abs(contrib[lead[field]]):
+                lead[field] = i
+    return totals, lead
+
+
+def field_chart(contrib: np.ndarray, features: list[str], sources: dict[str, tuple[str, ...]]) -> list[dict]:
+    """Every source field's summed contribution with its label, largest magnitude first (ties by name): the
+    bars of the dashboard's explanation chart, grouped as the reasons are."""
+    totals, _ = by_field(np.asarray(contrib, dtype=np.float64), features, sources)
+    return [{"field": f, "label": _label(f), "contribution": round(v, 6)}
+            for f, v in sorted(totals.items(), key=lambda kv: (-abs(kv[1]), kv[0]))]
+
+
 def reasons(contrib: np.ndarray, features: list[str], sources: dict[str, tuple[str, ...]], raw: dict,
             x_row: np.ndarray, refused: bool, typical: dict | None = None, meanings: dict | None = None,
             k: int = TOP_REASONS) -> list[dict]:
@@ -128,15 +153,7 @@ def reasons(contrib: np.ndarray, features: list[str], sources: dict[str, tuple[s
     `typical` a field's value for a typical granted client where known, `meanings` the manifest's meanings.
     """
     contrib = np.asarray(contrib, dtype=np.float64)
-    totals: dict[str, float] = {}
-    lead: dict[str, int] = {}
-    for i, feature in enumerate(features):
-        if contrib[i] == 0:
-            continue
-        for field in sources.get(feature, (feature,)):
-            totals[field] = totals.get(field, 0.0) + contrib[i] / len(sources.get(feature, (feature,)))
-            if field not in lead or abs(contrib[i]) > abs(contrib[lead[field]]):
-                lead[field] = i
+    totals, lead = by_field(contrib, features, sources)
     sign = 1.0 if refused else -1.0
     order = sorted((f for f, v in totals.items() if sign * v > 0), key=lambda f: (-sign * totals[f], f))[:k]
     out = []
