@@ -10,6 +10,7 @@ from app.http import BadBody, error, json_body
 from app.openapi import openapi_document
 from app.service import ServingModel
 from app.validation import MAX_BATCH, PredictRequest, WhatIfRequest, as_raw_rows
+from creditscore.explanation import groups
 from creditscore.serving.bundle import QUANTILES
 
 api = Blueprint("api", __name__)
@@ -156,9 +157,51 @@ def client_what_if(client: int):
 
 @api.get("/reference")
 def reference():
-    """What the dashboard draws clients against: key fields' quantiles among granted and refused clients."""
+    """What the dashboard draws clients against: key fields' quantiles among granted and refused clients, what
+    drives the model by field, the threshold in cost terms, and the filters and features of the comparison."""
     model = served().model
+    population = model.reference.population
+    metrics = model.bundle.metrics
     return jsonify({"key_fields": model.key_fields,
                     "labels": {k: model.labels.get(k, k) for k in model.key_fields},
                     "quantiles": QUANTILES,
-                    "distributions": model.reference.distributions, "threshold": model.threshold})
+                    "distributions": model.reference.distributions, "threshold": model.threshold,
+                    "drivers": model.reference.drivers[:15],
+                    "cost": {**model.bundle.cost, **{k: metrics.get(k) for k in (
+                        "holdout_cost_per_client", "holdout_cost_vs_accept_all", "holdout_cost_vs_refuse_all",
+                        "approval_rate", "holdout_recall", "holdout_precision")}},
+                    "filters": {name: {"label": groups.FILTER_LABELS[name], "levels": levels}
+                                for name, levels in groups.options(population).items()},
+                    "features": [{"name": n, "label": model.labels.get(n, n)} for n in population["names"]]})
+
+
+@api.get("/clients/<client_id:client>/compare")
+def client_compare(client: int):
+    """The client against a group of similar training clients and everyone, in aggregates only."""
+    model = served().model
+    row = _known(client)
+    args = request.args
+    feature = args.get("feature")
+    if not feature:
+        raise BadBody(400, "feature is required: a name from GET /reference features",
+                      [{"field": "feature", "problem": "missing"}])
+    unknown = sorted(set(args) - {"feature", "versus", *groups.FILTERS})
+    if unknown:
+        raise BadBody(400, f"unknown parameter {unknown[0]}; filters are {', '.join(groups.FILTERS)}",
+                      [{"field": unknown[0], "problem": "unknown parameter"}])
+    values = {**dict(zip(model.features, model.client_features[row].tolist())),
+              **{k: (np.nan if v is None else v) for k, v in model.key_values(row).items()}}
+    filters = {k: args[k] for k in groups.FILTERS if args.get(k)}
+    try:
+        answer = groups.compare(model.reference.population, filters, feature, args.get("versus") or None, values)
+    except KeyError as missing:
+        name = missing.args[0]
+        field = "versus" if name == args.get("versus") else "feature"
+        raise BadBody(400, f"{field}: unknown feature {name!r}; see GET /reference features",
+                      [{"field": field, "problem": "unknown feature"}]) from None
+    except groups.GroupTooSmall as small:
+        raise BadBody(422, str(small), [{"field": "filters", "problem": "group too small"}]) from None
+    answer["feature"]["label"] = model.labels.get(feature, feature)
+    if "versus" in answer:
+        answer["versus"]["label"] = model.labels.get(answer["versus"]["name"], answer["versus"]["name"])
+    return jsonify({"SK_ID_CURR": client, **answer})

@@ -4,6 +4,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from app.validation import MAX_BATCH, MAX_ID, PredictRequest, WhatIfRequest
+from creditscore.explanation import groups
 
 REF = "#/components/schemas/{model}"
 
@@ -89,7 +90,18 @@ def response_schemas() -> dict:
                               "distributions": {"type": "object", "additionalProperties": _object(
                                   {"granted": {"type": "array", "items": NUMBER_OR_NULL},
                                    "refused": {"type": "array", "items": NUMBER_OR_NULL}})},
-                              "threshold": {"type": "number"}}),
+                              "threshold": {"type": "number"},
+                              "drivers": {"type": "array", "items": _object({
+                                  "field": STRING, "label": STRING, "mean_abs_contribution": {"type": "number"}})},
+                              "cost": {"type": "object", "additionalProperties": NUMBER_OR_NULL},
+                              "filters": {"type": "object", "additionalProperties": _object(
+                                  {"label": STRING, "levels": {"type": "array", "items": STRING}})},
+                              "features": {"type": "array", "items": _object({"name": STRING, "label": STRING})}}),
+        "Comparison": _object({**known_id, "group": {"type": "object"}, "everyone": {"type": "object"},
+                               "feature": ref("Compared")}, {"versus": ref("Compared"),
+                                                             "grid": {"type": ["object", "null"]}}),
+        "Compared": _object({"name": STRING, "label": STRING, "unit": {"type": "string"}, "client": NUMBER_OR_NULL,
+                             "group": {"type": "object"}, "everyone": {"type": "object"}}),
     }
 
 
@@ -137,6 +149,12 @@ def openapi_document() -> dict:
         "/clients/{client}/whatif": {"post": {"summary": "rescore a known client with changed amounts",
                                               "parameters": client, "requestBody": _body("WhatIfRequest"),
                                               "responses": {"200": _ok("score and explanation", "WhatIf"), **ERRORS}}},
+        "/clients/{client}/compare": {"get": {
+            "summary": "the client against similar training clients (filters) and everyone, in aggregates only",
+            "parameters": client + [{"name": "feature", "in": "query", "required": True, "schema": STRING},
+                                    {"name": "versus", "in": "query", "schema": STRING}]
+            + [{"name": f, "in": "query", "schema": STRING} for f in groups.FILTERS],
+            "responses": {"200": _ok("comparison", "Comparison"), **ERRORS}}},
         "/reference": {"get": {"summary": "key fields' distributions among granted and refused clients",
                                "responses": {"200": _ok("quantiles", "Reference"), **ERRORS}}},
     }

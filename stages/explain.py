@@ -10,7 +10,7 @@ import polars as pl
 
 from creditscore.config import load_params, resolve
 from creditscore.decision.calibration import calibrate
-from creditscore.explanation import fairness, reasons
+from creditscore.explanation import fairness, groups, reasons
 from creditscore.explanation.contributions import (Contributions, contributions, labels_from_manifest, raw_score,
                                                    typical_values)
 from creditscore.explanation.figures import global_figures, local_explanations, native_importance, shap_library_check
@@ -73,6 +73,16 @@ def explain(features: Path, predictions: Path, prepared: Path, bundle: Bundle, p
     ranking = [{"feature": names[i], "label": labels.get(names[i], names[i]), "mean_abs_shap": round(float(mean_abs[i]), 6),
                 "native_importance": round(float(importance[i]), 6)}
                for i in np.argsort(-mean_abs, kind="stable")]
+    # what drives the model overall, by source field as the reasons are grouped: mean |field contribution|
+    sources = reasons.sources_of(bundle.spec, bundle.manifest, names)
+    fields = sorted({f for fs in sources.values() for f in fs})
+    share = np.zeros((len(names), len(fields)))
+    for i, name in enumerate(names):
+        for f in sources[name]:
+            share[i, fields.index(f)] = 1.0 / len(sources[name])
+    by_field = np.abs(contrib.values @ share).mean(axis=0)
+    drivers = [{"field": fields[j], "label": reasons.field_label(fields[j]), "mean_abs_contribution": round(float(by_field[j]), 6)}
+               for j in np.argsort(-by_field, kind="stable")]
     global_figures(figures, Contributions(contrib.values[sample], contrib.base[sample], contrib.space), x_hold[sample], names, importance,
                    importance_name, min(top, len(names)))
     _log(f"global: additivity error {additivity:.2e}, shap library difference {library_diff:.2e}")
@@ -81,7 +91,6 @@ def explain(features: Path, predictions: Path, prepared: Path, bundle: Bundle, p
     proba = calibrate(hold_pred["proba"].to_numpy(), bundle.calibration)
     ids = hold_frame["SK_ID_CURR"].to_numpy()
     # reasons by source field, in human units, with the typical granted training client's value of each field
-    sources = reasons.sources_of(bundle.spec, bundle.manifest, names)
     fields = sorted({f for fs in sources.values() for f in fs if not f.startswith("history:")})
     train_app = aligned(train_frame.select("SK_ID_CURR"), prepared / "application_train.parquet")
     typical_fields = reasons.typical_fields(train_app.filter(pl.Series(granted)), fields)
@@ -122,15 +131,22 @@ def explain(features: Path, predictions: Path, prepared: Path, bundle: Bundle, p
                "native_importance": importance_name, "n_holdout": len(x_hold),
                "additivity_max_error": float(f"{additivity:.3g}"),
                "shap_library_max_abs_diff": float(f"{library_diff:.3g}"),
-               "global": ranking[:top], "local": local,
+               "global": ranking[:top], "global_by_field": drivers[:top], "local": local,
                "mean_agreement": round(float(np.mean([r["agreement"] for r in local])), 4) if local else None,
                "fairness": fair}
     # the serving reference: what the API needs beside the bundle
     test_frame, x_test = load_matrix(features, "test", names, key_fields)
     test_pred = aligned(test_frame.select("SK_ID_CURR"), predictions / "test.parquet")
     test_app = aligned(test_frame.select("SK_ID_CURR"), prepared / "application_test.parquet")
-    reference = Reference(typical=typical, typical_fields=typical_fields, labels={n: labels.get(n, n) for n in dict.fromkeys([*names, *key_fields])},
-                          ranking=ranking, key_fields=key_fields,
+    # similar clients: the training clients' filter attributes and values (the API answers with aggregates only)
+    compared = list(dict.fromkeys([*names, *key_fields]))
+    population = {"attributes": groups.attributes({c: train_app[c].to_list() for c in (
+                      "NAME_CONTRACT_TYPE", "CODE_GENDER", "NAME_FAMILY_STATUS", "DAYS_BIRTH", "AMT_INCOME_TOTAL")},
+                      params["age_bands"]),
+                  "names": compared, "values": train_frame.select(compared).to_numpy().astype(np.float32),
+                  "granted": granted}
+    reference = Reference(typical=typical, typical_fields=typical_fields, labels={n: labels.get(n, n) for n in compared},
+                          ranking=ranking, key_fields=key_fields, drivers=drivers, population=population,
                           distributions=distributions(train_frame, granted, key_fields),
                           clients={"ids": test_frame["SK_ID_CURR"].to_numpy(), "features": x_test,
                                    "key_values": test_frame.select(key_fields).to_numpy().astype(np.float64),

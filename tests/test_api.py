@@ -276,3 +276,26 @@ def test_every_answer_matches_its_documented_schema(server):
         jsonschema_rs.validate(_resolve(schemas["Prediction"], schemas), {**single, "decision": "maybe"})
     with pytest.raises(jsonschema_rs.ValidationError):
         jsonschema_rs.validate(_resolve(schemas["Prediction"], schemas), {**single, "extra": 1})
+
+
+def test_compare_with_similar_clients_answers_aggregates_only(server):
+    client = requests.get(server.url + "/clients?limit=1").json()["clients"][0]["SK_ID_CURR"]
+    reference = requests.get(server.url + "/reference").json()
+    first, second = reference["key_fields"][:2]
+    url = f"{server.url}/clients/{client}/compare"
+    answer = requests.get(url, params={"feature": first, "versus": second})
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["group"]["clients"] == body["everyone"]["clients"] > 1000  # no filter: everyone
+    assert body["feature"]["name"] == first and len(body["feature"]["group"]["quantiles"]) == 5
+    assert all(c is None or c >= 5 for row in body["grid"]["clients"] for c in row)
+    assert len(answer.content) < 6000  # aggregates, not rows
+    one = reference["filters"]["NAME_CONTRACT_TYPE"]["levels"][0]
+    group = requests.get(url, params={"feature": first, "NAME_CONTRACT_TYPE": one}).json()
+    assert group["group"]["filters"] == {"NAME_CONTRACT_TYPE": one} and group["group"]["clients"] < body["group"]["clients"]
+    for params, status, field in (({}, 400, "feature"), ({"feature": "NOPE"}, 400, "feature"),
+                                  ({"feature": first, "versus": "NOPE"}, 400, "versus"),
+                                  ({"feature": first, "colour": "red"}, 400, "colour"),
+                                  ({"feature": first, "NAME_CONTRACT_TYPE": "no such contract"}, 422, "filters")):
+        refused = requests.get(url, params=params)
+        assert refused.status_code == status and refused.json()["details"][0]["field"] == field, params

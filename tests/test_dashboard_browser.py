@@ -135,3 +135,68 @@ def test_pick_a_client_see_score_reasons_and_rescore(server, browser):
     assert urls and all(u.startswith(server.url) for u in urls)
     errors = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert all(" 404 " in m or " 422 " in m for m in errors), errors  # only the two refusals asked for above
+
+
+def test_a_relationship_managers_session_compare_what_if_and_print(server, browser):
+    """Open a client, read the global view, compare with a similar group on two features, run a what-if and
+    see which reasons changed, then print the one-page summary; screenshots for the reviewer."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    headers = {"X-API-Key": "k3y"}
+    browser.get(server.url + "/?api_key=k3y")
+    _wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#client-list option")) > 0)
+    reference = requests.get(server.url + "/reference", headers=headers).json()
+    meaning = browser.find_element(By.ID, "threshold-meaning").text
+    assert f"{reference['threshold'] * 100:.1f}%" in meaning and "per client" in meaning
+    drivers = browser.execute_script("return [...document.querySelectorAll('#drivers-text li')].map(li => li.textContent)")
+    assert drivers == [f"{d['label']}: moves the score by {d['mean_abs_contribution']:.2f} on average"
+                       for d in reference["drivers"][:10]]
+
+    option = browser.find_elements(By.CSS_SELECTOR, "#client-list option")[0]
+    client = int(option.get_attribute("value"))
+    Select(browser.find_element(By.ID, "client-list")).select_by_index(0)
+    _wait(browser, lambda d: d.find_element(By.ID, "r-id").text == str(client))
+    before = requests.get(f"{server.url}/clients/{client}/explain", headers=headers).json()
+
+    # a similar group: the client's own contract type, and two features compared
+    contract = requests.get(f"{server.url}/clients/{client}", headers=headers).json()["client"]["NAME_CONTRACT_TYPE"]
+    Select(browser.find_element(By.ID, "f-NAME_CONTRACT_TYPE")).select_by_value(contract)
+    labels = {f["name"]: f["label"] for f in reference["features"]}
+    first, second = reference["key_fields"][0], reference["key_fields"][1]
+    for field, name in (("c-feature", first), ("c-versus", second)):
+        box = browser.find_element(By.ID, field)
+        box.clear()
+        box.send_keys(labels[name])
+    browser.find_element(By.CSS_SELECTOR, "#compare button[type=submit]").click()
+    _wait(browser, lambda d: d.find_elements(By.ID, "compare-text"))
+    expected = requests.get(f"{server.url}/clients/{client}/compare", headers=headers,
+                            params={"feature": first, "versus": second, "NAME_CONTRACT_TYPE": contract}).json()
+    text = browser.find_element(By.ID, "compare-text").text
+    assert f"the group of {expected['group']['clients']:,} similar clients" in text
+    assert browser.find_element(By.ID, "grid-text").text.startswith("Share of refused clients in each cell")
+    _screenshot(browser, "compared_with_similar_clients")
+
+    # a what-if that moves the reasons: the page says which ones changed, as the API does
+    credit = browser.find_element(By.ID, "w-credit")
+    credit.clear()
+    credit.send_keys("10000")
+    browser.find_element(By.CSS_SELECTOR, "#whatif button[type=submit]").click()
+    _wait(browser, lambda d: "With these amounts" in d.find_element(By.ID, "whatif-result").text)
+    body = {k: float(browser.find_element(By.ID, i).get_attribute("value"))
+            for k, i in (("AMT_INCOME_TOTAL", "w-income"), ("AMT_CREDIT", "w-credit"), ("AMT_ANNUITY", "w-annuity"))}
+    after = requests.post(f"{server.url}/clients/{client}/whatif", headers=headers, json=body).json()
+    old = [r["text"] for r in before["explanation"]["reasons"]]
+    changed = [r["text"] for r in after["explanation"]["reasons"] if r["text"] not in old]
+    result = browser.find_element(By.ID, "whatif-result").text
+    assert changed and f"Reasons that changed: {'; '.join(changed)}." in result  # the credit amount is said anew
+
+    # the printable one-page summary: the decision, its reasons and the chart; the tools are left out
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    assert browser.find_element(By.ID, "reasons").is_displayed() and browser.find_element(By.ID, "waterfall").is_displayed()
+    assert not browser.find_element(By.ID, "find").is_displayed() and not browser.find_element(By.ID, "whatif").is_displayed()
+    assert browser.find_element(By.CSS_SELECTOR, ".print-only").is_displayed()
+    _screenshot(browser, "printable_summary")
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+    urls = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert urls and all(u.startswith(server.url) for u in urls)  # every resource served by the app

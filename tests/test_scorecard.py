@@ -102,3 +102,15 @@ def test_the_scorecard_takes_no_sampler_and_no_feature_without_information():
         make_pipeline("scorecard", "none", 0, {"min_iv": 5.0}).fit(x, y)
     with pytest.raises(ValueError, match="unknown monotonic trend"):
         make_pipeline("scorecard", "none", 0, {"trends": {"default": "upwards"}}).fit(x, y)
+
+
+def test_a_column_without_values_is_left_out_not_fatal():
+    """On real rows without a history table its aggregates are all missing: optbinning cannot bin them."""
+    x, y = _clients()
+    x = np.column_stack([x, np.full(len(y), np.nan), np.full(len(y), 3.0)])
+    card = make_pipeline("scorecard", "none", 0, {"feature_names": ["STEP", "NOISE", "EMPTY", "CONSTANT"],
+                                                   **SCALE}).fit(x, y).steps[-1][1]
+    assert card.selected_ == ["STEP"]
+    ranking = card.information_values()
+    assert ranking.set_index("feature").loc[["EMPTY", "CONSTANT"], "iv"].tolist() == [0.0, 0.0]
+    np.testing.assert_allclose(card.score(x), points_of(card.predict_proba(x)[:, 1], **SCALE), atol=1e-9)

@@ -150,12 +150,18 @@ function showDistributions(keyValues) {
   const q = reference.quantiles, mid = q.indexOf(0.5);
   for (const field of reference.key_fields) {
     const d = reference.distributions[field] || {};
-    const g = d.granted || [], f = d.refused || [], v = keyValues[field];
+    // a day count (negative, before the application) is said in years; quantiles flip with the sign
+    const days = field.startsWith("DAYS_");
+    const years = (values) => values.map((u) => Math.abs(u) / 365.25).sort((a, b) => a - b);
+    const g = days ? years(d.granted || []) : (d.granted || []), f = days ? years(d.refused || []) : (d.refused || []);
+    const raw = keyValues[field];
+    const v = days && raw !== null && raw !== undefined ? Math.abs(raw) / 365.25 : raw;
     if (!g.length || !f.length) continue;
     const lo = Math.min(g[0], f[0], v ?? Infinity), hi = Math.max(g[g.length - 1], f[f.length - 1], v ?? -Infinity);
     const x = (value) => 10 + 580 * ((value - lo) / ((hi - lo) || 1));
     const row = el("div", { class: "dist" });
-    const label = reference.labels[field] || field;
+    const label = days ? (reference.labels[field] || field).replace(/^days/, "years").replace(/ \(negative\)/, "")
+      : (reference.labels[field] || field);
     row.appendChild(el("span", {}, label));
     const svg = el("svg:svg", { viewBox: "0 0 600 46", role: "img", "aria-label":
       `${label}: client ${fmt(v)}; granted clients median ${fmt(g[mid])}, refused clients median ${fmt(f[mid])}` });
@@ -207,7 +213,7 @@ async function openClient(id) {
   showError("find-error", "");
   try {
     const [summary, detail] = await Promise.all([api(`/clients/${id}`), api(`/clients/${id}/explain`)]);
-    current = { id, client: summary.client };
+    current = { id, client: summary.client, reasons: detail.explanation.reasons.map((r) => r.text) };
     $("r-id").textContent = id;
     drawGauge(detail.probability, detail.threshold);
     showDecision(detail);
@@ -241,16 +247,141 @@ async function whatIf(event) {
     showReasons(answer.explanation.reasons, answer.decision);
     drawWaterfall(answer.explanation, answer);
     showDistributions(answer.key_values);
+    const now = answer.explanation.reasons.map((r) => r.text);
+    const changed = now.filter((t) => !current.reasons.includes(t));
     $("whatif-result").textContent = `With these amounts: ${answer.decision}, ${pct(answer.probability)} `
-      + "probability of default.";
+      + "probability of default. " + (changed.length ? `Reasons that changed: ${changed.join("; ")}.`
+        : "The main reasons are unchanged.");
   } catch (error) {
     showError("whatif-error", error.message);
+  }
+}
+
+// What drives the model: mean |contribution| by field on the hold-out, and the threshold in cost terms.
+function showGlobal() {
+  const c = reference.cost;
+  $("threshold-meaning").textContent = `A client is refused when the probability of default reaches `
+    + `${pct(reference.threshold)}. A granted defaulter costs ${c.fn_cost}, a refused good client ${c.fp_cost}: `
+    + `at this threshold the hold-out cost is ${c.holdout_cost_per_client.toFixed(3)} per client, `
+    + `${c.holdout_cost_vs_accept_all.toFixed(2)} × the cost of accepting everyone, and `
+    + `${pct(c.approval_rate)} of applicants are approved.`;
+  const drivers = reference.drivers.slice(0, 10);
+  const svg = $("drivers");
+  [...svg.querySelectorAll(":not(title):not(desc)")].forEach((n) => n.remove());
+  const top = Math.max(...drivers.map((d) => d.mean_abs_contribution), 1e-9);
+  const lines = [];
+  drivers.forEach((d, i) => {
+    const y = 8 + i * 26;
+    const label = d.label.replace(/ \(.*\)$/, "");
+    svg.appendChild(el("svg:text", { x: 8, y: y + 15 }, label.length > 32 ? `${label.slice(0, 31)}…` : label));
+    svg.appendChild(el("svg:rect", { x: 230, y: y + 3, height: 16, width: Math.max(360 * d.mean_abs_contribution / top, 1),
+      fill: "#24466b" }));
+    svg.appendChild(el("svg:text", { x: 236 + 360 * d.mean_abs_contribution / top, y: y + 15 },
+      d.mean_abs_contribution.toFixed(2)));
+    lines.push(`${d.label}: moves the score by ${d.mean_abs_contribution.toFixed(2)} on average`);
+  });
+  svg.setAttribute("height", 16 + drivers.length * 26);
+  svg.setAttribute("viewBox", `0 0 660 ${16 + drivers.length * 26}`);
+  $("drivers-desc").textContent = lines.join("; ");
+  $("drivers-text").replaceChildren(...lines.map((l) => el("li", {}, l)));
+}
+
+// Similar clients: filters from the reference, a searchable feature list by meaning; aggregates come back.
+function setUpCompare() {
+  const box = $("compare-filters");
+  for (const [name, spec] of Object.entries(reference.filters)) {
+    box.appendChild(el("label", { for: `f-${name}` }, spec.label[0].toUpperCase() + spec.label.slice(1)));
+    const select = el("select", { id: `f-${name}`, name });
+    select.appendChild(el("option", { value: "" }, "any"));
+    for (const level of spec.levels) select.appendChild(el("option", { value: level }, level));
+    box.appendChild(select);
+  }
+  $("feature-list").replaceChildren(...reference.features.map((f) => el("option", { value: f.label })));
+  $("c-feature").value = reference.features[0] ? reference.features[0].label : "";
+  $("compare").addEventListener("submit", compareClient);
+}
+
+function featureName(text) {
+  const t = text.trim().toLowerCase();
+  const hit = reference.features.find((f) => f.label.toLowerCase() === t || f.name.toLowerCase() === t);
+  return hit ? hit.name : null;
+}
+
+const range = (s) => s.quantiles ? `median ${fmt(s.quantiles[2])} (middle half ${fmt(s.quantiles[1])}–`
+  + `${fmt(s.quantiles[3])})` : "too few values to show";
+
+function drawGrid(answer) {
+  const grid = answer.grid, size = 34, left = 70, top = 10, n = grid.clients.length;
+  const svg = el("svg:svg", { class: "waterfall", role: "img", width: left + n * size + 150,
+    height: top + n * size + 50, "aria-label": "" });
+  const xs = grid.x_edges, ys = grid.y_edges;
+  let cells = 0;
+  for (let r = 0; r < n; r++) {
+    for (let c = 0; c < n; c++) {
+      const share = grid.refused_share[r][c];
+      const y = top + (n - 1 - r) * size, x = left + c * size;
+      if (share === null) {
+        svg.appendChild(el("svg:rect", { x, y, width: size - 2, height: size - 2, fill: "#f0f0f2" }));
+        continue;
+      }
+      cells += 1;
+      svg.appendChild(el("svg:rect", { x, y, width: size - 2, height: size - 2,
+        fill: `rgba(164, 22, 26, ${0.15 + 0.85 * share})` }));
+      svg.appendChild(el("svg:text", { x: x + 4, y: y + 21, "font-size": 10 }, `${Math.round(share * 100)}%`));
+    }
+  }
+  const cx = answer.feature.client, cy = answer.versus.client;
+  const at = (v, edges) => (v - edges[0]) / (edges[edges.length - 1] - edges[0]) * n * size;
+  let where = "outside the grid";
+  if (cx !== null && cy !== null) {
+    const px = left + Math.min(Math.max(at(cx, xs), 0), n * size), py = top + n * size - Math.min(Math.max(at(cy, ys), 0), n * size);
+    svg.appendChild(el("svg:path", { d: `M ${px} ${py - 8} L ${px + 8} ${py} L ${px} ${py + 8} L ${px - 8} ${py} Z`,
+      fill: "#f5a623", stroke: "#1d1d1f", "stroke-width": 2 }));
+    where = `at ${fmt(cx)} and ${fmt(cy)} (the diamond)`;
+  }
+  svg.appendChild(el("svg:text", { x: left, y: top + n * size + 18 }, `${answer.feature.label} → (${fmt(xs[0])} to ${fmt(xs[xs.length - 1])})`));
+  svg.appendChild(el("svg:text", { x: 4, y: top + 12 }, "↑ second"));
+  const text = `Share of refused clients in each cell of ${answer.feature.label} (across) and ${answer.versus.label} `
+    + `(up), among the group: ${cells} cells with at least 5 clients, the percentage written in each; this client is ${where}.`;
+  svg.setAttribute("aria-label", text);
+  return [svg, el("p", { class: "help", id: "grid-text" }, text)];
+}
+
+async function compareClient(event) {
+  event.preventDefault();
+  showError("compare-error", "");
+  const feature = featureName($("c-feature").value);
+  const versusText = $("c-versus").value.trim();
+  const versus = versusText ? featureName(versusText) : null;
+  if (!feature || (versusText && !versus)) {
+    showError("compare-error", "Pick a feature from the list (type part of its meaning).");
+    return;
+  }
+  const query = new URLSearchParams({ feature });
+  if (versus) query.set("versus", versus);
+  for (const name of Object.keys(reference.filters)) {
+    const value = $(`f-${name}`).value;
+    if (value) query.set(name, value);
+  }
+  try {
+    const answer = await api(`/clients/${current.id}/compare?${query}`);
+    const f = answer.feature, unit = f.unit ? ` ${f.unit}` : "";
+    const out = [el("p", { id: "compare-text" }, `${f.label}: this client ${fmt(f.client)}${unit}; the group of `
+      + `${answer.group.clients.toLocaleString("en-GB")} similar clients ${range(f.group)}; everyone `
+      + `${range(f.everyone)}. The model grants ${pct(answer.group.granted_share)} of the group and `
+      + `${pct(answer.everyone.granted_share)} of everyone.`)];
+    if (answer.grid) out.push(...drawGrid(answer));
+    $("compare-result").replaceChildren(...out);
+  } catch (error) {
+    showError("compare-error", error.message);
   }
 }
 
 async function start() {
   try {
     reference = await api("/reference");
+    showGlobal();
+    setUpCompare();
     const list = await api("/clients?limit=200");
     const select = $("client-list");
     for (const c of list.clients) {
@@ -265,6 +396,7 @@ async function start() {
   select.addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); openClient(select.value); } });
   $("whatif").addEventListener("submit", whatIf);
   $("w-reset").addEventListener("click", () => openClient(current.id));
+  $("print").addEventListener("click", () => { $("printed-on").textContent = new Date().toLocaleDateString("en-GB"); window.print(); });
 }
 
 document.addEventListener("DOMContentLoaded", start);

@@ -74,6 +74,11 @@ def _missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+def field_label(field: str) -> str:
+    """What a person calls a source field (an application column or a history table)."""
+    return _label(field)
+
+
 def _label(field: str) -> str:
     if field.startswith("history:"):
         return HISTORY.get(field.split(":", 1)[1], "Credit history")

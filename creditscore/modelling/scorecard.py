@@ -68,13 +68,20 @@ class PointsScorecard(ClassifierMixin, BaseEstimator):
         self.names_ = self._names(np.shape(x)[1])
         frame, y = self._frame(x), np.asarray(y)
         settings = {"max_n_prebins": int(self.max_n_prebins), "min_bin_size": float(self.min_bin_size)}
+        # a column with fewer than two values among the clients (all missing: a history table absent) cannot be
+        # binned (optbinning's pre-binning tree gets no row) and carries no information: its IV is 0
+        values = np.asarray(x, dtype=np.float64)
+        usable = [n for i, n in enumerate(self.names_) if len(np.unique(values[~np.isnan(values[:, i]), i])) >= 2]
+        self.iv_ = {n: 0.0 for n in self.names_}
+        if not usable:
+            raise ValueError(f"scorecard: no feature has an information value of at least {self.min_iv}")
         with warnings.catch_warnings():  # a constant column bins into one bin: optbinning says so, it is harmless
             warnings.filterwarnings("ignore", category=RuntimeWarning)
-            screen = BinningProcess(self.names_, **settings, binning_fit_params={
-                n: {"monotonic_trend": trends.get(n, default)} for n in self.names_}).fit(frame, y)
+            screen = BinningProcess(usable, **settings, binning_fit_params={
+                n: {"monotonic_trend": trends.get(n, default)} for n in usable}).fit(frame[usable], y)
             summary = screen.summary()
-            self.iv_ = dict(zip(summary["name"].astype(str), summary["iv"].astype(float)))
-            self.selected_ = self._choose(screen.transform(frame, metric="woe", metric_missing="empirical",
+            self.iv_.update(zip(summary["name"].astype(str), summary["iv"].astype(float)))
+            self.selected_ = self._choose(screen.transform(frame[usable], metric="woe", metric_missing="empirical",
                                                            metric_special="empirical"))
             process = BinningProcess(self.selected_, **settings, binning_fit_params={
                 n: {"monotonic_trend": trends.get(n, default)} for n in self.selected_})
@@ -95,7 +102,8 @@ class PointsScorecard(ClassifierMixin, BaseEstimator):
     def _choose(self, woe: pd.DataFrame) -> list[str]:
         """Features by information value, highest first (ties by name), skipping one whose weights of evidence
         correlate above `max_correlation` with a feature already chosen, up to `max_features`."""
-        order = sorted((n for n in self.names_ if self.iv_[n] >= float(self.min_iv)), key=lambda n: (-self.iv_[n], n))
+        order = sorted((n for n in woe.columns if self.iv_[n] >= float(self.min_iv) and self.iv_[n] > 0),
+                       key=lambda n: (-self.iv_[n], n))
         chosen: list[str] = []
         for name in order:
             column = woe[name].to_numpy(dtype=np.float64)

@@ -65,6 +65,8 @@ class Reference:
     typical_fields: dict           # median of each numeric source field of the reasons over granted clients
     labels: dict                   # feature -> plain-language meaning
     ranking: list                  # global mean |contribution| ranking (explain metrics' "global", complete)
+    drivers: list                  # the same by source field (as the reasons are grouped), complete
+    population: dict               # training clients' filter attributes, values and decision (similar clients)
     key_fields: list[str]          # the fields the dashboard compares against granted and refused clients
     distributions: dict            # their quantiles among granted and refused training clients
     clients: dict                  # known clients: ids, features, key values, calibrated proba, application rows
