@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 
 import pytest
@@ -53,6 +54,40 @@ SCREENSHOTS = ROOT / "reports" / "screenshots"  # kept by CI as an artifact for 
 def _screenshot(driver, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+
+
+def _luminance(rgb: tuple[float, float, float]) -> float:
+    channel = [c / 255 for c in rgb]
+    channel = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channel]
+    return 0.2126 * channel[0] + 0.7152 * channel[1] + 0.0722 * channel[2]
+
+
+def _rgb(colour: str) -> tuple[float, float, float]:
+    colour = colour.lstrip("#")
+    return tuple(int(colour[i:i + 2], 16) for i in (0, 2, 4))
+
+
+def over_white(rgba: str) -> tuple[float, float, float]:
+    """An `rgba(r, g, b, a)` fill as it shows on the white page."""
+    r, g, b, a = (float(v) for v in rgba[rgba.index("(") + 1:-1].split(","))
+    return tuple(255 * (1 - a) + c * a for c in (r, g, b))
+
+
+def contrast(background, text) -> float:
+    """WCAG contrast ratio of two colours (hex strings or RGB tuples)."""
+    lums = sorted((_luminance(_rgb(c) if isinstance(c, str) else c) for c in (background, text)), reverse=True)
+    return (lums[0] + 0.05) / (lums[1] + 0.05)
+
+
+def test_the_palette_meets_wcag_aa_on_the_page():
+    """Text colours of the style sheet and the charts against their backgrounds: at least 4.5:1."""
+    css = (ROOT / "app" / "static" / "dashboard.css").read_text()
+    colours = dict(re.findall(r"--(\w+): (#[0-9a-f]{6})", css))
+    for name in ("granted", "refused", "ink", "muted"):
+        for background in ("#ffffff", "#f6f6f8"):
+            assert contrast(background, colours[name]) >= 4.5, (name, background)
+    for button in ("#24466b", "#5a5a60"):  # white text on the buttons
+        assert contrast(button, "#ffffff") >= 4.5
 
 
 def _wait(driver, condition, timeout=15):
@@ -175,6 +210,9 @@ def test_a_relationship_managers_session_compare_what_if_and_print(server, brows
     text = browser.find_element(By.ID, "compare-text").text
     assert f"the group of {expected['group']['clients']:,} similar clients" in text
     assert browser.find_element(By.ID, "grid-text").text.startswith("Share of refused clients in each cell")
+    cells = browser.execute_script("return [...document.querySelectorAll('#compare-result rect.cell')].map(r => "
+                                   "[r.getAttribute('fill'), r.nextSibling.getAttribute('fill')])")
+    assert cells and all(contrast(over_white(cell), text) >= 4.5 for cell, text in cells)  # WCAG AA in every cell
     _screenshot(browser, "compared_with_similar_clients")
 
     # a what-if that moves the reasons: the page says which ones changed, as the API does

@@ -325,9 +325,11 @@ function drawGrid(answer) {
         continue;
       }
       cells += 1;
-      svg.appendChild(el("svg:rect", { x, y, width: size - 2, height: size - 2,
-        fill: `rgba(164, 22, 26, ${0.15 + 0.85 * share})` }));
-      svg.appendChild(el("svg:text", { x: x + 4, y: y + 21, "font-size": 10 }, `${Math.round(share * 100)}%`));
+      const alpha = 0.15 + 0.85 * share;   // darker: more refusals; the share is written too (WCAG AA text)
+      svg.appendChild(el("svg:rect", { x, y, width: size - 2, height: size - 2, class: "cell",
+        fill: `rgba(164, 22, 26, ${alpha.toFixed(3)})` }));
+      svg.appendChild(el("svg:text", { x: x + 4, y: y + 21, "font-size": 10, class: "cell-text",
+        fill: alpha > 0.5 ? "#ffffff" : "#1d1d1f" }, `${Math.round(share * 100)}%`));
     }
   }
   const cx = answer.feature.client, cy = answer.versus.client;
