@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, jsonify, request
 from app.http import BadBody, error, json_body
 from app.openapi import openapi_document
 from app.service import ServingModel
-from app.validation import MAX_BATCH, PredictRequest, WhatIfRequest, as_raw_rows
+from app.validation import MAX_BATCH, WHAT_IF_FIELDS, PredictRequest, WhatIfRequest, as_raw_rows
 from creditscore.explanation import groups
 from creditscore.serving.bundle import QUANTILES
 
@@ -172,7 +172,8 @@ def reference():
                         "approval_rate", "holdout_recall", "holdout_precision")}},
                     "filters": {name: {"label": groups.FILTER_LABELS[name], "levels": levels}
                                 for name, levels in groups.options(population).items()},
-                    "features": [{"name": n, "label": model.labels.get(n, n)} for n in population["names"]]})
+                    "features": [{"name": n, "label": model.labels.get(n, n)} for n in population["names"]],
+                    "what_if_fields": [f for f in WHAT_IF_FIELDS if any(f in fs for fs in model.sources.values())]})
 
 
 @api.get("/clients/<client_id:client>/compare")

@@ -96,7 +96,8 @@ def response_schemas() -> dict:
                               "cost": {"type": "object", "additionalProperties": NUMBER_OR_NULL},
                               "filters": {"type": "object", "additionalProperties": _object(
                                   {"label": STRING, "levels": {"type": "array", "items": STRING}})},
-                              "features": {"type": "array", "items": _object({"name": STRING, "label": STRING})}}),
+                              "features": {"type": "array", "items": _object({"name": STRING, "label": STRING})},
+                              "what_if_fields": {"type": "array", "items": STRING}}),
         "Comparison": _object({**known_id, "group": {"type": "object"}, "everyone": {"type": "object"},
                                "feature": ref("Compared")}, {"versus": ref("Compared"),
                                                              "grid": {"type": ["object", "null"]}}),

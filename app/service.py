@@ -152,7 +152,7 @@ class ServingModel:
         app = self.client_app.row(row, named=True)
         keep = ("SK_ID_CURR", "NAME_CONTRACT_TYPE", "CODE_GENDER", "NAME_INCOME_TYPE", "NAME_EDUCATION_TYPE",
                 "NAME_FAMILY_STATUS", "OCCUPATION_TYPE", "AMT_INCOME_TOTAL", "AMT_CREDIT", "AMT_ANNUITY",
-                "AMT_GOODS_PRICE", "DAYS_BIRTH", "DAYS_EMPLOYED", "CNT_CHILDREN")
+                "AMT_GOODS_PRICE", "DAYS_BIRTH", "DAYS_EMPLOYED", "CNT_CHILDREN", "CNT_FAM_MEMBERS", "OWN_CAR_AGE")
         return {k: app.get(k) for k in keep}
 
     def what_if(self, row: int, changes: dict) -> tuple[np.ndarray, dict, dict]:

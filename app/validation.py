@@ -125,13 +125,20 @@ class PredictRequest(BaseModel):
 
 
 class WhatIfRequest(BaseModel):
-    """New values for a known client's amounts; the other fields and the history are the client's own."""
+    """New values for a known client's editable fields; the other fields and the history are the client's own."""
     model_config = ConfigDict(extra="forbid")
     AMT_INCOME_TOTAL: Annotated[float | None, Field(default=None, strict=True, gt=0, le=1e10), AfterValidator(_finite)]
     AMT_CREDIT: Annotated[float | None, Field(default=None, strict=True, gt=0, le=1e10), AfterValidator(_finite)]
     AMT_ANNUITY: Annotated[float | None, Field(default=None, strict=True, ge=0, le=1e10), AfterValidator(_finite)]
     AMT_GOODS_PRICE: Annotated[float | None, Field(default=None, strict=True, ge=0, le=1e10),
                                AfterValidator(_finite)]
+    DAYS_EMPLOYED: Annotated[int | None, Field(default=None, strict=True, ge=-25000, le=0)]
+    OWN_CAR_AGE: Annotated[float | None, Field(default=None, strict=True, ge=0, le=100), AfterValidator(_finite)]
+    CNT_CHILDREN: Annotated[int | None, Field(default=None, strict=True, ge=0, le=20)]
+    CNT_FAM_MEMBERS: Annotated[float | None, Field(default=None, strict=True, ge=1, le=21), AfterValidator(_finite)]
+
+
+WHAT_IF_FIELDS = tuple(WhatIfRequest.model_fields)  # what a client can change (DAYS_EMPLOYED: days, negative)
 
 
 def as_raw_rows(models: list[BaseModel], table: str) -> list[dict]:

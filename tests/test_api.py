@@ -299,3 +299,24 @@ def test_compare_with_similar_clients_answers_aggregates_only(server):
                                   ({"feature": first, "NAME_CONTRACT_TYPE": "no such contract"}, 422, "filters")):
         refused = requests.get(url, params=params)
         assert refused.status_code == status and refused.json()["details"][0]["field"] == field, params
+
+
+def test_what_if_on_every_editable_field_and_its_limits(server, bundle):
+    from app.validation import WHAT_IF_FIELDS
+    from creditscore.explanation.reasons import sources_of
+
+    client = requests.get(server.url + "/clients?limit=1").json()["clients"][0]["SK_ID_CURR"]
+    url = f"{server.url}/clients/{client}/whatif"
+    reference = requests.get(server.url + "/reference").json()
+    read = {f for fs in sources_of(bundle.spec, bundle.manifest, bundle.features).values() for f in fs}
+    assert reference["what_if_fields"] == [f for f in WHAT_IF_FIELDS if f in read]  # the editable fields it reads
+    assert "AMT_CREDIT" in reference["what_if_fields"]
+    moved = requests.post(url, json={"DAYS_EMPLOYED": -3653, "CNT_CHILDREN": 2, "OWN_CAR_AGE": 3.0})
+    assert moved.status_code == 200 and moved.json()["changes"] == {"DAYS_EMPLOYED": -3653, "CNT_CHILDREN": 2,
+                                                                    "OWN_CAR_AGE": 3.0}
+    if "DAYS_EMPLOYED" in reference["key_fields"]:
+        assert moved.json()["key_values"]["DAYS_EMPLOYED"] == -3653
+    for body, field in (({"DAYS_EMPLOYED": 5}, "DAYS_EMPLOYED"), ({"CNT_CHILDREN": 1.5}, "CNT_CHILDREN"),
+                        ({"CNT_FAM_MEMBERS": 0}, "CNT_FAM_MEMBERS"), ({"DAYS_BIRTH": -20000}, "DAYS_BIRTH")):
+        refused = requests.post(url, json=body)
+        assert refused.status_code == 422 and refused.json()["details"][0]["field"] == field, body

@@ -222,6 +222,12 @@ async function openClient(id) {
     drawWaterfall(detail.explanation, detail);
     showDistributions(detail.key_values);
     $("w-income").value = summary.client.AMT_INCOME_TOTAL == null ? "" : Math.round(summary.client.AMT_INCOME_TOTAL);
+    const app = summary.client;
+    $("w-goods").value = app.AMT_GOODS_PRICE == null ? "" : Math.round(app.AMT_GOODS_PRICE);
+    $("w-employed").value = app.DAYS_EMPLOYED == null ? "" : (Math.abs(app.DAYS_EMPLOYED) / 365.25).toFixed(1);
+    $("w-car").value = app.OWN_CAR_AGE ?? "";
+    $("w-children").value = app.CNT_CHILDREN ?? "";
+    $("w-family").value = app.CNT_FAM_MEMBERS ?? "";
     $("w-credit").value = summary.client.AMT_CREDIT == null ? "" : Math.round(summary.client.AMT_CREDIT);
     $("w-annuity").value = summary.client.AMT_ANNUITY == null ? "" : Math.round(summary.client.AMT_ANNUITY);
     $("whatif-result").textContent = "";
@@ -238,7 +244,9 @@ async function whatIf(event) {
   showError("whatif-error", "");
   const body = {};
   for (const input of event.target.querySelectorAll("input")) {
-    if (input.value !== "") body[input.name] = Number(input.value);
+    if (input.value === "" || input.hidden) continue;
+    // years in the job are sent as the Kaggle field: days before the application, negative
+    body[input.name] = input.dataset.unit === "years" ? -Math.round(Number(input.value) * 365.25) : Number(input.value);
   }
   try {
     const answer = await api(`/clients/${current.id}/whatif`, { method: "POST", body: JSON.stringify(body) });
@@ -384,6 +392,12 @@ async function start() {
     reference = await api("/reference");
     showGlobal();
     setUpCompare();
+    // what-if fields the model does not read are hidden (their change could not move the score)
+    for (const input of document.querySelectorAll("#whatif input.optional")) {
+      const used = reference.what_if_fields.includes(input.name);
+      input.hidden = !used;
+      document.querySelector(`label[for=${input.id}]`).hidden = !used;
+    }
     const list = await api("/clients?limit=200");
     const select = $("client-list");
     for (const c of list.clients) {
