@@ -30,6 +30,7 @@ def test_two_blueprints_and_every_route_in_one_of_them(config):
                          "/predict": "api.predict", "/clients": "api.clients", "/clients/<client_id:client>":
                          "api.client", "/clients/<client_id:client>/explain": "api.client_explain",
                          "/clients/<client_id:client>/whatif": "api.client_what_if", "/reference": "api.reference",
+                         "/clients/<client_id:client>/compare": "api.client_compare",
                          "/": "dashboard.page"}
 
 

@@ -163,8 +163,10 @@ function showDistributions(keyValues) {
     const label = days ? (reference.labels[field] || field).replace(/^days/, "years").replace(/ \(negative\)/, "")
       : (reference.labels[field] || field);
     row.appendChild(el("span", {}, label));
+    const share = /\bshare\b/.test(label);  // a share is said as a percentage
+    const say = (u) => (share && u !== null && u !== undefined ? pct(u) : fmt(u));
     const svg = el("svg:svg", { viewBox: "0 0 600 46", role: "img", "aria-label":
-      `${label}: client ${fmt(v)}; granted clients median ${fmt(g[mid])}, refused clients median ${fmt(f[mid])}` });
+      `${label}: client ${say(v)}; granted clients median ${say(g[mid])}, refused clients median ${say(f[mid])}` });
     const band = (values, y, colour, hatch) => {
       svg.appendChild(el("svg:rect", { x: x(values[0]), y, width: Math.max(2, x(values[values.length - 1]) - x(values[0])),
         height: 12, fill: hatch ? "url(#hatch)" : colour, stroke: colour }));
@@ -185,8 +187,8 @@ function showDistributions(keyValues) {
       svg.appendChild(el("svg:path", { d: `M ${cx} 14 l 7 9 l -7 9 l -7 -9 z`, fill: "#f5a623", stroke: "#000" }));
     }
     row.appendChild(svg);
-    row.appendChild(el("span", { class: "text" }, `Client: ${fmt(v)} · granted median ${fmt(g[mid])} `
-      + `(${fmt(g[0])}–${fmt(g[g.length - 1])}) · refused median ${fmt(f[mid])} (${fmt(f[0])}–${fmt(f[f.length - 1])})`));
+    row.appendChild(el("span", { class: "text" }, `Client: ${say(v)} · granted median ${say(g[mid])} `
+      + `(${say(g[0])}–${say(g[g.length - 1])}) · refused median ${say(f[mid])} (${say(f[0])}–${say(f[f.length - 1])})`));
     box.appendChild(row);
   }
 }
