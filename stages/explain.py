@@ -75,14 +75,7 @@ def explain(features: Path, predictions: Path, prepared: Path, bundle: Bundle, p
                for i in np.argsort(-mean_abs, kind="stable")]
     # what drives the model overall, by source field as the reasons are grouped: mean |field contribution|
     sources = reasons.sources_of(bundle.spec, bundle.manifest, names)
-    fields = sorted({f for fs in sources.values() for f in fs})
-    share = np.zeros((len(names), len(fields)))
-    for i, name in enumerate(names):
-        for f in sources[name]:
-            share[i, fields.index(f)] = 1.0 / len(sources[name])
-    by_field = np.abs(contrib.values @ share).mean(axis=0)
-    drivers = [{"field": fields[j], "label": reasons.field_label(fields[j]), "mean_abs_contribution": round(float(by_field[j]), 6)}
-               for j in np.argsort(-by_field, kind="stable")]
+    drivers = reasons.drivers(contrib.values, names, sources)
     global_figures(figures, Contributions(contrib.values[sample], contrib.base[sample], contrib.space), x_hold[sample], names, importance,
                    importance_name, min(top, len(names)))
     _log(f"global: additivity error {additivity:.2e}, shap library difference {library_diff:.2e}")

@@ -76,10 +76,6 @@ def _missing(value) -> bool:
 
 def field_label(field: str) -> str:
     """What a person calls a source field (an application column or a history table)."""
-    return _label(field)
-
-
-def _label(field: str) -> str:
     if field.startswith("history:"):
         return HISTORY.get(field.split(":", 1)[1], "Credit history")
     return LABELS.get(field, field.replace("_", " ").capitalize())
@@ -145,8 +141,21 @@ def field_chart(contrib: np.ndarray, features: list[str], sources: dict[str, tup
     """Every source field's summed contribution with its label, largest magnitude first (ties by name): the
     bars of the dashboard's explanation chart, grouped as the reasons are."""
     totals, _ = by_field(np.asarray(contrib, dtype=np.float64), features, sources)
-    return [{"field": f, "label": _label(f), "contribution": round(v, 6)}
+    return [{"field": f, "label": field_label(f), "contribution": round(v, 6)}
             for f, v in sorted(totals.items(), key=lambda kv: (-abs(kv[1]), kv[0]))]
+
+
+def drivers(values: np.ndarray, features: list[str], sources: dict[str, tuple[str, ...]]) -> list[dict]:
+    """What drives the model overall: each source field's mean |summed contribution| over the rows of `values`
+    (clients × features), shared between fields as `by_field` shares them; largest first."""
+    fields = sorted({f for fs in sources.values() for f in fs})
+    share = np.zeros((len(features), len(fields)))
+    for i, feature in enumerate(features):
+        for f in sources[feature]:
+            share[i, fields.index(f)] = 1.0 / len(sources[feature])
+    mean_abs = np.abs(np.asarray(values, dtype=np.float64) @ share).mean(axis=0)
+    return [{"field": fields[j], "label": field_label(fields[j]), "mean_abs_contribution": round(float(mean_abs[j]), 6)}
+            for j in np.argsort(-mean_abs, kind="stable")]
 
 
 def reasons(contrib: np.ndarray, features: list[str], sources: dict[str, tuple[str, ...]], raw: dict,
@@ -163,7 +172,7 @@ def reasons(contrib: np.ndarray, features: list[str], sources: dict[str, tuple[s
     order = sorted((f for f, v in totals.items() if sign * v > 0), key=lambda f: (-sign * totals[f], f))[:k]
     out = []
     for rank, field in enumerate(order, start=1):
-        label = _label(field)
+        label = field_label(field)
         if field.startswith("history:"):
             i = lead[field]
             detail = _history_detail(features[i], float(x_row[i]), (meanings or {}).get(features[i], ""))
