@@ -17,16 +17,22 @@ PREPARE = ("import sys; from pathlib import Path; from stages.prepare import run
            "sys.exit(run(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), 'synthetic', 0.2, 42))")
 
 
-def measure(args: list[str], cwd=ROOT) -> dict:
-    """Run a command; return its wall seconds and peak resident memory in MiB (ru_maxrss from wait4)."""
+def measure(args: list[str], cwd=ROOT, keep_log=None) -> dict:
+    """Run a command; return its wall seconds and peak resident memory in MiB (ru_maxrss from wait4).
+
+    `keep_log`: a path that receives the command's standard error (its stage log lines), kept after the run.
+    """
     with tempfile.TemporaryFile() as log:  # a file, not a pipe: a chatty step cannot block on a full pipe
         start = time.perf_counter()
         proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=log)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
+        log.seek(0)
+        text = log.read().decode(errors="replace")
+        if keep_log is not None:
+            keep_log.write_text(text)
         if os.waitstatus_to_exitcode(status) != 0:
-            log.seek(0)
-            raise RuntimeError(f"{' '.join(map(str, args))} failed: {log.read().decode()[-3000:]}")
+            raise RuntimeError(f"{' '.join(map(str, args))} failed: {text[-3000:]}")
     return {"seconds": round(wall, 2), "peak_mib": round(usage.ru_maxrss / 1024, 1)}
 
 

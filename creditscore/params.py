@@ -68,6 +68,7 @@ class Engineer(Section):
     min_count: Count
     poly: Poly
     target_encoding: TargetEncoding
+    chunk_clients: Count
 
     @field_validator("groups")
     @classmethod
@@ -84,6 +85,7 @@ class Probe(Section):
     min_share: Share
     validation_folds: int = Field(ge=2)
     tolerance: float = Field(ge=0.0)
+    sample: Count | None  # None: every training client
     model: dict[str, Any]
 
 
@@ -157,6 +159,7 @@ class Explain(Section):
     top_k: Count
     lime_samples: Count
     sample: Count
+    global_sample: Count
     top_features: Count
     age_bands: list[int] = Field(min_length=1)
     key_fields: list[str] = Field(min_length=1)
@@ -185,8 +188,13 @@ class Drift(Section):
     log: str
 
 
+class Compute(Section):
+    scheduler: str = Field(min_length=1)  # "local", or a Dask scheduler's address (tcp://host:8786)
+
+
 class Params(Section):
     seed: int
+    compute: Compute
     data: Data
     engineer: Engineer
     probe: Probe

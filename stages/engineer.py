@@ -17,9 +17,10 @@ from creditscore.data.schema import KEY
 from creditscore.features.encoding import encode_out_of_fold, target_encoded_name
 from creditscore.features.extras import MEANINGS
 from creditscore.features.manifest import build_manifest
+from creditscore.compute import Runner, runner
 from creditscore.io import atomic_dir, write_json
 from creditscore.params import check_groups
-from creditscore.stage import run as run_stage
+from creditscore.stage import progress, run as run_stage
 
 SPLITS = ("train", "holdout", "test")
 
@@ -44,43 +45,117 @@ def fit_spec(prepared: Path, params: dict) -> dict:
     return {"vocab": vocab, "groups": check_groups(params["groups"]), "poly": dict(params["poly"]), "target_encoding": {}}
 
 
-def _target_encode(frames: dict, apps: dict, spec: dict, params: dict, seed: int) -> dict:
-    """Out-of-fold encoding on the training clients; the full-train mapping for hold-out and test."""
+def _target_encode(apps: dict, spec: dict, params: dict, seed: int) -> pl.DataFrame | None:
+    """Out-of-fold encodings of the training clients (SK_ID_CURR and one column per encoded column), and the
+    full-train mapping in the spec for the hold-out and test clients; None when target encoding is off."""
     settings = params["target_encoding"]
     if not settings["enabled"]:
-        return frames
+        return None
     y = apps["train"]["TARGET"].to_numpy()
+    encoded = {KEY: apps["train"][KEY]}
     for column in settings["columns"]:
-        encoded, mapping, prior = encode_out_of_fold(apps["train"][column], y, int(settings["folds"]),
-                                                     float(settings["smoothing"]), seed)
-        frames["train"] = frames["train"].with_columns(pl.Series(target_encoded_name(column), encoded))
+        values, mapping, prior = encode_out_of_fold(apps["train"][column], y, int(settings["folds"]),
+                                                    float(settings["smoothing"]), seed)
+        encoded[target_encoded_name(column)] = values
         spec["target_encoding"][column] = {"mapping": mapping, "prior": prior}
-    for split in ("holdout", "test"):
-        frames[split] = add_target_encoding(frames[split], apps[split], spec)
-    return frames
+    return pl.DataFrame(encoded)
 
 
-def engineer(prepared: Path, out: Path, params: dict, seed: int) -> dict:
-    """Build and write the three feature matrices, spec.json and manifest.json; return a report."""
+def client_ranges(keys: np.ndarray, size: int) -> list[tuple[int, int]]:
+    """Consecutive SK_ID_CURR ranges (inclusive bounds) of at most `size` clients each, covering every key."""
+    keys = np.sort(keys)
+    return [(int(keys[i]), int(keys[min(i + size, len(keys)) - 1])) for i in range(0, len(keys), size)]
+
+
+def clients_tables(tables: dict[str, pl.LazyFrame], low: int, high: int) -> dict[str, pl.LazyFrame]:
+    """The history rows of the clients low..high, still sorted by their link column: a filter keeps the order,
+    and the sorted key lets Parquet skip the row groups outside the range. bureau_balance follows bureau."""
+    out = {name: lf.filter(pl.col(KEY).is_between(low, high)) for name, lf in tables.items() if name != "bureau_balance"}
+    credits = out["bureau"].select("SK_ID_BUREAU").collect()["SK_ID_BUREAU"]
+    out["bureau_balance"] = tables["bureau_balance"].filter(pl.col("SK_ID_BUREAU").is_in(credits.implode()))
+    return out
+
+
+def range_features(task: tuple[int, int, int], prepared: Path, out: Path, spec: dict, encoded: pl.DataFrame | None,
+                   single: bool) -> dict[str, int]:
+    """One task: the feature rows of every split's clients in one SK_ID_CURR range, read from the prepared Parquet
+    files and written to `out` (the split's file when `single`, else one part per range); returns the row counts.
+
+    The same function runs in this process or on a Dask worker (`compute.scheduler`)."""
+    k, low, high = task
+    part = {s: pl.scan_parquet(prepared / f"application_{s}.parquet").filter(pl.col(KEY).is_between(low, high))
+            .collect() for s in SPLITS}
+    tables = {name: pl.scan_parquet(prepared / f"{name}.parquet") for name in HISTORY}
+    stacked = pl.concat([part[s].drop("TARGET", strict=False) for s in SPLITS], how="vertical")
+    features = build_features(stacked.lazy(), clients_tables(tables, low, high), spec)
+    bounds = np.cumsum([0] + [part[s].height for s in SPLITS])
+    rows = {}
+    for i, s in enumerate(SPLITS):
+        frame = features.slice(int(bounds[i]), int(bounds[i + 1] - bounds[i]))
+        if encoded is not None and s == "train":
+            frame = frame.join(encoded, on=KEY, how="left", maintain_order="left")
+        elif encoded is not None:
+            frame = add_target_encoding(frame, part[s], spec)
+        if [n for n in frame.columns if n != KEY] != spec["features"]:
+            raise RuntimeError(f"engineer: clients {low}..{high}: the features differ from the spec's")
+        matrix = finalize(frame, spec["features"])
+        if s != "test":
+            matrix = matrix.insert_column(1, part[s]["TARGET"])
+        matrix.write_parquet(out / (f"{s}.parquet" if single else part_name(s, k)), compression="lz4")
+        rows[s] = matrix.height
+    return rows
+
+
+def part_name(split: str, k: int) -> str:
+    return f".{split}.part{k:04d}.parquet"
+
+
+def engineer(prepared: Path, out: Path, params: dict, seed: int, compute: Runner | None = None) -> dict:
+    """Build and write the three feature matrices, spec.json and manifest.json; return a report.
+
+    Clients are taken in ranges of `engineer.chunk_clients` SK_ID_CURR (the application files and every history
+    table are sorted by client), one task per range, so that the memory a task holds does not grow with the number
+    of clients. A client's features depend on its own rows only (the API builds one client's with the same code):
+    the matrices are the same whatever the ranges and wherever the tasks run (`compute`); each range's rows are
+    written as they are made, then streamed into one file per split in client order.
+    """
     start = time.perf_counter()
+    compute = compute or Runner()
     spec = fit_spec(prepared, params)
     _log("vocabulary fitted", start)
-    apps = {s: pl.read_parquet(prepared / f"application_{s}.parquet") for s in SPLITS}
-    tables = {name: _scan_sorted(prepared, name) for name in HISTORY}
-    stacked = pl.concat([apps[s].drop("TARGET", strict=False) for s in SPLITS], how="vertical")
-    features = build_features(stacked.lazy(), tables, spec)
-    _log(f"{features.width - 1} features for {features.height:,} clients", start)
-    bounds = np.cumsum([0] + [apps[s].height for s in SPLITS])
-    frames = {s: features.slice(int(bounds[i]), int(bounds[i + 1] - bounds[i])) for i, s in enumerate(SPLITS)}
-    frames = _target_encode(frames, apps, spec, params, seed)
+    columns = [KEY, "TARGET", *(params["target_encoding"]["columns"] if params["target_encoding"]["enabled"] else [])]
+    apps = {s: pl.read_parquet(prepared / f"application_{s}.parquet",
+                               columns=columns if s == "train" else [KEY]) for s in SPLITS}
+    for s in SPLITS:
+        if not apps[s][KEY].is_sorted():
+            raise ValueError(f"{prepared / f'application_{s}.parquet'}: not sorted by {KEY}; re-run the prepare "
+                             "stage (dvc repro prepare)")
+    for name in HISTORY:
+        _scan_sorted(prepared, name)
+    encoded = _target_encode(apps, spec, params, seed)
     groups = feature_groups(spec)
     groups.update({target_encoded_name(c): "target_encoding" for c in spec["target_encoding"]})
-    spec["features"] = [n for n in frames["train"].columns if n != KEY]
-    for s in SPLITS:
-        matrix = finalize(frames[s], spec["features"])
-        if s != "test":
-            matrix = matrix.insert_column(1, apps[s]["TARGET"])
-        matrix.write_parquet(out / f"{s}.parquet", compression="lz4")
+    spec["features"] = list(groups)
+    ranges = client_ranges(np.concatenate([apps[s][KEY].to_numpy() for s in SPLITS]), int(params["chunk_clients"]))
+    single = len(ranges) == 1
+    tasks = [(k, low, high) for k, (low, high) in enumerate(ranges)]
+    shared = {"prepared": prepared, "out": out, "spec": spec, "encoded": encoded, "single": single}
+    with progress(len(ranges), "client ranges", unit="range") as bar:
+        if compute.local:  # one range at a time, the bar after each
+            for task in tasks:
+                range_features(task, **shared)
+                bar.update()
+        else:
+            compute.map(range_features, tasks, shared)
+            bar.update(len(tasks))
+    if not single:  # the ranges in client order: each split's rows in their order, streamed to one file
+        for s in SPLITS:
+            parts = [out / part_name(s, k) for k, _, _ in tasks]
+            pl.concat([pl.scan_parquet(p) for p in parts]).sink_parquet(out / f"{s}.parquet", compression="lz4")
+            for p in parts:
+                p.unlink()
+    _log(f"{len(spec['features'])} features for {sum(a.height for a in apps.values()):,} clients in {len(ranges)} "
+         "client range(s)", start)
     (out / "spec.json").write_text(json.dumps(spec, indent=1) + "\n")
     manifest = build_manifest(spec["features"], groups, MEANINGS)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
@@ -98,7 +173,8 @@ def _main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     params = load_params()  # engineer.groups is checked there (creditscore.params)
     with atomic_dir(resolve(args.out)) as scratch:
-        report = engineer(resolve(args.prepared), scratch, params["engineer"], int(params["seed"]))
+        with runner(params) as compute:
+            report = engineer(resolve(args.prepared), scratch, params["engineer"], int(params["seed"]), compute)
     report.pop("seconds")  # timings belong to benchmarks, not to metrics compared across runs
     write_json(resolve(args.metrics), report)
     return 0

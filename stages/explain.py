@@ -59,15 +59,19 @@ def explain(features: Path, predictions: Path, prepared: Path, bundle: Bundle, p
     granted = calibrate(oof["proba"].to_numpy(), bundle.calibration) < threshold
     typical = typical_values(x_train[granted])
     _log(f"typical values from {int(granted.sum())} granted training clients")
-    # global: contributions on the whole hold-out
+    # global: contributions on the whole hold-out (on a seeded sample of explain.global_sample rows above it, for scale)
     hold_frame, x_hold = load_matrix(features, "holdout", names, ["TARGET"])
-    contrib = contributions(pipeline, x_hold)
-    additivity = float(np.max(np.abs(contrib.score - raw_score(pipeline, x_hold))))
+    n_global = min(int(params["global_sample"]), len(x_hold))
+    rows = (np.arange(len(x_hold)) if n_global == len(x_hold)
+            else np.sort(np.random.default_rng(seed).choice(len(x_hold), size=n_global, replace=False)))
+    x_global = x_hold[rows]
+    contrib = contributions(pipeline, x_global)
+    additivity = float(np.max(np.abs(contrib.score - raw_score(pipeline, x_global))))
     rng = np.random.default_rng(seed)
-    sample = np.sort(rng.choice(len(x_hold), size=min(int(params["sample"]), len(x_hold)), replace=False))
+    sample = np.sort(rng.choice(len(x_global), size=min(int(params["sample"]), len(x_global)), replace=False))
     # background: every labelled client, the rows the served (refitted) model was fitted on, so that the linear
     # SHAP values of a logistic regression (or a blend's) are centred exactly where its scaler centred them
-    library_diff = shap_library_check(pipeline, x_hold[sample], np.vstack([x_train, x_hold]))
+    library_diff = shap_library_check(pipeline, x_global[sample], np.vstack([x_train, x_hold]))
     importance_name, importance = native_importance(pipeline, len(names))
     mean_abs = np.abs(contrib.values).mean(axis=0)
     ranking = [{"feature": names[i], "label": labels.get(names[i], names[i]), "mean_abs_shap": round(float(mean_abs[i]), 6),
@@ -76,8 +80,8 @@ def explain(features: Path, predictions: Path, prepared: Path, bundle: Bundle, p
     # what drives the model overall, by source field as the reasons are grouped: mean |field contribution|
     sources = reasons.sources_of(bundle.spec, bundle.manifest, names)
     drivers = reasons.drivers(contrib.values, names, sources)
-    global_figures(figures, Contributions(contrib.values[sample], contrib.base[sample], contrib.space), x_hold[sample], names, importance,
-                   importance_name, min(top, len(names)))
+    global_figures(figures, Contributions(contrib.values[sample], contrib.base[sample], contrib.space), x_global[sample],
+                   names, importance, importance_name, min(top, len(names)))
     _log(f"global: additivity error {additivity:.2e}, shap library difference {library_diff:.2e}")
     # local
     hold_pred = aligned(hold_frame.select("SK_ID_CURR"), predictions / "holdout.parquet")
@@ -121,7 +125,7 @@ def explain(features: Path, predictions: Path, prepared: Path, bundle: Bundle, p
     _log(f"62+: {fair['older_applicants']['worse_for_age']} of {fair['older_applicants']['clients']} hold-out "
          "clients scored worse at their age than at 61")
     metrics = {"method": f"{model_kind(pipeline)} contributions ({contrib.space})",
-               "native_importance": importance_name, "n_holdout": len(x_hold),
+               "native_importance": importance_name, "n_holdout": len(x_hold), "n_global": n_global,
                "additivity_max_error": float(f"{additivity:.3g}"),
                "shap_library_max_abs_diff": float(f"{library_diff:.3g}"),
                "global": ranking[:top], "global_by_field": drivers[:top], "local": local,

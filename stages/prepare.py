@@ -42,6 +42,9 @@ def prepare(raw_dir: Path, out_dir: Path, holdout_size: float, seed: int) -> dic
         test = _load(raw_dir, "application_test", report)
         check_disjoint(train, test)
         fit, holdout = split_holdout(train, holdout_size, seed)
+        # every application file sorted by client, as the engineer stage's client ranges need (the split sorts
+        # the labelled ones; Kaggle's test file is already sorted)
+        test = test.sort("SK_ID_CURR", maintain_order=True)
         for name, frame in (("application_train", fit), ("application_holdout", holdout), ("application_test", test)):
             frame.write_parquet(out_dir / f"{name}.parquet")
         parents = {"application": pl.concat([train["SK_ID_CURR"], test["SK_ID_CURR"]])}

@@ -13,8 +13,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
+from creditscore.compute import Runner, runner  # noqa: E402
 from creditscore.config import load_params, resolve  # noqa: E402
 from creditscore.io import write_json  # noqa: E402
+from creditscore.modelling.sampling import stratified_sample  # noqa: E402
 from creditscore.modelling.selection import SETS, candidate_sets, guarded_choice, probe_runs, validate_sets  # noqa: E402
 from creditscore.stage import logger, run as run_stage  # noqa: E402
 
@@ -45,17 +47,23 @@ def plot_importances(path: Path, names: list[str], importance: np.ndarray, share
     plt.close(fig)
 
 
-def probe_select(features_dir: Path, params: dict, model: dict, seed: int) -> tuple[dict, dict]:
+def probe_select(features_dir: Path, params: dict, model: dict, seed: int,
+                 compute: Runner | None = None) -> tuple[dict, dict]:
     """Run the probes and the out-of-sample guard; return the selection file's content and the metrics."""
     x, y, names = training_matrix(features_dir)
+    n_clients = len(y)
+    sample = stratified_sample(n_clients, y, int(params["sample"] or n_clients), seed)
+    x, y = x[sample], y[sample]
+    if len(sample) < n_clients:
+        _log(f"selecting on a stratified sample of {len(sample)} of the {n_clients} training clients (probe.sample)")
     tolerance = float(params["tolerance"])
-    check = validate_sets(x, y, params, model, seed, log=_log)
-    runs = probe_runs(x, y, params, model)
+    check = validate_sets(x, y, params, model, seed, log=_log, compute=compute)
+    runs = probe_runs(x, y, params, model, compute)
     sets = candidate_sets(names, runs, float(params["min_share"]))
     served = guarded_choice(check["auc"], tolerance, {s: len(v) for s, v in sets.items()})
     kept = sets[served]
     _log("out-of-sample AUC: " + ", ".join(f"{s} {check['auc'][s]:.4f}" for s in SETS) + f"; serving '{served}'")
-    metrics = {"n_features_in": len(names), "n_features_kept": len(kept), "n_features_probe": len(sets["probe"]),
+    metrics = {"n_clients": len(sample), "n_training_clients": n_clients, "n_features_in": len(names), "n_features_kept": len(kept), "n_features_probe": len(sets["probe"]),
                "n_features_used": len(sets["used"]), "served_set": served, "tolerance": tolerance,
                "runs": runs["runs"], "rule": params["rule"], "mean_probe_threshold": round(runs["mean_threshold"], 3),
                "validation_folds": int(params["validation_folds"]),
@@ -80,7 +88,8 @@ def _main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     params = load_params()
     probe = params["probe"]
-    selection, metrics = probe_select(resolve(args.features), probe, probe["model"], int(params["seed"]))
+    with runner(params) as compute:
+        selection, metrics = probe_select(resolve(args.features), probe, probe["model"], int(params["seed"]), compute)
     if not selection["features"]:
         raise ValueError(f"{resolve(args.features) / 'spec.json'}: no features to select from")
     names = list(selection["mean_importance"])

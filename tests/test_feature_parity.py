@@ -27,6 +27,28 @@ def pipeline(tiny_synthetic_dir, tmp_path_factory):
     return root / "features"
 
 
+def test_client_ranges_give_the_same_matrices(pipeline, tmp_path):
+    """The engineer stage in ranges of 97 clients writes the same matrices and spec as in one range."""
+    params = load_params()["engineer"]
+    params = {**params, "min_count": 1, "target_encoding": {**params["target_encoding"], "enabled": True},
+              "chunk_clients": 97}
+    report = engineer(pipeline.parent / "prepared", tmp_path, params, 42)
+    assert sum(report["clients"].values()) > 3 * 97  # several ranges, the last one partial
+    assert (tmp_path / "spec.json").read_text() == (pipeline / "spec.json").read_text()
+    for split in ("train", "holdout", "test"):
+        chunked, whole = pl.read_parquet(tmp_path / f"{split}.parquet"), pl.read_parquet(pipeline / f"{split}.parquet")
+        assert chunked.equals(whole, null_equal=True), split
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["holdout.parquet", "manifest.json", "spec.json",
+                                                          "test.parquet", "train.parquet"]  # no part left behind
+
+
+def test_client_ranges_cover_every_key_once():
+    from stages.engineer import client_ranges
+
+    assert client_ranges(np.array([9, 3, 5, 7, 1]), 2) == [(1, 3), (5, 7), (9, 9)]
+    assert client_ranges(np.array([4, 2]), 5) == [(2, 4)]
+
+
 def _raw_rows(raw_dir, client: int) -> tuple[dict, dict[str, list[dict]]]:
     """One client's raw rows as the API receives them: uncleaned Kaggle fields."""
     app = read_table(raw_dir, TABLES["application_test"]).filter(pl.col("SK_ID_CURR") == client)

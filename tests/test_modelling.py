@@ -17,8 +17,9 @@ from creditscore.decision.calibration import calibrate, fit_calibration
 from creditscore.decision.cost import business_cost, choose_threshold, confusion, cost_curve, decision_report
 from creditscore.modelling.models import make_pipeline
 from creditscore.serving.bundle import TrainedModel, load
+from creditscore.modelling.sampling import stratified_sample
 from creditscore.modelling.training import (add_blend, best, blend, candidates, early_stopping_out_of_fold, out_of_fold,
-                                            search_space_draws, stratified_sample)
+                                            search_space_draws)
 from stages.threshold import choose
 
 COST = {"fn_cost": 10, "fp_cost": 1}
@@ -144,6 +145,13 @@ def test_blend_weight_is_the_smallest_of_best_out_of_fold_auc_by_hand():
                      COST, 0) == {}
     refined = add_blend(results, "lightgbm+none", None, y, params, COST, 0)["blend"]
     np.testing.assert_allclose(refined["oof"], result["oof"], rtol=1e-12)  # the AUC 0.7 one, not the 0.6 one
+    # the scale path: a bag of 5 served, its first member alone out of fold (no rows: any refit would fail)
+    scaled = blend(trees, linear, None, y, {**params, "blend": {"seeds": 5, "weights": [0.25]}}, COST, seed=0,
+                   oof_seeds=1)
+    assert scaled["params"]["seeds"] == 5 and scaled["oof_seeds"] == 1 and result["oof_seeds"] == 1
+    np.testing.assert_allclose(scaled["oof"], sigmoid(0.75 * z_trees + 0.25 * z_linear), rtol=1e-12)
+    with pytest.raises(TypeError):  # without oof_seeds the bag is refitted out of fold: it needs the rows
+        blend(trees, linear, None, y, {**params, "blend": {"seeds": 2, "weights": [0.25]}}, COST, seed=0)
 
 
 def _weak_signal(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -68,7 +68,7 @@ def test_run_gives_one_line_and_exit_1_on_bad_input_and_keeps_tracebacks_for_def
     assert run("demo", missing) == 1
     assert capsys.readouterr().err == "demo: error: /nonexistent/input.parquet: file not found\n"
     assert run("demo", lambda argv: validate({})) == 1
-    assert capsys.readouterr().err.startswith("demo: error: params.yaml: seed: missing (and 10 more: data: missing;")
+    assert capsys.readouterr().err.startswith("demo: error: params.yaml: seed: missing (and 11 more: compute: missing; data: missing;")
     with pytest.raises(ZeroDivisionError):  # a defect is not bad input: it keeps its traceback
         run("demo", lambda argv: 1 / 0)
     logger("demo")("hello")

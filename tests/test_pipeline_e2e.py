@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 import yaml
 
@@ -44,6 +45,12 @@ def repo(tmp_path_factory) -> Path:
     _set_params(dst, n_clients=N_CLIENTS)
     params = yaml.safe_load((dst / "params.yaml").read_text())  # 300 hold-out clients: too noisy for the default gates
     params["register"]["gates"].update(min_holdout_auc=0.6, max_ece=0.2, max_fairness_gap=0.5)
+    # every path taken at scale, on a tiny run: client ranges, the probe's and the benchmark's samples, the global
+    # explanations' sample (the second, forced run below must still give the same bytes)
+    params["engineer"]["chunk_clients"] = 400
+    params["probe"]["sample"] = 900
+    params["train"]["benchmark_sample"] = 900
+    params["explain"]["global_sample"] = 200
     (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     _sh(["git", "init", "-q"], dst)
     _sh(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "init", "--allow-empty"], dst)
@@ -73,6 +80,8 @@ def test_repro_runs_then_has_nothing_to_do_and_is_byte_reproducible(repo):
     total = metrics["split"]["application_train"]["clients"] + metrics["split"]["application_holdout"]["clients"]
     assert total == N_CLIENTS and metrics["source"] == "synthetic"
     assert len(list((repo / "data" / "prepared").glob("*.parquet"))) == 9
+    assert sorted(p.name for p in (repo / "data" / "features").iterdir()) == [
+        "holdout.parquet", "manifest.json", "spec.json", "test.parquet", "train.parquet"]  # parts merged, none left
     features = json.loads((repo / "metrics" / "engineer.json").read_text())
     assert features["n_features"] > 600 and features["clients"]["test"] == metrics["split"]["application_test"]["clients"]
     manifest = json.loads((repo / "data" / "features" / "manifest.json").read_text())
@@ -83,12 +92,18 @@ def test_repro_runs_then_has_nothing_to_do_and_is_byte_reproducible(repo):
     assert len(explain["local"]) == 6 and all(len(r["reasons"]) <= 4 for r in explain["local"])
     for r in explain["local"]:  # said in human units: no derived feature, no negative day count
         assert not any(re.search(r"POLY_|_X_|negative|-\s?\d", text) for text in r["reasons"]), r["reasons"]
+    assert explain["n_global"] == 200 and explain["n_holdout"] == 300
+    probe = json.loads((repo / "metrics" / "probe.json").read_text())
+    assert (probe["n_clients"], probe["n_training_clients"]) == (900, 1200)
     register = json.loads((repo / "metrics" / "register.json").read_text())
     assert (register["version"], register["alias"], register["champion_before"]) == (1, "champion", None)
     assert all(g["passed"] for g in register["gates"].values())
     train = json.loads((repo / "metrics" / "train.json").read_text())
     threshold = json.loads((repo / "metrics" / "threshold.json").read_text())
     assert "scorecard+none" in train["candidates"] and train["scorecard"]["n_features"] <= 20
+    assert train["blend"]["oof_seeds"] == 1 if "blend" in train else train["model"] != "blend"
+    assert len(pl.read_parquet(repo / "data" / "predictions" / "scorecard_oof.parquet")) == 900  # the sample's
+    assert len(pl.read_parquet(repo / "data" / "predictions" / "oof.parquet")) == 1200  # the winner: every client
     assert threshold["challenger"]["validation"]["holdout"]["gini"] > 0.2  # the challenger's figures beside the winner's
     card = (repo / "data" / "scorecard" / "table.csv").read_text().splitlines()
     assert card[0] == "feature,bin,clients,defaults,default_rate,woe,iv,points" and len(card) > 20

@@ -9,7 +9,8 @@ import polars as pl
 import pytest
 
 from creditscore.config import load_params
-from creditscore.modelling.selection import candidate_sets, guarded_choice, make_probes, probe_threshold, select
+from creditscore.modelling.selection import (booster_params, candidate_sets, guarded_choice, make_probes, probe_runs,
+                                             probe_threshold, select)
 from creditscore.synthetic.generate import generate
 from stages.engineer import engineer
 from stages.prepare import run
@@ -123,7 +124,7 @@ def test_guard_keeps_a_weak_real_signal_the_probes_drop(tmp_path):
     pl.DataFrame({"SK_ID_CURR": np.arange(n), "TARGET": y, **{c: x[:, i] for i, c in enumerate(names)}}).write_parquet(
         tmp_path / "train.parquet")
     params = {"probes_per_kind": 5, "seeds": [1, 2], "folds": 3, "rule": "max", "min_share": 0.5,
-              "validation_folds": 3, "tolerance": 0.002}
+              "validation_folds": 3, "tolerance": 0.002, "sample": 50000}
     model = {"n_estimators": 60, "learning_rate": 0.1, "num_leaves": 7, "min_child_samples": 50, "n_jobs": 2}
     selection, metrics = probe_select(tmp_path, params, model, 0)
     weak_names = {f"WEAK_{i}" for i in range(30)}
@@ -131,3 +132,52 @@ def test_guard_keeps_a_weak_real_signal_the_probes_drop(tmp_path):
     assert len(weak_names & set(selection["probe_features"])) <= 20  # the probes alone drop much of the signal...
     assert metrics["oos_auc"]["probe"] < metrics["oos_auc"]["all"] - params["tolerance"]  # ...which costs AUC
     assert metrics["served_set"] != "probe" and weak_names <= set(selection["features"])  # the guard keeps it
+
+
+def _weak_signal(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 6)).astype(np.float32)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(-2.0 + 1.5 * x[:, 0] - x[:, 1])))).astype(np.int64)
+    return x, y
+
+
+def test_booster_params_are_the_classifier_the_params_describe():
+    """The probe runs call LightGBM natively on a binned Dataset; with the scikit-learn names of probe.model it must be
+    the same model as LGBMClassifier (a name LightGBM did not take as an alias would silently fit another model)."""
+    import lightgbm as lgb
+
+    x, y = _weak_signal(3000, 1)
+    model = {"n_estimators": 40, "learning_rate": 0.1, "num_leaves": 7, "min_child_samples": 50, "max_bin": 31,
+             "colsample_bytree": 0.5, "subsample": 0.7, "subsample_freq": 1, "reg_lambda": 2.0, "n_jobs": 1}
+    classifier = lgb.LGBMClassifier(random_state=3, importance_type="gain", verbose=-1, **model).fit(x, y)
+    params = booster_params(model, 3)
+    native = lgb.train(params, lgb.Dataset(x, y, params=params), num_boost_round=40)
+    assert np.allclose(native.predict(x), classifier.predict_proba(x)[:, 1], rtol=0, atol=1e-12)
+    assert np.allclose(native.feature_importance("gain"), classifier.feature_importances_)
+    assert native.num_trees() == 40
+
+
+def test_probe_runs_find_the_signal_and_are_seeded():
+    x, y = _weak_signal(4000, 2)
+    params = {"probes_per_kind": 3, "seeds": [1, 2], "folds": 2, "rule": "max", "min_share": 0.5}
+    model = {"n_estimators": 30, "learning_rate": 0.1, "num_leaves": 7, "min_child_samples": 50, "n_jobs": 1}
+    runs = probe_runs(x, y, params, model)
+    assert runs["runs"] == 4
+    assert select(list("abcdef"), runs["share_beating_probes"], 0.5) == ["a", "b"]  # the two real columns, no noise
+    again = probe_runs(x, y, params, model)
+    assert np.array_equal(again["mean_importance"], runs["mean_importance"])
+
+
+def test_probe_selects_on_a_stratified_sample_above_probe_sample(tmp_path):
+    x, y = _weak_signal(6000, 3)
+    names = [f"F{i}" for i in range(6)]
+    (tmp_path / "spec.json").write_text(json.dumps({"features": names}))
+    pl.DataFrame({"SK_ID_CURR": np.arange(len(y)), "TARGET": y, **{c: x[:, i] for i, c in enumerate(names)}}
+                 ).write_parquet(tmp_path / "train.parquet")
+    params = {"probes_per_kind": 3, "seeds": [1], "folds": 2, "rule": "max", "min_share": 0.5,
+              "validation_folds": 2, "tolerance": 0.002, "sample": 2000}
+    model = {"n_estimators": 30, "learning_rate": 0.1, "num_leaves": 7, "min_child_samples": 50, "n_jobs": 1}
+    _, metrics = probe_select(tmp_path, params, model, 0)
+    assert (metrics["n_clients"], metrics["n_training_clients"]) == (2000, 6000)
+    _, every = probe_select(tmp_path, {**params, "sample": 6000}, model, 0)
+    assert (every["n_clients"], every["n_training_clients"]) == (6000, 6000)

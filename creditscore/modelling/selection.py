@@ -20,6 +20,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
+from creditscore.compute import Runner
 from creditscore.stage import progress
 
 PROBE_KINDS = ("gaussian", "uniform", "binary", "permuted")
@@ -51,31 +52,66 @@ def probe_threshold(probe_importance: np.ndarray, rule: str, quantile: float = 0
     raise ValueError(f"params.yaml: probe.rule must be one of {RULES}, got {rule!r}")
 
 
-def probe_runs(x: np.ndarray, y: np.ndarray, params: dict, model_params: dict) -> dict:
+def booster_params(model_params: dict, seed: int) -> dict:
+    """LightGBM's native parameters for the probe model (the scikit-learn names are LightGBM aliases)."""
+    params = {k: v for k, v in model_params.items() if k != "n_estimators"}
+    return {"objective": "binary", "seed": seed, "verbose": -1, **params}
+
+
+def seed_runs(item: tuple[int, np.ndarray | None], x: np.ndarray, y: np.ndarray, params: dict, model_params: dict,
+              tick=None) -> list[tuple[np.ndarray, float]]:
+    """One task: a seed's probe runs on the rows `item[1]` of x (every row when None).
+
+    The seed draws the probes and the folds. The seed's matrix (features and its probes) is binned once into a
+    LightGBM Dataset; every fold fits on a subset of it, which reuses the bins (they see no label) instead of
+    binning the fold's rows again. Returns each fold's gain importances of the real features and its threshold.
+    """
+    seed, rows = item
+    if rows is not None:
+        x, y = x[rows], y[rows]
+    rng = np.random.default_rng(seed)
+    probes, _ = make_probes(x, int(params["probes_per_kind"]), rng)
+    booster = booster_params(model_params, seed)
+    binned = lgb.Dataset(np.hstack([x, probes]), y, params=booster, free_raw_data=True).construct()
+    out = []
+    for fit_idx, _ in StratifiedKFold(int(params["folds"]), shuffle=True, random_state=seed).split(x, y):
+        model = lgb.train(booster, binned.subset(fit_idx), num_boost_round=int(model_params.get("n_estimators", 100)))
+        importance = model.feature_importance(importance_type="gain")
+        real, noise = importance[: x.shape[1]], importance[x.shape[1]:]
+        out.append((real, probe_threshold(noise, params["rule"], float(params.get("quantile", 0.95)))))
+        if tick:
+            tick()
+    return out
+
+
+def combine_runs(per_seed: list[list[tuple[np.ndarray, float]]], n_features: int) -> dict:
+    """Which real features beat the probes, over every seed's folds (in seed then fold order)."""
+    wins, importance_sum, thresholds = np.zeros(n_features), np.zeros(n_features), []
+    for real, threshold in (run for runs in per_seed for run in runs):
+        wins += real > threshold
+        importance_sum += real
+        thresholds.append(threshold)
+    return {"share_beating_probes": wins / len(thresholds), "mean_importance": importance_sum / len(thresholds),
+            "mean_threshold": float(np.mean(thresholds)), "runs": len(thresholds)}
+
+
+def _many_runs(x, y, params: dict, model_params: dict, row_sets: list, compute: Runner | None) -> list[dict]:
+    """The probe runs of every seed on each set of rows (None: every row), as tasks; one combined result per set."""
+    compute = compute or Runner()
+    model_params = {**model_params, "n_jobs": compute.threads(int(model_params.get("n_jobs", 0)))}
+    items = [(seed, rows) for rows in row_sets for seed in params["seeds"]]
+    with progress(len(items) * int(params["folds"]), "probe runs") as bar:
+        done = compute.map(seed_runs, items, {"x": x, "y": y, "params": params, "model_params": model_params},
+                           here={"tick": bar.update})
+        if not compute.local:
+            bar.update(len(items) * int(params["folds"]))
+    n = len(params["seeds"])
+    return [combine_runs(done[i * n:(i + 1) * n], x.shape[1]) for i in range(len(row_sets))]
+
+
+def probe_runs(x: np.ndarray, y: np.ndarray, params: dict, model_params: dict, compute: Runner | None = None) -> dict:
     """Gain importances of real features and probes over seeds × folds; which real features beat the probes."""
-    wins = np.zeros(x.shape[1])
-    importance_sum = np.zeros(x.shape[1])
-    thresholds, runs = [], 0
-    bar = progress(len(params["seeds"]) * int(params["folds"]), "probe runs")
-    for seed in params["seeds"]:
-        rng = np.random.default_rng(seed)
-        probes, _ = make_probes(x, int(params["probes_per_kind"]), rng)
-        augmented = np.hstack([x, probes])
-        folds = StratifiedKFold(int(params["folds"]), shuffle=True, random_state=seed)
-        for fit_idx, _ in folds.split(x, y):
-            model = lgb.LGBMClassifier(random_state=seed, importance_type="gain", verbose=-1, **model_params)
-            model.fit(augmented[fit_idx], y[fit_idx])
-            importance = model.feature_importances_
-            real, noise = importance[: x.shape[1]], importance[x.shape[1]:]
-            threshold = probe_threshold(noise, params["rule"], float(params.get("quantile", 0.95)))
-            wins += real > threshold
-            importance_sum += real
-            thresholds.append(threshold)
-            runs += 1
-            bar.update()
-    bar.close()
-    return {"share_beating_probes": wins / runs, "mean_importance": importance_sum / runs,
-            "mean_threshold": float(np.mean(thresholds)), "runs": runs}
+    return _many_runs(x, y, params, model_params, [None], compute)[0]
 
 
 def select(names: list[str], share: np.ndarray, min_share: float) -> list[str]:
@@ -97,18 +133,20 @@ def _fit_predict(x_fit, y_fit, x_val, columns: list[int], seed: int, model_param
     return model.predict_proba(x_val[:, columns])[:, 1]
 
 
-def validate_sets(x: np.ndarray, y: np.ndarray, params: dict, model_params: dict, seed: int, log=None) -> dict:
+def validate_sets(x: np.ndarray, y: np.ndarray, params: dict, model_params: dict, seed: int, log=None,
+                  compute: Runner | None = None) -> dict:
     """Out-of-sample AUC of each candidate set: selected on the outer training folds, scored on the outer fold.
 
     Returns the pooled out-of-fold AUC per set, the AUC per outer fold and set, and each fold's set sizes.
+    The probe runs of every outer fold are tasks (`compute`); the sets are fitted here.
     """
     index = [str(i) for i in range(x.shape[1])]
     oof = {s: np.zeros(len(y)) for s in SETS}
     per_fold = {s: [] for s in SETS}
     sizes = {s: [] for s in SETS}
-    outer = StratifiedKFold(int(params["validation_folds"]), shuffle=True, random_state=seed)
-    for k, (fit, val) in enumerate(outer.split(x, y)):
-        runs = probe_runs(x[fit], y[fit], params, model_params)
+    outer = list(StratifiedKFold(int(params["validation_folds"]), shuffle=True, random_state=seed).split(x, y))
+    fold_runs = _many_runs(x, y, params, model_params, [fit for fit, _ in outer], compute)
+    for k, ((fit, val), runs) in enumerate(zip(outer, fold_runs)):
         for name, columns in candidate_sets(index, runs, float(params["min_share"])).items():
             columns = [int(c) for c in columns]
             oof[name][val] = _fit_predict(x[fit], y[fit], x[val], columns, seed, model_params)

@@ -13,19 +13,12 @@ import lightgbm as lgb
 import numpy as np
 from sklearn.base import clone
 from sklearn.metrics import fbeta_score, roc_auc_score
-from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.model_selection import StratifiedKFold
 
+from creditscore.compute import Runner
 from creditscore.decision.cost import choose_threshold, decision_report
 from creditscore.modelling.models import logit, make_pipeline
 from creditscore.stage import progress
-
-
-def stratified_sample(n_rows: int, y: np.ndarray, size: int, seed: int) -> np.ndarray:
-    """Row indices of a stratified subsample (all rows when size >= n_rows), in ascending order."""
-    if size >= n_rows:
-        return np.arange(n_rows)
-    keep, _ = train_test_split(np.arange(n_rows), train_size=size, stratify=y, random_state=seed)
-    return np.sort(keep)
 
 
 def out_of_fold(pipeline, x: np.ndarray, y: np.ndarray, folds: int, seed: int) -> tuple[np.ndarray, float]:
@@ -124,18 +117,19 @@ def search_space_draws(space: dict[str, list], budget: int, seed: int) -> list[d
     return [grid[i] for i in order]
 
 
-def evaluate(model: str, strategy: str, model_params: dict, x, y, params: dict, cost: dict, seed: int) -> dict:
+def evaluate(model: str, strategy: str, model_params: dict, x, y, params: dict, cost: dict, seed: int,
+             oof_seeds: int | None = None) -> dict:
     """Out-of-fold score, predictions and fit time of one candidate configuration.
 
     For LightGBM, `n_estimators` is the most trees a fold may grow; the returned params hold the count
-    chosen by early stopping, which is what a refit uses.
+    chosen by early stopping, which is what a refit uses. `oof_seeds`: see `blend`.
     """
     if model == "blend":  # its members again on these rows (the tree count by early stopping), the same weight
         lgb_params = {**model_params["lightgbm"], "n_estimators": int(params["lightgbm"]["n_estimators"])}
         trees = evaluate("lightgbm", model_params["lightgbm_strategy"], lgb_params, x, y, params, cost, seed)
         linear = (evaluate("logistic_regression", model_params["linear_strategy"], model_params["linear"], x, y,
                            params, cost, seed) if model_params["weight"] > 0 else None)
-        return blend(trees, linear, x, y, params, cost, seed, weights=[model_params["weight"]])
+        return blend(trees, linear, x, y, params, cost, seed, weights=[model_params["weight"]], oof_seeds=oof_seeds)
     pipeline = make_pipeline(model, strategy, seed, model_params)
     if model == "lightgbm":
         oof, rounds, seconds = early_stopping_out_of_fold(pipeline, x, y, int(params["folds"]), seed,
@@ -148,42 +142,73 @@ def evaluate(model: str, strategy: str, model_params: dict, x, y, params: dict, 
             "strategy": strategy, "params": model_params, "oof": oof}
 
 
-def benchmark(x: np.ndarray, y: np.ndarray, params: dict, cost: dict, seed: int, log=None) -> dict[str, dict]:
-    """Score every candidate out of fold; `log(name, result)` is told of each."""
+def evaluate_candidate(candidate: tuple[str, str, dict], x, y, params: dict, cost: dict, seed: int) -> dict:
+    """One task: `evaluate` of a (model, strategy, model params) candidate; runs here or on a Dask worker."""
+    model, strategy, model_params = candidate
+    return evaluate(model, strategy, model_params, x, y, params, cost, seed)
+
+
+def _with_threads(model_params: dict, model: str, compute: Runner) -> dict:
+    """On a cluster, LightGBM and the forest use a worker's threads, not every core of its machine."""
+    if compute.local or model not in ("lightgbm", "random_forest"):
+        return model_params
+    return {**model_params, "n_jobs": compute.threads(0)}
+
+
+def _evaluate_all(named: list[tuple[str, tuple[str, str, dict]]], x, y, params: dict, cost: dict, seed: int, log,
+                  compute: Runner | None) -> dict[str, dict]:
+    """Every named candidate out of fold, as tasks (`compute`); `log(name, result)` is told of each, in order."""
+    compute = compute or Runner()
     results = {}
-    for model, strategy in candidates(params["models"], params["strategies"]):
-        name = f"{model}+{strategy}"
-        results[name] = evaluate(model, strategy, params.get(model, {}), x, y, params, cost, seed)
+    if compute.local:  # one at a time, each told as soon as it is scored
+        for name, candidate in named:
+            results[name] = evaluate_candidate(candidate, x, y, params, cost, seed)
+            if log:
+                log(name, results[name])
+        return results
+    tasks = [(m, s, _with_threads(p, m, compute)) for _, (m, s, p) in named]
+    done = compute.map(evaluate_candidate, tasks, {"x": x, "y": y, "params": params, "cost": cost, "seed": seed})
+    for (name, (_, _, model_params)), result in zip(named, done):
+        # the worker's thread count is where it ran, not the candidate's setting: the refits here use the machine's
+        threads = {} if "n_jobs" not in model_params else {"n_jobs": model_params["n_jobs"]}
+        results[name] = {**result, "params": {**{k: v for k, v in result["params"].items() if k != "n_jobs"}, **threads}}
         if log:
             log(name, results[name])
     return results
 
 
-def tune_lightgbm(x, y, params: dict, strategy: str, cost: dict, seed: int, log=None) -> dict[str, dict]:
-    """Random search over the LightGBM grid with the given imbalance strategy, on the same folds."""
-    results = {}
-    for i, draw in enumerate(search_space_draws(params["search_space"], int(params["search_budget"]), seed)):
-        name = f"lightgbm+{strategy}+search{i}"
-        results[name] = evaluate("lightgbm", strategy, {**params["lightgbm"], **draw}, x, y, params, cost, seed)
-        if log:
-            log(name, results[name])
-    return results
+def benchmark(x: np.ndarray, y: np.ndarray, params: dict, cost: dict, seed: int, log=None,
+              compute: Runner | None = None) -> dict[str, dict]:
+    """Score every candidate out of fold; `log(name, result)` is told of each. The candidates are tasks."""
+    named = [(f"{m}+{s}", (m, s, params.get(m, {}))) for m, s in candidates(params["models"], params["strategies"])]
+    return _evaluate_all(named, x, y, params, cost, seed, log, compute)
+
+
+def tune_lightgbm(x, y, params: dict, strategy: str, cost: dict, seed: int, log=None,
+                  compute: Runner | None = None) -> dict[str, dict]:
+    """Random search over the LightGBM grid with the given imbalance strategy, on the same folds (as tasks)."""
+    draws = search_space_draws(params["search_space"], int(params["search_budget"]), seed)
+    named = [(f"lightgbm+{strategy}+search{i}", ("lightgbm", strategy, {**params["lightgbm"], **draw}))
+             for i, draw in enumerate(draws)]
+    return _evaluate_all(named, x, y, params, cost, seed, log, compute)
 
 
 def blend(trees: dict, linear: dict | None, x, y, params: dict, cost: dict, seed: int,
-          weights: list[float] | None = None) -> dict:
+          weights: list[float] | None = None, oof_seeds: int | None = None) -> dict:
     """The blend candidate: `trees` (a LightGBM result) bagged over seeds, mixed in log-odds with `linear`.
 
     The bag's out-of-fold predictions average LightGBM refitted with seeds seed+1, seed+2, ... on the same
     folds at the same tree count (seed itself is `trees`' own). The weight of the logistic regression is the
     one of `train.blend.weights` whose blended out-of-fold predictions have the highest AUC (the smallest on
-    a tie): one number chosen on training folds only, never on the hold-out.
+    a tie): one number chosen on training folds only, never on the hold-out. `oof_seeds` (at most `seeds`)
+    bags fewer members out of fold than the served bag holds: the scale path, whose weight is already chosen.
     """
     spec = params["blend"]
     seeds = int(spec["seeds"])
+    bagged = seeds if oof_seeds is None else max(1, min(int(oof_seeds), seeds))
     start = time.perf_counter()
     z_trees = [logit(trees["oof"])]
-    for i in range(1, seeds):
+    for i in range(1, bagged):
         pipeline = make_pipeline("lightgbm", trees["strategy"], seed + i, trees["params"])
         z_trees.append(logit(out_of_fold(pipeline, x, y, int(params["folds"]), seed)[0]))
     z_bag = np.mean(z_trees, axis=0)
@@ -197,7 +222,7 @@ def blend(trees: dict, linear: dict | None, x, y, params: dict, cost: dict, seed
                     "linear": linear["params"] if linear else {}, "weight": weight}
     seconds = time.perf_counter() - start + trees["fit_seconds"] + (linear["fit_seconds"] if linear else 0.0)
     return {**score(y, oof, cost, float(params["fbeta"])), "fit_seconds": round(seconds, 2), "model": "blend",
-            "strategy": "none", "params": blend_params, "oof": oof,
+            "strategy": "none", "params": blend_params, "oof": oof, "oof_seeds": bagged,
             "weight_auc": {str(w): round(float(a), 5) for w, a in zip(grid, aucs)}}
 
 

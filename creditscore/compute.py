@@ -1,0 +1,72 @@
+"""Where the heavy loops run: in this process, or as tasks on a Dask cluster (`compute.scheduler` in params.yaml).
+
+`local` (the default) runs every task here, one after the other. Any other value is a Dask scheduler's address
+(`tcp://host:8786`): the same task functions are sent to its workers, the large shared inputs scattered once,
+and the results gathered in the order of the tasks, so that every caller combines them exactly as the local loop
+does. A task is a top-level function of picklable arguments; the files it reads or writes must be on storage
+that every worker sees (a shared volume, or the repository checked out at the same path on every machine).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+LOCAL = "local"
+
+
+class Runner:
+    """Maps a task function over items, here or on a Dask cluster."""
+
+    def __init__(self, scheduler: str = LOCAL):
+        self.scheduler = scheduler
+        self._client = None
+
+    @property
+    def local(self) -> bool:
+        return self.scheduler == LOCAL
+
+    def client(self):
+        if self._client is None:
+            from distributed import Client  # imported only when a cluster is used
+
+            self._client = Client(self.scheduler, set_as_default=False)
+        return self._client
+
+    def threads(self, local_threads: int) -> int:
+        """Threads a task may use: the configured count here, the fewest threads of a worker on the cluster."""
+        if self.local:
+            return local_threads
+        return max(1, min(self.client().nthreads().values()))
+
+    def map(self, task: Callable, items: list, shared: dict[str, Any] | None = None,
+            here: dict[str, Any] | None = None) -> list:
+        """[task(item, **shared, **here) for item in items], in item order. On a cluster the `shared` arrays (a
+        feature matrix) are scattered to the workers once; `here` arguments are passed only when running here (a
+        progress callback)."""
+        shared = shared or {}
+        if self.local:
+            return [task(item, **shared, **(here or {})) for item in items]
+        from functools import partial
+
+        import numpy as np
+
+        client = self.client()
+        arrays = {k: client.scatter(v, broadcast=True) for k, v in shared.items() if isinstance(v, np.ndarray)}
+        # the other arguments travel inside the function, so that Dask does not read their dicts as task graphs
+        bound = partial(task, **{k: v for k, v in shared.items() if k not in arrays})
+        return client.gather(client.map(bound, items, **arrays, pure=False))
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def __enter__(self) -> "Runner":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def runner(params: dict) -> Runner:
+    """The runner of `params.yaml: compute.scheduler`."""
+    return Runner(str(params.get("compute", {}).get("scheduler", LOCAL)))
