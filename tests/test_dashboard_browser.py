@@ -213,6 +213,9 @@ def test_a_relationship_managers_session_compare_what_if_and_print(server, brows
     cells = browser.execute_script("return [...document.querySelectorAll('#compare-result rect.cell')].map(r => "
                                    "[r.getAttribute('fill'), r.nextSibling.getAttribute('fill')])")
     assert cells and all(contrast(over_white(cell), text) >= 4.5 for cell, text in cells)  # WCAG AA in every cell
+    every = browser.execute_script("return [...Array(101).keys()].map(i => cellColours(i / 100))")
+    failing = [(i, c) for i, c in enumerate(every) if contrast(over_white(c["fill"]), c["text"]) < 4.5]
+    assert not failing, failing  # and at every share a cell can show, whatever this run's data
     _screenshot(browser, "compared_with_similar_clients")
 
     # a what-if that moves the reasons: the page says which ones changed, as the API does

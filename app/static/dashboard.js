@@ -11,6 +11,15 @@ const fmt = (v) => (v === null || v === undefined || Number.isNaN(v)) ? "unknown
   : Number(v.toPrecision(3)).toString();
 const pct = (p) => `${(p * 100).toFixed(1)}%`;
 
+// A grid cell's red (darker: more refusals) and the colour of the share written on it, WCAG AA (4.5:1) at every
+// share. Between opacities 0.62 and 0.76 of this red neither dark nor white text reaches 4.5:1, so those
+// opacities are not used: a share there takes the nearer edge (the share is written on the cell anyway).
+function cellColours(share) {
+  let alpha = 0.15 + 0.85 * share;
+  if (alpha > 0.62 && alpha < 0.76) alpha = alpha < 0.69 ? 0.62 : 0.76;
+  return { fill: `rgba(164, 22, 26, ${alpha.toFixed(3)})`, text: alpha >= 0.76 ? "#ffffff" : "#1d1d1f" };
+}
+
 async function api(path, options = {}) {
   const response = await fetch(path, { credentials: "same-origin", ...options,
     headers: { "Content-Type": "application/json", ...(options.headers || {}) } });
@@ -335,11 +344,11 @@ function drawGrid(answer) {
         continue;
       }
       cells += 1;
-      const alpha = 0.15 + 0.85 * share;   // darker: more refusals; the share is written too (WCAG AA text)
+      const colours = cellColours(share);
       svg.appendChild(el("svg:rect", { x, y, width: size - 2, height: size - 2, class: "cell",
-        fill: `rgba(164, 22, 26, ${alpha.toFixed(3)})` }));
+        fill: colours.fill }));
       svg.appendChild(el("svg:text", { x: x + 4, y: y + 21, "font-size": 10, class: "cell-text",
-        fill: alpha > 0.5 ? "#ffffff" : "#1d1d1f" }, `${Math.round(share * 100)}%`));
+        fill: colours.text }, `${Math.round(share * 100)}%`));
     }
   }
   const cx = answer.feature.client, cy = answer.versus.client;
