@@ -87,7 +87,8 @@ def test_predict_from_raw_rows_equals_the_pipeline_output(server, bundle):
 
 
 def test_batch_with_explanations(server, bundle):
-    apps = [{**VALID, "SK_ID_CURR": 1}, {**VALID, "SK_ID_CURR": 2, "EXT_SOURCE_2": 0.05}]
+    safe = {"EXT_SOURCE_1": 0.85, "EXT_SOURCE_2": 0.8, "EXT_SOURCE_3": 0.85}  # high external scores: a clear grant
+    apps = [{**VALID, **safe, "SK_ID_CURR": 1}, {**VALID, "SK_ID_CURR": 2, "EXT_SOURCE_2": 0.05}]
     body = requests.post(server.url + "/predict", json={"applications": apps, "explain": True}).json()
     assert body["count"] == 2 and [p["SK_ID_CURR"] for p in body["predictions"]] == [1, 2]
     low, high = body["predictions"]
