@@ -2,10 +2,11 @@
 
 Generates and prepares the synthetic population (full Kaggle scale by default), then runs the engineer stage with
 `engineer.chunk_clients` set to every client at once and to smaller ranges, alternating, each in its own process,
-and checks that every setting writes the same matrices. Results: `benchmarks/results/ranges.json`.
+and checks that every setting writes the same matrices. Results: `benchmarks/results/ranges.json`, one entry per
+size (a run of one size keeps the others), so that the peak of a range can be compared across sizes.
 
     python -m benchmarks.bench_ranges                          # 307,511 labelled clients, 3 repeats
-    python -m benchmarks.bench_ranges --clients 80000 --repeats 1
+    python -m benchmarks.bench_ranges --clients 1000000 --repeats 1
 """
 from __future__ import annotations
 
@@ -65,7 +66,9 @@ def main() -> int:
         out["settings"][key]["memory_ratio_vs_one_range"] = round(median_run(runs[c])["peak_mib"]
                                                                   / median_run(runs[whole])["peak_mib"], 3)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=2) + "\n")
+    kept = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    sizes = {**kept.get("sizes", {}), str(args.clients): out}  # each size is one run; the others are kept
+    RESULTS.write_text(json.dumps({"sizes": dict(sorted(sizes.items(), key=lambda kv: int(kv[0])))}, indent=2) + "\n")
     print(json.dumps(out, indent=2))
     shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -38,22 +38,40 @@ class Runner:
         return max(1, min(self.client().nthreads().values()))
 
     def map(self, task: Callable, items: list, shared: dict[str, Any] | None = None,
-            here: dict[str, Any] | None = None) -> list:
-        """[task(item, **shared, **here) for item in items], in item order. On a cluster the `shared` arrays (a
-        feature matrix) are scattered to the workers once; `here` arguments are passed only when running here (a
-        progress callback)."""
+            progress: tuple[str, str, int] | None = None, ticks: bool = False) -> list:
+        """[task(item, **shared) for item in items], in item order. On a cluster the `shared` arrays (a feature
+        matrix) are scattered to the workers once.
+
+        `progress` (what, unit, steps per item) draws a bar of the whole map: here it advances after each item, or,
+        with `ticks`, the task advances it itself through its `tick` argument (one step per fold); on a cluster it
+        advances as their results arrive, in task order.
+        """
+        from creditscore.stage import progress_bar
+
         shared = shared or {}
-        if self.local:
-            return [task(item, **shared, **(here or {})) for item in items]
-        from functools import partial
+        what, unit, steps = progress or ("", "", 1)
+        with progress_bar(len(items) * steps, what, unit, enabled=progress is not None) as bar:
+            if self.local:
+                done = []
+                for item in items:
+                    done.append(task(item, **shared, **({"tick": bar.update} if ticks else {})))
+                    if not ticks:
+                        bar.update(steps)
+                return done
+            from functools import partial
 
-        import numpy as np
+            import numpy as np
 
-        client = self.client()
-        arrays = {k: client.scatter(v, broadcast=True) for k, v in shared.items() if isinstance(v, np.ndarray)}
-        # the other arguments travel inside the function, so that Dask does not read their dicts as task graphs
-        bound = partial(task, **{k: v for k, v in shared.items() if k not in arrays})
-        return client.gather(client.map(bound, items, **arrays, pure=False))
+            client = self.client()
+            arrays = {k: client.scatter(v, broadcast=True) for k, v in shared.items() if isinstance(v, np.ndarray)}
+            # the other arguments travel inside the function, so that Dask does not read their dicts as task graphs
+            bound = partial(task, **{k: v for k, v in shared.items() if k not in arrays})
+            futures = client.map(bound, items, **arrays, pure=False)
+            done = []
+            for future in futures:  # in task order (the tasks themselves run at once)
+                done.append(future.result())
+                bar.update(steps)
+            return done
 
     def close(self) -> None:
         if self._client is not None:

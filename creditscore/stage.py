@@ -28,12 +28,12 @@ def logger(stage: str, timed: bool = False) -> Callable[[str], None]:
     return log
 
 
-def progress(total: int, what: str, unit: str = "fit"):
+def progress_bar(total: int, what: str, unit: str = "fit", enabled: bool = True):
     """A progress bar on stderr for a step that takes minutes at full scale; drawn only on a terminal (so CI
-    logs and `dvc repro` piped to a file get no bar lines)."""
+    logs and `dvc repro` piped to a file get no bar lines), and never when not `enabled`."""
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=what, unit=unit, leave=False, disable=None, file=sys.stderr)
+    return tqdm(total=total, desc=what, unit=unit, leave=False, disable=None if enabled else True, file=sys.stderr)
 
 
 def run(stage: str, body: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> int:

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import polars as pl
@@ -22,14 +20,12 @@ import polars as pl
 from creditscore.config import load_params, resolve
 from creditscore.data.schema import KEY
 from creditscore.decision.calibration import calibrate
-from creditscore.io import write_json
+from creditscore.io import atomic_outputs, write_json
 from creditscore.monitoring.drift import drift_summary
 from creditscore.monitoring.inference_log import describe, is_url, logged_rows, read_features
 from creditscore.serving.artifacts import ArtifactError
 from creditscore.serving.bundle import Bundle, load
 from creditscore.stage import logger, run as run_stage
-
-PARAMS = ("top_features", "reference_sample", "current_sample", "share_alert", "psi_alert", "fail_on_alert", "log")
 
 
 class InputError(ValueError):
@@ -96,19 +92,6 @@ def top_features(importance: Path, model_features: list[str], k: int) -> list[st
     return chosen
 
 
-def check_params(params: dict) -> dict:
-    """The drift section of params.yaml, checked."""
-    if not isinstance(params, dict):
-        raise InputError("params.yaml: no drift section")
-    missing = [k for k in PARAMS if k not in params]
-    if missing:
-        raise InputError(f"params.yaml: drift.{missing[0]} missing")
-    for key in ("top_features", "reference_sample", "current_sample"):
-        if int(params[key]) < 1:
-            raise InputError(f"params.yaml: drift.{key} must be >= 1, got {params[key]!r}")
-    return params
-
-
 def alert_line(metrics: dict) -> str:
     share = f"{metrics['n_drifted']}/{metrics['n_features']} features drifted ({metrics['share_drifted']:.0%})"
     psi = f"score PSI {metrics['score_psi']:.2f} ({metrics['score_psi_band']})"
@@ -122,11 +105,9 @@ def run(features: Path, predictions: Path, bundle: Path, importance: Path, log: 
     """Compute drift and write the report and the metrics; return the exit code (1 on an alert with
     `drift.fail_on_alert`, else 0). Bad input raises an InputError naming the file and column; nothing is written.
     """
-    tmp_report = None
-    try:
-        params = check_params(params)
+    with atomic_outputs(report, metrics_path) as (tmp_report, tmp_metrics):
         model_features, calibration = load_bundle(bundle)
-        names = top_features(importance, model_features, int(params["top_features"]))
+        names = top_features(importance, model_features, params["top_features"])
         reference = _scored(features / "train.parquet", predictions / "oof.parquet", names, calibration)
         source, current = "application_test", None
         if log is not None:
@@ -143,26 +124,17 @@ def run(features: Path, predictions: Path, bundle: Path, importance: Path, log: 
                 _log(f"{describe(log)}: no logged application yet; comparing with application_test instead")
         if current is None:
             current = _scored(features / "test.parquet", predictions / "test.parquet", names, calibration)
-        report.parent.mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(prefix=f".{report.name}.", dir=report.parent)
-        os.close(handle)
-        tmp_report = Path(name)
-        summary = drift_summary(reference, current, names, tmp_report, reference_sample=int(params["reference_sample"]),
-                                current_sample=int(params["current_sample"]), seed=seed)
-    except BaseException:  # InputError, data the drift computation cannot use (named in the message), or a defect
-        if tmp_report is not None:
-            tmp_report.unlink(missing_ok=True)
-        raise
-    reasons = []
-    if summary["share_drifted"] >= float(params["share_alert"]):
-        reasons.append("share_drifted")
-    if summary["score_psi"] > float(params["psi_alert"]):
-        reasons.append("score_psi")
-    score_drift = summary.pop("score")
-    metrics = {**summary, "score_drift": score_drift, "alert": bool(reasons), "alert_reasons": reasons,
-               "current_source": source, "top_features": names}
-    write_json(metrics_path, metrics)
-    os.replace(tmp_report, report)
+        summary = drift_summary(reference, current, names, tmp_report, reference_sample=params["reference_sample"],
+                                current_sample=params["current_sample"], seed=seed)
+        reasons = []
+        if summary["share_drifted"] >= params["share_alert"]:
+            reasons.append("share_drifted")
+        if summary["score_psi"] > params["psi_alert"]:
+            reasons.append("score_psi")
+        score_drift = summary.pop("score")
+        metrics = {**summary, "score_drift": score_drift, "alert": bool(reasons), "alert_reasons": reasons,
+                   "current_source": source, "top_features": names}
+        write_json(tmp_metrics, metrics)
     _log(alert_line(metrics))
     return 1 if metrics["alert"] and params["fail_on_alert"] else 0
 
@@ -179,11 +151,11 @@ def _main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics", required=True, help="JSON drift metrics")
     args = parser.parse_args(argv)
     params = load_params()
-    section = params.get("drift")
-    log = args.log if args.log is not None else (section or {}).get("log")
+    section = params["drift"]
+    log = args.log if args.log is not None else section["log"]
     return run(resolve(args.features), resolve(args.predictions), resolve(args.bundle), resolve(args.importance),
-               (log if is_url(log) else resolve(log)) if log else None, resolve(args.report), resolve(args.metrics), section,
-               int(params["seed"]))
+               (log if is_url(log) else resolve(log)) if log else None, resolve(args.report), resolve(args.metrics),
+               section, params["seed"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,9 +18,9 @@ from creditscore.features.encoding import encode_out_of_fold, target_encoded_nam
 from creditscore.features.extras import MEANINGS
 from creditscore.features.manifest import build_manifest
 from creditscore.compute import Runner, runner
-from creditscore.io import atomic_dir, write_json
+from creditscore.io import atomic_outputs, write_json
 from creditscore.params import check_groups
-from creditscore.stage import progress, run as run_stage
+from creditscore.stage import run as run_stage
 
 SPLITS = ("train", "holdout", "test")
 
@@ -41,7 +41,7 @@ def fit_spec(prepared: Path, params: dict) -> dict:
     """Vocabulary, groups and settings that define the features (no label is used)."""
     tables = {name: pl.scan_parquet(prepared / f"{name}.parquet") for name in HISTORY}
     vocab = fit_vocabulary(pl.scan_parquet(prepared / "application_train.parquet"), tables,
-                           int(params["max_levels"]), int(params["min_count"]))
+                           params["max_levels"], params["min_count"])
     return {"vocab": vocab, "groups": check_groups(params["groups"]), "poly": dict(params["poly"]), "target_encoding": {}}
 
 
@@ -54,8 +54,8 @@ def _target_encode(apps: dict, spec: dict, params: dict, seed: int) -> pl.DataFr
     y = apps["train"]["TARGET"].to_numpy()
     encoded = {KEY: apps["train"][KEY]}
     for column in settings["columns"]:
-        values, mapping, prior = encode_out_of_fold(apps["train"][column], y, int(settings["folds"]),
-                                                    float(settings["smoothing"]), seed)
+        values, mapping, prior = encode_out_of_fold(apps["train"][column], y, settings["folds"],
+                                                    settings["smoothing"], seed)
         encoded[target_encoded_name(column)] = values
         spec["target_encoding"][column] = {"mapping": mapping, "prior": prior}
     return pl.DataFrame(encoded)
@@ -136,18 +136,11 @@ def engineer(prepared: Path, out: Path, params: dict, seed: int, compute: Runner
     groups = feature_groups(spec)
     groups.update({target_encoded_name(c): "target_encoding" for c in spec["target_encoding"]})
     spec["features"] = list(groups)
-    ranges = client_ranges(np.concatenate([apps[s][KEY].to_numpy() for s in SPLITS]), int(params["chunk_clients"]))
+    ranges = client_ranges(np.concatenate([apps[s][KEY].to_numpy() for s in SPLITS]), params["chunk_clients"])
     single = len(ranges) == 1
     tasks = [(k, low, high) for k, (low, high) in enumerate(ranges)]
     shared = {"prepared": prepared, "out": out, "spec": spec, "encoded": encoded, "single": single}
-    with progress(len(ranges), "client ranges", unit="range") as bar:
-        if compute.local:  # one range at a time, the bar after each
-            for task in tasks:
-                range_features(task, **shared)
-                bar.update()
-        else:
-            compute.map(range_features, tasks, shared)
-            bar.update(len(tasks))
+    compute.map(range_features, tasks, shared, progress=("client ranges", "range", 1))
     if not single:  # the ranges in client order: each split's rows in their order, streamed to one file
         for s in SPLITS:
             parts = [out / part_name(s, k) for k, _, _ in tasks]
@@ -172,11 +165,11 @@ def _main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics", required=True, help="JSON file of feature counts")
     args = parser.parse_args(argv)
     params = load_params()  # engineer.groups is checked there (creditscore.params)
-    with atomic_dir(resolve(args.out)) as scratch:
-        with runner(params) as compute:
-            report = engineer(resolve(args.prepared), scratch, params["engineer"], int(params["seed"]), compute)
-    report.pop("seconds")  # timings belong to benchmarks, not to metrics compared across runs
-    write_json(resolve(args.metrics), report)
+    with runner(params) as compute, atomic_outputs(resolve(args.out), resolve(args.metrics)) as (out, metrics):
+        out.mkdir()
+        report = engineer(resolve(args.prepared), out, params["engineer"], params["seed"], compute)
+        report.pop("seconds")  # timings belong to benchmarks, not to metrics compared across runs
+        write_json(metrics, report)
     return 0
 
 

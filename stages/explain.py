@@ -15,8 +15,9 @@ from creditscore.explanation.contributions import (Contributions, contributions,
                                                    typical_values)
 from creditscore.explanation.figures import global_figures, local_explanations, native_importance, shap_library_check
 from creditscore.features.serving import model_values, serving_plan
-from creditscore.io import atomic_dir, write_json
+from creditscore.io import atomic_outputs, write_json
 from creditscore.modelling.models import model_kind
+from creditscore.serving.artifacts import checksum_path
 from creditscore.serving.bundle import QUANTILES, Bundle, Reference, load, save
 from creditscore.stage import logger, run as run_stage
 
@@ -52,7 +53,7 @@ def explain(features: Path, predictions: Path, prepared: Path, bundle: Bundle, p
     names, pipeline, threshold = bundle.features, bundle.pipeline, float(bundle.threshold)
     labels = labels_from_manifest(bundle.manifest)
     key_fields = list(params["key_fields"])
-    top = int(params["top_features"])
+    top = params["top_features"]
     # typical values: training clients the model grants (out-of-fold scores, so no client scores itself)
     train_frame, x_train = load_matrix(features, "train", names, key_fields)
     oof = aligned(train_frame.select("SK_ID_CURR"), predictions / "oof.parquet")
@@ -61,14 +62,14 @@ def explain(features: Path, predictions: Path, prepared: Path, bundle: Bundle, p
     _log(f"typical values from {int(granted.sum())} granted training clients")
     # global: contributions on the whole hold-out (on a seeded sample of explain.global_sample rows above it, for scale)
     hold_frame, x_hold = load_matrix(features, "holdout", names, ["TARGET"])
-    n_global = min(int(params["global_sample"]), len(x_hold))
+    n_global = min(params["global_sample"], len(x_hold))
     rows = (np.arange(len(x_hold)) if n_global == len(x_hold)
             else np.sort(np.random.default_rng(seed).choice(len(x_hold), size=n_global, replace=False)))
     x_global = x_hold[rows]
     contrib = contributions(pipeline, x_global)
     additivity = float(np.max(np.abs(contrib.score - raw_score(pipeline, x_global))))
     rng = np.random.default_rng(seed)
-    sample = np.sort(rng.choice(len(x_global), size=min(int(params["sample"]), len(x_global)), replace=False))
+    sample = np.sort(rng.choice(len(x_global), size=min(params["sample"], len(x_global)), replace=False))
     # background: every labelled client, the rows the served (refitted) model was fitted on, so that the linear
     # SHAP values of a logistic regression (or a blend's) are centred exactly where its scaler centred them
     library_diff = shap_library_check(pipeline, x_global[sample], np.vstack([x_train, x_hold]))
@@ -164,13 +165,14 @@ def _main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     params = load_params()
     bundle = load(resolve(args.bundle), Bundle)
-    figures = resolve(args.figures)
-    with atomic_dir(figures) as scratch:
-        metrics, reference = explain(resolve(args.features), resolve(args.predictions), resolve(args.prepared),
-                                     bundle, params["explain"], int(params["seed"]), scratch)
     path = resolve(args.reference)
-    save(reference, path)
-    write_json(resolve(args.metrics), metrics)
+    with atomic_outputs(resolve(args.figures), path, checksum_path(path), resolve(args.metrics)) as (
+            figures, served, digest, metrics_path):
+        figures.mkdir()
+        metrics, reference = explain(resolve(args.features), resolve(args.predictions), resolve(args.prepared),
+                                     bundle, params["explain"], params["seed"], figures)
+        save(reference, served, checksum_at=digest)
+        write_json(metrics_path, metrics)
     _log(f"wrote {args.figures}, {args.reference}, {resolve(args.metrics).name} (the register stage writes the model "
          "card)")
     return 0

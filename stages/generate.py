@@ -22,7 +22,7 @@ def _main(argv: list[str] | None = None) -> int:
     data = params["data"]
     with atomic_dir(resolve(args.out)) as scratch:
         if data["source"] == "synthetic":
-            rows = generate(scratch, int(data["n_clients"]), int(params["seed"]), float(data.get("drift", 0.0)))
+            rows = generate(scratch, data["n_clients"], params["seed"], data["drift"])
             logger("generate")(", ".join(f"{t} {n:,}" for t, n in rows.items()))
         else:
             (scratch / "NOT_GENERATED.txt").write_text(

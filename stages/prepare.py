@@ -14,7 +14,7 @@ from creditscore.data.cleaning import (check_disjoint, check_target, check_uniqu
                                        split_holdout)
 from creditscore.data.raw import DataError, read_table
 from creditscore.data.schema import HISTORY_TABLES, TABLES
-from creditscore.io import atomic_dir, write_json
+from creditscore.io import atomic_outputs, write_json
 from creditscore.stage import logger, run as run_stage
 
 _log = logger("prepare")
@@ -81,12 +81,13 @@ def run(raw_dir: Path, out_dir: Path, metrics: Path, source: str, holdout_size: 
     """Prepare the tables; on bad input print one error line, leave no output and return 1."""
     _log(f"reading {source} data from {raw_dir}")
     try:
-        with atomic_dir(out_dir) as scratch:
-            report = prepare(raw_dir, scratch, holdout_size, seed)
+        with atomic_outputs(out_dir, metrics) as (out, metrics_path):
+            out.mkdir()
+            report = prepare(raw_dir, out, holdout_size, seed)
+            write_json(metrics_path, {"source": source, **report})
     except DataError as error:
         print(f"prepare: error: {error}", file=sys.stderr)
         return 1
-    write_json(metrics, {"source": source, **report})
     return 0
 
 
@@ -99,8 +100,8 @@ def _main(argv: list[str] | None = None) -> int:
     params = load_params()
     data = params["data"]
     raw_dir = resolve(args.synthetic if data["source"] == "synthetic" else data["raw_dir"])
-    return run(raw_dir, resolve(args.out), resolve(args.metrics), data["source"], float(data["holdout_size"]),
-               int(params["seed"]))
+    return run(raw_dir, resolve(args.out), resolve(args.metrics), data["source"], data["holdout_size"],
+               params["seed"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,7 @@ import polars as pl  # noqa: E402
 
 from creditscore.compute import Runner, runner  # noqa: E402
 from creditscore.config import load_params, resolve  # noqa: E402
-from creditscore.io import write_json  # noqa: E402
+from creditscore.io import atomic_outputs, write_json  # noqa: E402
 from creditscore.modelling.sampling import stratified_sample  # noqa: E402
 from creditscore.modelling.selection import SETS, candidate_sets, guarded_choice, probe_runs, validate_sets  # noqa: E402
 from creditscore.stage import logger, run as run_stage  # noqa: E402
@@ -52,21 +52,22 @@ def probe_select(features_dir: Path, params: dict, model: dict, seed: int,
     """Run the probes and the out-of-sample guard; return the selection file's content and the metrics."""
     x, y, names = training_matrix(features_dir)
     n_clients = len(y)
-    sample = stratified_sample(n_clients, y, int(params["sample"] or n_clients), seed)
+    sample = stratified_sample(n_clients, y, params["sample"] or n_clients, seed)
     x, y = x[sample], y[sample]
     if len(sample) < n_clients:
         _log(f"selecting on a stratified sample of {len(sample)} of the {n_clients} training clients (probe.sample)")
-    tolerance = float(params["tolerance"])
+    tolerance = params["tolerance"]
     check = validate_sets(x, y, params, model, seed, log=_log, compute=compute)
     runs = probe_runs(x, y, params, model, compute)
-    sets = candidate_sets(names, runs, float(params["min_share"]))
+    sets = candidate_sets(names, runs, params["min_share"])
     served = guarded_choice(check["auc"], tolerance, {s: len(v) for s, v in sets.items()})
     kept = sets[served]
     _log("out-of-sample AUC: " + ", ".join(f"{s} {check['auc'][s]:.4f}" for s in SETS) + f"; serving '{served}'")
-    metrics = {"n_clients": len(sample), "n_training_clients": n_clients, "n_features_in": len(names), "n_features_kept": len(kept), "n_features_probe": len(sets["probe"]),
+    metrics = {"n_clients": len(sample), "n_training_clients": n_clients, "n_features_in": len(names),
+               "n_features_kept": len(kept), "n_features_probe": len(sets["probe"]),
                "n_features_used": len(sets["used"]), "served_set": served, "tolerance": tolerance,
                "runs": runs["runs"], "rule": params["rule"], "mean_probe_threshold": round(runs["mean_threshold"], 3),
-               "validation_folds": int(params["validation_folds"]),
+               "validation_folds": params["validation_folds"],
                "oos_auc": {s: round(check["auc"][s], 5) for s in SETS},
                "oos_auc_loss_vs_all": {s: round(check["auc"]["all"] - check["auc"][s], 5) for s in SETS},
                "oos_fold_auc": {s: [round(a, 5) for a in check["fold_auc"][s]] for s in SETS},
@@ -89,15 +90,16 @@ def _main(argv: list[str] | None = None) -> int:
     params = load_params()
     probe = params["probe"]
     with runner(params) as compute:
-        selection, metrics = probe_select(resolve(args.features), probe, probe["model"], int(params["seed"]), compute)
+        selection, metrics = probe_select(resolve(args.features), probe, probe["model"], params["seed"], compute)
     if not selection["features"]:
         raise ValueError(f"{resolve(args.features) / 'spec.json'}: no features to select from")
     names = list(selection["mean_importance"])
-    plot_importances(resolve(args.plot), names, np.array(list(selection["mean_importance"].values())),
-                     np.array(list(selection["share_beating_probes"].values())), selection["mean_probe_threshold"],
-                     float(probe["min_share"]))
-    write_json(resolve(args.out), selection)
-    write_json(resolve(args.metrics), metrics)
+    with atomic_outputs(resolve(args.plot), resolve(args.out), resolve(args.metrics)) as (plot, out, metrics_path):
+        plot_importances(plot, names, np.array(list(selection["mean_importance"].values())),
+                         np.array(list(selection["share_beating_probes"].values())), selection["mean_probe_threshold"],
+                         probe["min_share"])
+        write_json(out, selection)
+        write_json(metrics_path, metrics)
     _log(f"serving the '{metrics['served_set']}' set: {metrics['n_features_kept']} of {metrics['n_features_in']} "
          f"features (the probes alone keep {metrics['n_features_probe']})")
     return 0

@@ -17,8 +17,9 @@ import polars as pl
 
 from creditscore.config import load_params, resolve
 from creditscore.explanation.modelcard import render_model_card
-from creditscore.io import atomic_file, write_json
+from creditscore.io import atomic_outputs, write_json
 from creditscore.modelling import registry, tracking
+from creditscore.serving.artifacts import checksum_path
 from creditscore.serving.bundle import Bundle, load
 from creditscore.stage import logger, run as run_stage
 
@@ -30,7 +31,7 @@ def register(bundle_path: Path, features: Path, predictions: Path, metrics: dict
     """Register the bundle's model once and decide its alias; returns the decision as written to metrics."""
     spec = params["register"]
     bundle = load(bundle_path, Bundle)
-    digest = Path(f"{bundle_path}.sha256").read_text().split()[0]
+    digest = checksum_path(bundle_path).read_text().split()[0]
     hold = pl.read_parquet(predictions / "holdout.parquet")
     holdout = registry.fingerprint(hold["SK_ID_CURR"].to_numpy(), hold["TARGET"].to_numpy())
     figures = registry.gate_figures(metrics["train"], metrics["threshold"], metrics["explain"],
@@ -43,7 +44,7 @@ def register(bundle_path: Path, features: Path, predictions: Path, metrics: dict
             return json.loads(version.tags["decision"])
     champion = tracking.alias_version(name, "champion")
     decision = registry.decide(figures, {k: v for k, v in spec["gates"].items() if k != "fairness_attributes"},
-                               float(spec["margin"]), holdout, None if champion is None else champion.tags)
+                               spec["margin"], holdout, None if champion is None else champion.tags)
     x_example = pl.read_parquet(features / "train.parquet", n_rows=50).select(bundle.features).to_numpy()
     version = tracking.log_final(bundle.pipeline, tracking.as_frame(x_example.astype(np.float32), bundle.features),
                                  {"holdout_auc": figures["holdout_auc"], "holdout_ece": figures["holdout_ece"],
@@ -78,15 +79,13 @@ def _main(argv: list[str] | None = None) -> int:
     folder = resolve(args.metrics_dir)
     metrics = {name: json.loads((folder / f"{name}.json").read_text()) for name in CARD_METRICS}
     result = register(resolve(args.bundle), resolve(args.features), resolve(args.predictions), metrics, params)
-    write_json(resolve(args.metrics), result)
-    card = resolve(args.card)
-    card.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(card) as tmp:
-        table = resolve(args.scorecard) / "table.csv"
-        rows = pl.read_csv(table).to_dicts() if table.exists() else []
-        tmp.write_text(render_model_card(params, {**metrics, "register": result, "scorecard_table": rows},
-                                         figures_dir=Path(args.figures),
-                                         card_dir=Path(args.card).parent), encoding="utf-8")
+    table = resolve(args.scorecard) / "table.csv"
+    rows = pl.read_csv(table).to_dicts() if table.exists() else []
+    with atomic_outputs(resolve(args.metrics), resolve(args.card)) as (metrics_path, card):
+        write_json(metrics_path, result)
+        card.write_text(render_model_card(params, {**metrics, "register": result, "scorecard_table": rows},
+                                          figures_dir=Path(args.figures), card_dir=Path(args.card).parent),
+                        encoding="utf-8")
     return 0
 
 

@@ -14,7 +14,8 @@ from creditscore.config import load_params, resolve
 from creditscore.decision.calibration import calibrate, fit_calibration, reliability
 from creditscore.decision.cost import choose_threshold, cost_curve, decision_report
 from creditscore.decision.validation import validator_figures
-from creditscore.io import write_json, write_rows
+from creditscore.io import atomic_outputs, write_json, write_rows
+from creditscore.serving.artifacts import checksum_path
 from creditscore.serving.bundle import Bundle, TrainedModel, load, save
 from creditscore.stage import logger, run as run_stage
 
@@ -91,10 +92,13 @@ def _main(argv: list[str] | None = None) -> int:
                                  spec=json.loads((features / "spec.json").read_text()),
                                  manifest=json.loads((features / "manifest.json").read_text()), metrics=metrics,
                                  points=params["points"])
-    save(bundle, resolve(args.bundle))
-    for name, rows in plots.items():
-        write_rows(resolve(args.plots) / f"{name}.json", rows)
-    write_json(resolve(args.metrics), metrics)
+    served_path = resolve(args.bundle)
+    with atomic_outputs(served_path, checksum_path(served_path), resolve(args.plots),
+                        resolve(args.metrics)) as (served, digest, folder, path):
+        save(bundle, served, checksum_at=digest)
+        for name, rows in plots.items():
+            write_rows(folder / f"{name}.json", rows)
+        write_json(path, metrics)
     logger("threshold")(f"refuse when the calibrated probability of default >= {metrics['threshold']:.4f}; hold-out "
                         f"cost per client {metrics['holdout_cost_per_client']} ({metrics['holdout_cost_vs_accept_all']:.2f}"
                         f" x accepting everyone), approval rate {metrics['approval_rate']:.1%}")

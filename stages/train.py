@@ -16,15 +16,15 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 from sklearn.base import clone
-from sklearn.metrics import precision_recall_curve, roc_auc_score, roc_curve
+from sklearn.metrics import roc_auc_score
 
 from creditscore.compute import Runner, runner
 from creditscore.config import load_params, resolve
-from creditscore.decision.calibration import reliability
 from creditscore.decision.cost import decision_report
-from creditscore.io import write_json, write_rows
+from creditscore.decision.validation import holdout_curves
+from creditscore.io import atomic_outputs, write_json, write_rows
 from creditscore.modelling import tracking
-from creditscore.modelling.models import make_pipeline
+from creditscore.modelling.models import describe, make_pipeline, n_trees
 from creditscore.modelling.sampling import stratified_sample
 from creditscore.modelling.training import add_blend, benchmark, best, evaluate, score, tune_lightgbm
 from creditscore.params import ParamsError
@@ -56,11 +56,11 @@ def choose_model(x, y, params: dict, cost: dict, seed: int, log,
     threshold: between models this close that cost difference is noise (on real rows it picked the single
     LightGBM in two splits of three, whose hold-out AUC the blend beat in all ten splits measured).
     """
-    sample = stratified_sample(len(y), y, int(params["benchmark_sample"]), seed)
+    sample = stratified_sample(len(y), y, params["benchmark_sample"], seed)
     xs, ys = x[sample], y[sample]
     results = benchmark(xs, ys, params, cost, seed, log, compute)
     lightgbm = {k: v for k, v in results.items() if v["model"] == "lightgbm"}
-    if lightgbm and int(params["search_budget"]) > 0:
+    if lightgbm and params["search_budget"] > 0:
         results.update(tune_lightgbm(xs, ys, params, results[best(lightgbm)]["strategy"], cost, seed, log, compute))
     winner = results[best(results)]
     blended = add_blend(results, best(results), xs, ys, params, cost, seed, log)
@@ -78,37 +78,6 @@ def choose_model(x, y, params: dict, cost: dict, seed: int, log,
     # 20 of the stage's fits, and the calibrated hold-out stays as well calibrated (README, "Scale").
     again = evaluate(winner["model"], winner["strategy"], settings, x, y, params, cost, seed, oof_seeds=1)
     return results, {**winner, "params": again["params"], "oof_seeds": again.get("oof_seeds")}, again["oof"], sample
-
-
-def describe(result: dict) -> str:
-    """A candidate's name in logs and metrics: model+strategy, or what a blend is made of."""
-    if result["model"] != "blend":
-        return f"{result['model']}+{result['strategy']}"
-    p = result["params"]
-    linear = f" + {p['weight']:g} x logistic_regression+{p['linear_strategy']}" if p["weight"] > 0 else ""
-    return f"blend({1 - p['weight']:g} x lightgbm+{p['lightgbm_strategy']} x {p['seeds']} seeds{linear})"
-
-
-def n_trees(result: dict) -> int | None:
-    if result["model"] == "lightgbm":
-        return int(result["params"]["n_estimators"])
-    if result["model"] == "blend":
-        return int(result["params"]["lightgbm"]["n_estimators"])
-    return None
-
-
-def curves(y: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, list[dict]]:
-    """Hold-out ROC, precision-recall, reliability and confusion rows for `dvc plots`."""
-    fpr, tpr, _ = roc_curve(y, proba)
-    precision, recall, _ = precision_recall_curve(y, proba)
-    step = max(1, len(fpr) // 400)  # keep the plot files small
-    refused = proba >= threshold
-    return {"roc": [{"fpr": float(a), "tpr": float(b)} for a, b in zip(fpr[::step], tpr[::step])],
-            "precision_recall": [{"recall": float(r), "precision": float(p)}
-                                 for r, p in zip(recall[::step], precision[::step])],
-            "calibration": reliability(y, proba),
-            "confusion": [{"actual": "default" if t else "good", "predicted": "refused" if r else "granted"}
-                          for t, r in zip(y.astype(bool), refused)]}
 
 
 def refit_all_labelled(pipeline, x: np.ndarray, y: np.ndarray, x_hold: np.ndarray, y_hold: np.ndarray):
@@ -177,7 +146,7 @@ def train(features: Path, selection: Path, model_path: Path, out: Path, plots: P
                                                      f"{r['fit_seconds']}s, cost/client {r['cost_per_client']:.4f}"
                                                      + (f", {n_trees(r)} trees" if n_trees(r) else "")),
                                                 tracking.log_candidate(n, r, tags)), compute)
-    oof_score = score(y, oof, cost, float(params["fbeta"]))
+    oof_score = score(y, oof, cost, params["fbeta"])
     pipeline = make_pipeline(winner["model"], winner["strategy"], seed, winner["params"])
     fitted = clone(pipeline).fit(x, y)
     hold_frame, x_hold = load_split(features, "holdout", names)
@@ -211,6 +180,8 @@ def train(features: Path, selection: Path, model_path: Path, out: Path, plots: P
     pl.DataFrame({"SK_ID_CURR": hold_frame["SK_ID_CURR"], "TARGET": y_hold, "proba": p_hold}).write_parquet(
         out / "holdout.parquet")
     pl.DataFrame({"SK_ID_CURR": test_frame["SK_ID_CURR"], "proba": p_test}).write_parquet(out / "test.parquet")
+    if scorecard_dir is not None:
+        scorecard_dir.mkdir(parents=True, exist_ok=True)  # a DVC output, empty when the card is not a candidate
     if "scorecard+none" in results and scorecard_dir is not None:
         # At scale its out-of-fold figures (and its threshold) are the benchmark sample's; the card itself is fitted
         # on every training client, scored once on the hold-out and refitted on every labelled client as below.
@@ -223,7 +194,7 @@ def train(features: Path, selection: Path, model_path: Path, out: Path, plots: P
                       "proba": challenger["oof"]}).write_parquet(out / "scorecard_oof.parquet")
         pl.DataFrame({"SK_ID_CURR": hold_frame["SK_ID_CURR"], "TARGET": y_hold, "proba": sc_hold}).write_parquet(
             out / "scorecard_holdout.parquet")
-    for name, rows in curves(y_hold, p_hold, oof_score["threshold"]).items():
+    for name, rows in holdout_curves(y_hold, p_hold, oof_score["threshold"]).items():
         write_rows(plots / f"{name}.json", rows)
     _log(f"winner {metrics['model']}: CV AUC {metrics['cv_auc']}, hold-out AUC {metrics['holdout_auc']} (the register "
          "stage logs the served model to MLflow and decides its alias)")
@@ -242,14 +213,14 @@ def _main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics", required=True)
     args = parser.parse_args(argv)
     params = load_params()
-    predictions = resolve(args.predictions)
-    with runner(params) as compute:
-        metrics = train(resolve(args.features), resolve(args.selection), resolve(args.model), predictions,
-                        resolve(args.plots), params["train"], params["cost"], int(params["seed"]), params["points"],
-                        resolve(args.scorecard), compute)
-    test = pl.read_parquet(predictions / "test.parquet")
-    test.select("SK_ID_CURR", pl.col("proba").alias("TARGET")).write_csv(resolve(args.submission))
-    write_json(resolve(args.metrics), metrics)
+    finals = (args.model, args.predictions, args.plots, args.scorecard, args.submission, args.metrics)
+    with runner(params) as compute, atomic_outputs(*map(resolve, finals)) as (model, predictions, plots, card,
+                                                                             submission, metrics_path):
+        metrics = train(resolve(args.features), resolve(args.selection), model, predictions, plots, params["train"],
+                        params["cost"], params["seed"], params["points"], card, compute)
+        test = pl.read_parquet(predictions / "test.parquet")
+        test.select("SK_ID_CURR", pl.col("proba").alias("TARGET")).write_csv(submission)
+        write_json(metrics_path, metrics)
     return 0
 
 

@@ -8,8 +8,9 @@ and the default rate among the approved at that cut.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import brier_score_loss, roc_auc_score, roc_curve
+from sklearn.metrics import brier_score_loss, precision_recall_curve, roc_auc_score, roc_curve
 
+from creditscore.decision.calibration import reliability
 from creditscore.decision.points import points_of
 
 
@@ -75,3 +76,17 @@ def validator_figures(y: np.ndarray, proba: np.ndarray, n: int = 10, scale: dict
             **({"ks_points": round(float(points_of(at, **scale)), 1)} if scale else {}),
             "brier": round(float(brier_score_loss(y, proba)), 6),
             "ece": round(expected_calibration_error(y, proba, n), 6), "bands": score_bands(y, proba, n, scale)}
+
+
+def holdout_curves(y: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, list[dict]]:
+    """Hold-out ROC, precision-recall, reliability and confusion rows for `dvc plots`."""
+    fpr, tpr, _ = roc_curve(y, proba)
+    precision, recall, _ = precision_recall_curve(y, proba)
+    step = max(1, len(fpr) // 400)  # keep the plot files small
+    refused = proba >= threshold
+    return {"roc": [{"fpr": float(a), "tpr": float(b)} for a, b in zip(fpr[::step], tpr[::step])],
+            "precision_recall": [{"recall": float(r), "precision": float(p)}
+                                 for r, p in zip(recall[::step], precision[::step])],
+            "calibration": reliability(y, proba),
+            "confusion": [{"actual": "default" if t else "good", "predicted": "refused" if r else "granted"}
+                          for t, r in zip(y.astype(bool), refused)]}

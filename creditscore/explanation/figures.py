@@ -132,7 +132,7 @@ def local_explanations(out: Path, pipeline, x_hold, ids, proba, threshold, x_tra
     train_filled = np.where(np.isnan(x_train), fill, x_train)
     lime = LimeTabularExplainer(train_filled, feature_names=names, class_names=["repaid", "default"],
                                 discretize_continuous=True, random_state=seed, mode="classification")
-    k = int(params["top_k"])
+    k = params["top_k"]
     rows = []
     for kind, row in pick_clients(proba, threshold, params["clients"]):
         client = int(ids[row])
@@ -146,7 +146,7 @@ def local_explanations(out: Path, pipeline, x_hold, ids, proba, threshold, x_tra
         plt.close("all")
         lime_row = np.where(np.isnan(x_hold[row]), fill, x_hold[row])
         lime_exp = lime.explain_instance(lime_row, pipeline.predict_proba, num_features=k,
-                                         num_samples=int(params["lime_samples"]))
+                                         num_samples=params["lime_samples"])
         fig = lime_exp.as_pyplot_figure()
         fig.suptitle(f"LIME, client {client} ({kind})")
         fig.tight_layout()

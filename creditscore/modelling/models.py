@@ -122,3 +122,21 @@ class LogitBlend(ClassifierMixin, BaseEstimator):
 
     def predict(self, x) -> np.ndarray:
         return (self.predict_proba(x)[:, 1] >= 0.5).astype(int)
+
+
+def describe(result: dict) -> str:
+    """A candidate's name in logs and metrics: model+strategy, or what a blend is made of."""
+    if result["model"] != "blend":
+        return f"{result['model']}+{result['strategy']}"
+    p = result["params"]
+    linear = f" + {p['weight']:g} x logistic_regression+{p['linear_strategy']}" if p["weight"] > 0 else ""
+    return f"blend({1 - p['weight']:g} x lightgbm+{p['lightgbm_strategy']} x {p['seeds']} seeds{linear})"
+
+
+def n_trees(result: dict) -> int | None:
+    """The tree count of a LightGBM candidate or of a blend's LightGBM; None for the other models."""
+    if result["model"] == "lightgbm":
+        return int(result["params"]["n_estimators"])
+    if result["model"] == "blend":
+        return int(result["params"]["lightgbm"]["n_estimators"])
+    return None

@@ -21,7 +21,6 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from creditscore.compute import Runner
-from creditscore.stage import progress
 
 PROBE_KINDS = ("gaussian", "uniform", "binary", "permuted")
 RULES = ("max", "mean3sd", "quantile")
@@ -70,15 +69,15 @@ def seed_runs(item: tuple[int, np.ndarray | None], x: np.ndarray, y: np.ndarray,
     if rows is not None:
         x, y = x[rows], y[rows]
     rng = np.random.default_rng(seed)
-    probes, _ = make_probes(x, int(params["probes_per_kind"]), rng)
+    probes, _ = make_probes(x, params["probes_per_kind"], rng)
     booster = booster_params(model_params, seed)
     binned = lgb.Dataset(np.hstack([x, probes]), y, params=booster, free_raw_data=True).construct()
     out = []
-    for fit_idx, _ in StratifiedKFold(int(params["folds"]), shuffle=True, random_state=seed).split(x, y):
+    for fit_idx, _ in StratifiedKFold(params["folds"], shuffle=True, random_state=seed).split(x, y):
         model = lgb.train(booster, binned.subset(fit_idx), num_boost_round=int(model_params.get("n_estimators", 100)))
         importance = model.feature_importance(importance_type="gain")
         real, noise = importance[: x.shape[1]], importance[x.shape[1]:]
-        out.append((real, probe_threshold(noise, params["rule"], float(params.get("quantile", 0.95)))))
+        out.append((real, probe_threshold(noise, params["rule"], params.get("quantile", 0.95))))
         if tick:
             tick()
     return out
@@ -100,11 +99,8 @@ def _many_runs(x, y, params: dict, model_params: dict, row_sets: list, compute: 
     compute = compute or Runner()
     model_params = {**model_params, "n_jobs": compute.threads(int(model_params.get("n_jobs", 0)))}
     items = [(seed, rows) for rows in row_sets for seed in params["seeds"]]
-    with progress(len(items) * int(params["folds"]), "probe runs") as bar:
-        done = compute.map(seed_runs, items, {"x": x, "y": y, "params": params, "model_params": model_params},
-                           here={"tick": bar.update})
-        if not compute.local:
-            bar.update(len(items) * int(params["folds"]))
+    done = compute.map(seed_runs, items, {"x": x, "y": y, "params": params, "model_params": model_params},
+                       progress=("probe runs", "fit", params["folds"]), ticks=True)
     n = len(params["seeds"])
     return [combine_runs(done[i * n:(i + 1) * n], x.shape[1]) for i in range(len(row_sets))]
 
@@ -144,10 +140,10 @@ def validate_sets(x: np.ndarray, y: np.ndarray, params: dict, model_params: dict
     oof = {s: np.zeros(len(y)) for s in SETS}
     per_fold = {s: [] for s in SETS}
     sizes = {s: [] for s in SETS}
-    outer = list(StratifiedKFold(int(params["validation_folds"]), shuffle=True, random_state=seed).split(x, y))
+    outer = list(StratifiedKFold(params["validation_folds"], shuffle=True, random_state=seed).split(x, y))
     fold_runs = _many_runs(x, y, params, model_params, [fit for fit, _ in outer], compute)
     for k, ((fit, val), runs) in enumerate(zip(outer, fold_runs)):
-        for name, columns in candidate_sets(index, runs, float(params["min_share"])).items():
+        for name, columns in candidate_sets(index, runs, params["min_share"]).items():
             columns = [int(c) for c in columns]
             oof[name][val] = _fit_predict(x[fit], y[fit], x[val], columns, seed, model_params)
             per_fold[name].append(float(roc_auc_score(y[val], oof[name][val])))

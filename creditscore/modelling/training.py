@@ -18,7 +18,7 @@ from sklearn.model_selection import StratifiedKFold
 from creditscore.compute import Runner
 from creditscore.decision.cost import choose_threshold, decision_report
 from creditscore.modelling.models import logit, make_pipeline
-from creditscore.stage import progress
+from creditscore.stage import progress_bar
 
 
 def out_of_fold(pipeline, x: np.ndarray, y: np.ndarray, folds: int, seed: int) -> tuple[np.ndarray, float]:
@@ -28,7 +28,7 @@ def out_of_fold(pipeline, x: np.ndarray, y: np.ndarray, folds: int, seed: int) -
     fold is predicted as it is.
     """
     oof, seconds = np.zeros(len(y)), 0.0
-    with progress(folds, "cross-validation folds") as bar:
+    with progress_bar(folds, "cross-validation folds") as bar:
         for fit, val in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
             model = clone(pipeline)
             start = time.perf_counter()
@@ -66,7 +66,7 @@ def early_stopping_out_of_fold(pipeline, x: np.ndarray, y: np.ndarray, folds: in
     reached. Returns the predictions, that count and the total fit seconds.
     """
     fitted, curves, seconds = [], [], 0.0
-    with progress(folds, "LightGBM folds (early stopping)") as bar:
+    with progress_bar(folds, "LightGBM folds (early stopping)") as bar:
         for fit, val in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
             model = clone(pipeline)
             model.steps[-1][1].set_params(n_estimators=max_rounds, metric="auc")
@@ -125,20 +125,20 @@ def evaluate(model: str, strategy: str, model_params: dict, x, y, params: dict, 
     chosen by early stopping, which is what a refit uses. `oof_seeds`: see `blend`.
     """
     if model == "blend":  # its members again on these rows (the tree count by early stopping), the same weight
-        lgb_params = {**model_params["lightgbm"], "n_estimators": int(params["lightgbm"]["n_estimators"])}
+        lgb_params = {**model_params["lightgbm"], "n_estimators": params["lightgbm"]["n_estimators"]}
         trees = evaluate("lightgbm", model_params["lightgbm_strategy"], lgb_params, x, y, params, cost, seed)
         linear = (evaluate("logistic_regression", model_params["linear_strategy"], model_params["linear"], x, y,
                            params, cost, seed) if model_params["weight"] > 0 else None)
         return blend(trees, linear, x, y, params, cost, seed, weights=[model_params["weight"]], oof_seeds=oof_seeds)
     pipeline = make_pipeline(model, strategy, seed, model_params)
     if model == "lightgbm":
-        oof, rounds, seconds = early_stopping_out_of_fold(pipeline, x, y, int(params["folds"]), seed,
+        oof, rounds, seconds = early_stopping_out_of_fold(pipeline, x, y, params["folds"], seed,
                                                           int(model_params["n_estimators"]),
-                                                          int(params["early_stopping_rounds"]))
+                                                          params["early_stopping_rounds"])
         model_params = {**model_params, "n_estimators": rounds}
     else:
-        oof, seconds = out_of_fold(pipeline, x, y, int(params["folds"]), seed)
-    return {**score(y, oof, cost, float(params["fbeta"])), "fit_seconds": round(seconds, 2), "model": model,
+        oof, seconds = out_of_fold(pipeline, x, y, params["folds"], seed)
+    return {**score(y, oof, cost, params["fbeta"]), "fit_seconds": round(seconds, 2), "model": model,
             "strategy": strategy, "params": model_params, "oof": oof}
 
 
@@ -187,7 +187,7 @@ def benchmark(x: np.ndarray, y: np.ndarray, params: dict, cost: dict, seed: int,
 def tune_lightgbm(x, y, params: dict, strategy: str, cost: dict, seed: int, log=None,
                   compute: Runner | None = None) -> dict[str, dict]:
     """Random search over the LightGBM grid with the given imbalance strategy, on the same folds (as tasks)."""
-    draws = search_space_draws(params["search_space"], int(params["search_budget"]), seed)
+    draws = search_space_draws(params["search_space"], params["search_budget"], seed)
     named = [(f"lightgbm+{strategy}+search{i}", ("lightgbm", strategy, {**params["lightgbm"], **draw}))
              for i, draw in enumerate(draws)]
     return _evaluate_all(named, x, y, params, cost, seed, log, compute)
@@ -204,13 +204,13 @@ def blend(trees: dict, linear: dict | None, x, y, params: dict, cost: dict, seed
     bags fewer members out of fold than the served bag holds: the scale path, whose weight is already chosen.
     """
     spec = params["blend"]
-    seeds = int(spec["seeds"])
+    seeds = spec["seeds"]
     bagged = seeds if oof_seeds is None else max(1, min(int(oof_seeds), seeds))
     start = time.perf_counter()
     z_trees = [logit(trees["oof"])]
     for i in range(1, bagged):
         pipeline = make_pipeline("lightgbm", trees["strategy"], seed + i, trees["params"])
-        z_trees.append(logit(out_of_fold(pipeline, x, y, int(params["folds"]), seed)[0]))
+        z_trees.append(logit(out_of_fold(pipeline, x, y, params["folds"], seed)[0]))
     z_bag = np.mean(z_trees, axis=0)
     grid = [0.0] if linear is None else sorted(float(w) for w in (spec["weights"] if weights is None else weights))
     z_lin = np.zeros(len(y)) if linear is None else logit(linear["oof"])
@@ -221,7 +221,7 @@ def blend(trees: dict, linear: dict | None, x, y, params: dict, cost: dict, seed
                     "linear_strategy": linear["strategy"] if linear else "none",
                     "linear": linear["params"] if linear else {}, "weight": weight}
     seconds = time.perf_counter() - start + trees["fit_seconds"] + (linear["fit_seconds"] if linear else 0.0)
-    return {**score(y, oof, cost, float(params["fbeta"])), "fit_seconds": round(seconds, 2), "model": "blend",
+    return {**score(y, oof, cost, params["fbeta"]), "fit_seconds": round(seconds, 2), "model": "blend",
             "strategy": "none", "params": blend_params, "oof": oof, "oof_seeds": bagged,
             "weight_auc": {str(w): round(float(a), 5) for w, a in zip(grid, aucs)}}
 
@@ -229,7 +229,7 @@ def blend(trees: dict, linear: dict | None, x, y, params: dict, cost: dict, seed
 def add_blend(results: dict[str, dict], base: str, x, y, params: dict, cost: dict, seed: int,
               log=None) -> dict[str, dict]:
     """The blend built on the LightGBM candidate `base`, with the logistic regression of highest AUC when one ran."""
-    if "blend" not in params or int(params["blend"]["seeds"]) < 1 or results[base]["model"] != "lightgbm":
+    if "blend" not in params or params["blend"]["seeds"] < 1 or results[base]["model"] != "lightgbm":
         return {}
     linear = {k: v for k, v in results.items() if v["model"] == "logistic_regression"}
     lin = linear[max(linear, key=lambda k: (linear[k]["auc"], k))] if linear else None

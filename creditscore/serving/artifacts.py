@@ -27,16 +27,22 @@ def file_digest(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def write_checksum(path: Path) -> str:
-    """Record a file's sha256 beside it (`<name>.sha256`), as the pipeline does for every served file."""
+def checksum_path(path: Path) -> Path:
+    """Where a served file's sha256 is recorded: beside it, `<name>.sha256`."""
+    return path.with_name(path.name + ".sha256")
+
+
+def write_checksum(path: Path, to: Path | None = None) -> str:
+    """Record a file's sha256 beside it, as the pipeline does for every served file; or at `to` (a stage's
+    scratch path for it, renamed beside the file with the stage's other outputs)."""
     digest = file_digest(path)
-    path.with_name(path.name + ".sha256").write_text(digest + "\n")
+    (to or checksum_path(path)).write_text(digest + "\n")
     return digest
 
 
 def verify(path: Path) -> str:
     """The file's sha256 when it matches the `.sha256` recorded beside it; else an ArtifactError saying what to do."""
-    checksum = path.with_name(path.name + ".sha256")
+    checksum = checksum_path(path)
     if not path.exists():
         raise ArtifactError(f"{path} is missing: {FIX}")
     if not checksum.exists():
@@ -61,7 +67,7 @@ def snapshot(paths: dict[str, Path]) -> Path:
         shutil.copy2(path, copy)  # with its modification time: GET /model reports it as the training time
         if file_digest(copy) != digest:  # the file changed while it was copied
             raise ArtifactError(f"{path} changed while it was being copied; start again")
-        copy.with_name(copy.name + ".sha256").write_text(digest + "\n")
+        checksum_path(copy).write_text(digest + "\n")
         os.environ[ENV[name]] = str(copy)
         os.environ[f"{ENV[name]}_SOURCE"] = str(path)
         os.environ[f"{ENV[name]}_DIGEST"] = digest

@@ -73,12 +73,13 @@ class Reference:
     format_version: int = FORMAT_VERSION
 
 
-def save(artifact, path: Path, checksum: bool = True) -> None:
-    """Write the artifact atomically (a temporary file renamed into place), then its checksum beside it."""
+def save(artifact, path: Path, checksum: bool = True, checksum_at: Path | None = None) -> None:
+    """Write the artifact atomically (a temporary file renamed into place), then its checksum beside it (or at
+    `checksum_at`, a stage's scratch path for it)."""
     with atomic_file(path) as tmp:
         joblib.dump(artifact, tmp)
     if checksum:
-        write_checksum(path)
+        write_checksum(path, to=checksum_at)
 
 
 def load(path: Path, kind: type[T], checksum: bool = True) -> T:
