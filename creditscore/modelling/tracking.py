@@ -19,6 +19,9 @@ from creditscore.config import ROOT
 SERVING_REQUIREMENTS = [f"{p}=={version(p)}" for p in ("scikit-learn", "imbalanced-learn", "lightgbm", "numpy",
                                                        "pandas", "scipy")]
 UNLOGGED = ("feature_names",)  # the scorecard's column names: the run's n_features tag says how many; too long a param
+# "Creating initial MLflow database tables..." / "Updating database tables" on every fresh mlflow.db say nothing a
+# reader can act on; MLflow's warnings from there still show
+logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
 
 
 def tracking_uri() -> str:
