@@ -58,8 +58,10 @@ class Poly(Section):
 class TargetEncoding(Section):
     enabled: bool
     columns: list[str]
+    loan_terms_steps: list[Annotated[float, Field(gt=0.0, le=10.0)]]
     folds: int = Field(ge=2)
     smoothing: float = Field(ge=0.0)
+    min_count: Count
 
 
 class Engineer(Section):

@@ -14,7 +14,8 @@ from creditscore.config import load_params, resolve
 from creditscore.features.build import (HISTORY, add_target_encoding, build_features, feature_groups, finalize,
                                         fit_vocabulary, link_column)
 from creditscore.data.schema import KEY
-from creditscore.features.encoding import encode_out_of_fold, target_encoded_name
+from creditscore.features.encoding import (encode_out_of_fold, encoding_key, encoding_keys, key_columns,
+                                           key_meaning, target_encoded_name)
 from creditscore.features.extras import MEANINGS
 from creditscore.features.manifest import build_manifest
 from creditscore.compute import Runner, runner
@@ -49,15 +50,16 @@ def _target_encode(apps: dict, spec: dict, params: dict, seed: int) -> pl.DataFr
     """Out-of-fold encodings of the training clients (SK_ID_CURR and one column per encoded column), and the
     full-train mapping in the spec for the hold-out and test clients; None when target encoding is off."""
     settings = params["target_encoding"]
-    if not settings["enabled"]:
+    keys = encoding_keys(settings)
+    if not keys:
         return None
     y = apps["train"]["TARGET"].to_numpy()
     encoded = {KEY: apps["train"][KEY]}
-    for column in settings["columns"]:
-        values, mapping, prior = encode_out_of_fold(apps["train"][column], y, settings["folds"],
-                                                    settings["smoothing"], seed)
-        encoded[target_encoded_name(column)] = values
-        spec["target_encoding"][column] = {"mapping": mapping, "prior": prior}
+    for key in keys:
+        values, mapping, prior = encode_out_of_fold(encoding_key(apps["train"], key), y, settings["folds"],
+                                                    settings["smoothing"], seed, settings["min_count"])
+        encoded[target_encoded_name(key)] = values
+        spec["target_encoding"][key] = {"mapping": mapping, "prior": prior}
     return pl.DataFrame(encoded)
 
 
@@ -123,7 +125,7 @@ def engineer(prepared: Path, out: Path, params: dict, seed: int, compute: Runner
     compute = compute or Runner()
     spec = fit_spec(prepared, params)
     _log("vocabulary fitted", start)
-    columns = [KEY, "TARGET", *(params["target_encoding"]["columns"] if params["target_encoding"]["enabled"] else [])]
+    columns = [KEY, "TARGET", *dict.fromkeys(c for k in encoding_keys(params["target_encoding"]) for c in key_columns(k))]
     apps = {s: pl.read_parquet(prepared / f"application_{s}.parquet",
                                columns=columns if s == "train" else [KEY]) for s in SPLITS}
     for s in SPLITS:
@@ -150,7 +152,8 @@ def engineer(prepared: Path, out: Path, params: dict, seed: int, compute: Runner
     _log(f"{len(spec['features'])} features for {sum(a.height for a in apps.values()):,} clients in {len(ranges)} "
          "client range(s)", start)
     (out / "spec.json").write_text(json.dumps(spec, indent=1) + "\n")
-    manifest = build_manifest(spec["features"], groups, MEANINGS)
+    meanings = {**MEANINGS, **{target_encoded_name(k): ("application", key_meaning(k)) for k in spec["target_encoding"]}}
+    manifest = build_manifest(spec["features"], groups, meanings)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     _log("written", start)
     per_group = {g: sum(1 for n in spec["features"] if groups.get(n) == g) for g in set(groups.values())}

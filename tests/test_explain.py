@@ -67,6 +67,15 @@ def test_derived_features_are_attributed_to_the_fields_they_are_built_from():
                        "DAYS_EMPLOYED": ("DAYS_EMPLOYED",)}
 
 
+def test_target_encoded_features_are_attributed_to_the_columns_their_key_reads():
+    names = ["LOAN_TERMS_010_TARGET_ENC", "OCCUPATION_TYPE_TARGET_ENC", "DAYS_BIRTH"]
+    manifest = [{"name": n, "table": "application", "group": "target_encoding" if n.endswith("_ENC") else "application"}
+                for n in names]
+    assert reasons.sources_of(SPEC, manifest, names) == {"LOAN_TERMS_010_TARGET_ENC": ("AMT_CREDIT", "AMT_ANNUITY"),
+                                                         "OCCUPATION_TYPE_TARGET_ENC": ("OCCUPATION_TYPE",),
+                                                         "DAYS_BIRTH": ("DAYS_BIRTH",)}
+
+
 def test_a_refusal_gets_its_main_reasons_in_human_units():
     sources = reasons.sources_of(SPEC, MANIFEST, REASON_FEATURES)
     x_row = np.array([-9131, 0.06, -2374.06, 1.0, 0.35, 0.4, np.nan])

@@ -14,6 +14,8 @@ from creditscore.features.serving import client_features
 from stages.engineer import engineer
 from stages.prepare import run
 
+# target encoding of two categories and of the loan's terms at two steps
+ENCODED = {"enabled": True, "columns": ["ORGANIZATION_TYPE", "OCCUPATION_TYPE"], "loan_terms_steps": [0.1, 0.2]}
 
 @pytest.fixture(scope="module")
 def pipeline(tiny_synthetic_dir, tmp_path_factory):
@@ -21,7 +23,7 @@ def pipeline(tiny_synthetic_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("pipeline")
     assert run(tiny_synthetic_dir, root / "prepared", root / "prepare.json", "synthetic", 0.2, 42) == 0
     params = load_params()["engineer"]
-    params = {**params, "min_count": 1, "target_encoding": {**params["target_encoding"], "enabled": True}}
+    params = {**params, "min_count": 1, "target_encoding": {**params["target_encoding"], **ENCODED}}
     (root / "features").mkdir()
     engineer(root / "prepared", root / "features", params, 42)
     return root / "features"
@@ -30,7 +32,7 @@ def pipeline(tiny_synthetic_dir, tmp_path_factory):
 def test_client_ranges_give_the_same_matrices(pipeline, tmp_path):
     """The engineer stage in ranges of 97 clients writes the same matrices and spec as in one range."""
     params = load_params()["engineer"]
-    params = {**params, "min_count": 1, "target_encoding": {**params["target_encoding"], "enabled": True},
+    params = {**params, "min_count": 1, "target_encoding": {**params["target_encoding"], **ENCODED},
               "chunk_clients": 97}
     report = engineer(pipeline.parent / "prepared", tmp_path, params, 42)
     assert sum(report["clients"].values()) > 3 * 97  # several ranges, the last one partial
@@ -123,7 +125,7 @@ def test_serving_plan_computes_only_its_features_with_the_same_values(pipeline, 
     stage = pl.read_parquet(pipeline / "test.parquet")
     rng = np.random.default_rng(0)
     names = [spec["features"][i] for i in sorted(rng.choice(len(spec["features"]), 40, replace=False))]
-    names += ["EXT_SOURCE_MEAN", "INSTAL_LATE_SHARE", "ORGANIZATION_TYPE_TARGET_ENC"]
+    names += ["EXT_SOURCE_MEAN", "INSTAL_LATE_SHARE", "ORGANIZATION_TYPE_TARGET_ENC", "LOAN_TERMS_010_TARGET_ENC"]
     plan = serving_plan(spec, list(dict.fromkeys(names)))
     for client in _clients(tiny_synthetic_dir, stage["SK_ID_CURR"].to_list()):
         app, history = _raw_rows(tiny_synthetic_dir, client)
@@ -141,11 +143,11 @@ def test_client_matrix_equals_client_features(pipeline, tiny_synthetic_dir):
     from creditscore.features.serving import client_matrix, serving_plan
 
     spec = json.loads((pipeline / "spec.json").read_text())
-    spec = {**spec, "target_encoding": {}}  # the NumPy path serves specs without target encoding
     stage = pl.read_parquet(pipeline / "test.parquet")
     names = ["EXT_SOURCE_MEAN", "PAYMENT_RATE", "DAYS_EMPLOYED", "DAYS_EMPLOYED_ANOM", "AGE_YEARS",
              "INSTAL_LATE_SHARE", "BURO_DAYS_CREDIT_MEAN", "POLY_EXT_SOURCE_1_X_EXT_SOURCE_2_X_DAYS_BIRTH"]
-    names += [n for n in spec["features"] if n.startswith("CODE_GENDER_")]
+    names += [n for n in spec["features"] if n.startswith("CODE_GENDER_") or n.endswith("_TARGET_ENC")]
+    assert {"LOAN_TERMS_010_TARGET_ENC", "ORGANIZATION_TYPE_TARGET_ENC"} <= set(names)
     plan = serving_plan(spec, names)
     for client in _clients(tiny_synthetic_dir, stage["SK_ID_CURR"].to_list()):
         app, history = _raw_rows(tiny_synthetic_dir, client)

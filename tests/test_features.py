@@ -206,3 +206,54 @@ def test_the_engineer_stage_refuses_bad_groups_and_writes_nothing(tmp_path):
                            "of ['application', 'bureau', 'previous', 'pos_cash', 'installments', 'credit_card', "
                            "'recent_and_rates']\n")
     assert not out.exists() and not (tmp_path / "engineer.json").exists()
+
+
+def test_loan_terms_key_counts_monthly_annuities_in_steps():
+    from creditscore.features.encoding import encoding_key, encoding_keys, key_columns, loan_terms_key
+
+    app = pl.DataFrame({"AMT_CREDIT": [100_000.0, 171_000.0, 50_000.0, 50_000.0, None],
+                        "AMT_ANNUITY": [5_000.0, 5_000.0, 0.0, None, 2_500.0]})
+    assert loan_terms_key(0.05) == "LOAN_TERMS_005" and loan_terms_key(0.2) == "LOAN_TERMS_020"
+    # 20 and 34.2 annuities; no positive annuity or no credit: missing (its own level when encoded)
+    assert encoding_key(app, "LOAN_TERMS_010").to_list() == ["200", "342", None, None, None]
+    assert encoding_key(app, "LOAN_TERMS_005").to_list() == ["400", "684", None, None, None]
+    assert encoding_key(app, "LOAN_TERMS_100").to_list() == ["20", "34", None, None, None]
+    assert key_columns("LOAN_TERMS_010") == ("AMT_CREDIT", "AMT_ANNUITY") and key_columns("OCCUPATION_TYPE") == (
+        "OCCUPATION_TYPE",)
+    settings = {"enabled": True, "columns": ["OCCUPATION_TYPE"], "loan_terms_steps": [0.05, 0.1]}
+    assert encoding_keys(settings) == ["OCCUPATION_TYPE", "LOAN_TERMS_005", "LOAN_TERMS_010"]
+    assert encoding_keys({**settings, "enabled": False}) == []
+
+
+@pytest.mark.filterwarnings("ignore:The least populated class")
+def test_loan_terms_encoding_gives_each_product_its_default_rate():
+    """Two products with the same credit-to-annuity length to 0.1 of a month share one encoding; the prior
+    fills a product never seen in training."""
+    from creditscore.features.build import add_target_encoding
+    from creditscore.features.encoding import encode_out_of_fold, encoding_key
+
+    train = pl.DataFrame({"AMT_CREDIT": [342_000.0] * 4 + [308_440.0] * 4,
+                          "AMT_ANNUITY": [10_000.0] * 4 + [10_000.0] * 4})
+    y = np.array([0, 0, 0, 1, 1, 1, 0, 1])
+    _, mapping, prior = encode_out_of_fold(encoding_key(train, "LOAN_TERMS_010"), y, folds=2, smoothing=0.0, seed=0)
+    assert mapping == {"342": 0.25, "308": 0.75} and prior == 0.5
+    # a product seen by fewer clients than min_count is not encoded: its rows get the prior, in and out of fold
+    rare = pl.Series(["a"] * 6 + ["b"] * 2)
+    values, kept, prior = encode_out_of_fold(rare, y, folds=2, smoothing=0.0, seed=0, min_count=3)
+    assert kept == {"a": 0.5} and prior == 0.5
+    assert values[6:].tolist() == _fold_priors(y, 2, 0)[6:].tolist()
+    spec = {"target_encoding": {"LOAN_TERMS_010": {"mapping": mapping, "prior": prior}}}
+    rows = pl.DataFrame({"SK_ID_CURR": [1, 2, 3], "AMT_CREDIT": [171_020.0, 30_844.0, 120_000.0],
+                         "AMT_ANNUITY": [5_000.0, 1_000.0, 10_000.0]})
+    encoded = add_target_encoding(rows.select("SK_ID_CURR"), rows, spec)
+    assert encoded["LOAN_TERMS_010_TARGET_ENC"].to_list() == [0.25, 0.75, 0.5]
+
+
+def _fold_priors(y, folds, seed):
+    """Each row's out-of-fold prior: the mean label of the other folds."""
+    from sklearn.model_selection import StratifiedKFold
+
+    out = np.empty(len(y))
+    for fit, enc in StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y):
+        out[enc] = y[fit].mean()
+    return out

@@ -19,6 +19,7 @@ import numpy as np
 from creditscore.data.schema import TABLES
 from creditscore.features.application import application_expressions
 from creditscore.features.build import numeric_columns
+from creditscore.features.encoding import key_columns
 
 TOP_REASONS = 4
 HISTORY = {"bureau": "Credit-bureau record", "bureau_balance": "Credit-bureau record",
@@ -44,7 +45,8 @@ TEXT_COLUMNS = {c for c, kind in TABLES["application_test"].columns if kind == "
 def sources_of(spec: dict, manifest: list[dict], features: list[str]) -> dict[str, tuple[str, ...]]:
     """Each feature's source fields: raw application columns, or `history:<table>` for an aggregate."""
     tables = {row["name"]: row["table"] for row in manifest}
-    app = [f for f in features if tables.get(f) == "application"]
+    encoded = {row["name"] for row in manifest if row.get("group") == "target_encoding"}
+    app = [f for f in features if tables.get(f) == "application" and f not in encoded]
     roots = {}
     for e in application_expressions(spec["vocab"], numeric_columns("application_train"), spec["poly"], only=app):
         roots[e.meta.output_name()] = tuple(sorted(set(e.meta.root_names()) - {"SK_ID_CURR"}))
@@ -54,8 +56,8 @@ def sources_of(spec: dict, manifest: list[dict], features: list[str]) -> dict[st
             out[f] = roots[f]
         elif tables.get(f, "application") != "application":
             out[f] = (f"history:{tables[f]}",)
-        else:  # a target-encoded category: its column
-            out[f] = (re.sub(r"_TARGET_ENC$", "", f),)
+        else:  # a target-encoded key: the columns it reads (a category, or the loan's amounts)
+            out[f] = key_columns(re.sub(r"_TARGET_ENC$", "", f))
     return out
 
 

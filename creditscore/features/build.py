@@ -9,7 +9,7 @@ from creditscore.data.schema import HISTORY_TABLES, KEY, TABLES
 from creditscore.features import extras, history
 from creditscore.features.application import application_features
 from creditscore.features.core import Aggregation, grouped
-from creditscore.features.encoding import apply_encoding, fit_levels, target_encoded_name
+from creditscore.features.encoding import apply_encoding, encoding_key, fit_levels, target_encoded_name
 
 HISTORY = tuple(HISTORY_TABLES)  # the six history tables, in the schema's order
 
@@ -127,7 +127,7 @@ def feature_groups(spec: dict) -> dict[str, str]:
 def add_target_encoding(features: pl.DataFrame, app: pl.DataFrame, spec: dict) -> pl.DataFrame:
     """Target-encoded columns for rows outside the training folds, from the mapping stored in the spec."""
     encoding = spec.get("target_encoding") or {}
-    columns = [pl.Series(target_encoded_name(c), apply_encoding(app[c], m["mapping"], m["prior"]))
+    columns = [pl.Series(target_encoded_name(c), apply_encoding(encoding_key(app, c), m["mapping"], m["prior"]))
                for c, m in encoding.items()]
     return features.with_columns(columns) if columns else features
 

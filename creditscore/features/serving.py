@@ -17,7 +17,7 @@ from creditscore.data.schema import TABLES
 from creditscore.features.application import application_expressions
 from creditscore.features.build import (HISTORY, add_target_encoding, build_features, feature_groups, finalize,
                                         numeric_columns, sort_history)
-from creditscore.features.encoding import target_encoded_name
+from creditscore.features.encoding import apply_encoding, encoding_key, key_columns, target_encoded_name
 
 
 @lru_cache(maxsize=None)
@@ -60,11 +60,14 @@ def serving_plan(spec: dict, names: list[str]) -> dict:
     app_names = [n for n in names if groups.get(n) == "application"]
     app_exprs = application_expressions(spec["vocab"], numeric_columns("application_train"), spec["poly"],
                                         only=app_names)
-    roots = {r for e in app_exprs for r in e.meta.root_names()}
+    keys = {target_encoded_name(k): k for k in spec.get("target_encoding") or {}}
+    encoded_names = [n for n in names if n in keys]
+    roots = {r for e in app_exprs for r in e.meta.root_names()} | {c for n in encoded_names for c in key_columns(keys[n])}
     app_cleaner = [e for e in _schema_and_cleaner("application_test")[1] if e.meta.output_name() in roots]
     roots |= {r for e in app_cleaner for r in e.meta.root_names()}  # a flag column reads its DAYS_ column
     return {"names": list(names), "app_names": app_names, "app_exprs": app_exprs, "app_cleaner": app_cleaner,
             "app_index": [names.index(n) for n in app_names],
+            "encoded": [(names.index(n), keys[n]) for n in encoded_names],
             "app_columns": [c for c, _ in TABLES["application_test"].columns if c in roots or c == "SK_ID_CURR"],
             "spec": {**spec, "groups": [g for g in spec["groups"] if g in needed]}}
 
@@ -105,7 +108,7 @@ def client_matrix(applications: list[dict], history: dict[str, list[dict]] | Non
     """
     history = _checked(history)
     spec, names = plan["spec"], plan["names"]
-    if any(history.values()) or spec.get("target_encoding"):
+    if any(history.values()):
         frame = client_features(applications, history, spec, plan)
         return frame.select(names).to_numpy().astype(np.float64)
     app = typed_frame("application_test", [{k: v for k, v in row.items() if k != "TARGET"} for row in applications],
@@ -113,6 +116,9 @@ def client_matrix(applications: list[dict], history: dict[str, list[dict]] | Non
     computed = model_values(app.select(plan["app_exprs"]))
     out = np.full((len(applications), len(names)), np.nan)
     out[:, plan["app_index"]] = computed
+    for index, key in plan["encoded"]:  # the stored mapping, through float32 like the feature files
+        encoding = spec["target_encoding"][key]
+        out[:, index] = apply_encoding(encoding_key(app, key), encoding["mapping"], encoding["prior"]).astype(np.float32)
     return out
 
 
