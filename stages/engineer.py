@@ -125,7 +125,8 @@ def engineer(prepared: Path, out: Path, params: dict, seed: int, compute: Runner
     compute = compute or Runner()
     spec = fit_spec(prepared, params)
     _log("vocabulary fitted", start)
-    columns = [KEY, "TARGET", *dict.fromkeys(c for k in encoding_keys(params["target_encoding"]) for c in key_columns(k))]
+    read = dict.fromkeys(c for k in encoding_keys(params["target_encoding"]) for c in key_columns(k))
+    columns = [KEY, "TARGET", *read]
     apps = {s: pl.read_parquet(prepared / f"application_{s}.parquet",
                                columns=columns if s == "train" else [KEY]) for s in SPLITS}
     for s in SPLITS:

@@ -77,6 +77,11 @@ def loan_terms_key(step: float) -> str:
     return f"{LOAN_TERMS}{round(step * 100):03d}"
 
 
+def _loan_terms_step(key: str) -> float:
+    """The step of a loan's-terms key, in months: LOAN_TERMS_010 -> 0.1."""
+    return int(key[len(LOAN_TERMS):]) / 100
+
+
 def encoding_keys(settings: dict) -> list[str]:
     """Every key `engineer.target_encoding` encodes: its application columns, then the loan's terms at each step;
     none when it is off."""
@@ -95,16 +100,15 @@ def encoding_key(app: pl.DataFrame, key: str) -> pl.Series:
     positive annuity or a credit amount)."""
     if not key.startswith(LOAN_TERMS):
         return app[key]
-    step = int(key[len(LOAN_TERMS):]) / 100
     annuity = pl.col("AMT_ANNUITY").cast(pl.Float64)
-    steps = pl.when(annuity > 0).then(pl.col("AMT_CREDIT").cast(pl.Float64) / annuity / step)
+    steps = pl.when(annuity > 0).then(pl.col("AMT_CREDIT").cast(pl.Float64) / annuity / _loan_terms_step(key))
     return app.select(steps.round(0).cast(pl.Int64).cast(pl.String).alias(key)).to_series()
 
 
 def key_meaning(key: str) -> str:
     """One line for the manifest: what an encoded key's feature means."""
     if key.startswith(LOAN_TERMS):
-        step = int(key[len(LOAN_TERMS):]) / 100
         return (f"default rate of the training clients whose credit / annuity ratio (the loan's length in monthly "
-                f"annuities, a product's term and rate) is the same to {step:g} of a month (smoothed, out of fold)")
+                f"annuities, a product's term and rate) is the same to {_loan_terms_step(key):g} of a month "
+                "(smoothed, out of fold)")
     return f"default rate of the training clients with the same {key} (smoothed, out of fold)"

@@ -62,7 +62,8 @@ def serving_plan(spec: dict, names: list[str]) -> dict:
                                         only=app_names)
     keys = {target_encoded_name(k): k for k in spec.get("target_encoding") or {}}
     encoded_names = [n for n in names if n in keys]
-    roots = {r for e in app_exprs for r in e.meta.root_names()} | {c for n in encoded_names for c in key_columns(keys[n])}
+    roots = {r for e in app_exprs for r in e.meta.root_names()}
+    roots |= {c for n in encoded_names for c in key_columns(keys[n])}  # what the encoded keys read
     app_cleaner = [e for e in _schema_and_cleaner("application_test")[1] if e.meta.output_name() in roots]
     roots |= {r for e in app_cleaner for r in e.meta.root_names()}  # a flag column reads its DAYS_ column
     return {"names": list(names), "app_names": app_names, "app_exprs": app_exprs, "app_cleaner": app_cleaner,
@@ -118,7 +119,8 @@ def client_matrix(applications: list[dict], history: dict[str, list[dict]] | Non
     out[:, plan["app_index"]] = computed
     for index, key in plan["encoded"]:  # the stored mapping, through float32 like the feature files
         encoding = spec["target_encoding"][key]
-        out[:, index] = apply_encoding(encoding_key(app, key), encoding["mapping"], encoding["prior"]).astype(np.float32)
+        values = apply_encoding(encoding_key(app, key), encoding["mapping"], encoding["prior"])
+        out[:, index] = values.astype(np.float32)
     return out
 
 
