@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from creditscore.modelling.leaves import leaf_floor
 from creditscore.synthetic.realism import kernel_features
 
 KERNEL_LIGHTGBM = {"n_estimators": 400, "learning_rate": 0.02, "num_leaves": 34, "colsample_bytree": 0.9497036,
@@ -26,10 +27,12 @@ def kernel_matrices(fit: pl.DataFrame, score: pl.DataFrame) -> tuple[np.ndarray,
     return x[: fit.height], x[fit.height:]
 
 
-def kernel_lightgbm(x: np.ndarray, y: np.ndarray, seed: int):
-    """The kernel's LightGBM fitted on (x, y)."""
+def kernel_lightgbm(x: np.ndarray, y: np.ndarray, seed: int, floored: bool = False):
+    """The kernel's LightGBM fitted on (x, y). `floored`: with the pipeline's leaf floor
+    (`creditscore.modelling.leaves`), the reference that can still split on a few hundred clients."""
     import lightgbm as lgb
-    return lgb.LGBMClassifier(random_state=seed, n_jobs=2, verbose=-1, **KERNEL_LIGHTGBM).fit(x, y)
+    params = leaf_floor(KERNEL_LIGHTGBM, y, 1.0) if floored else KERNEL_LIGHTGBM
+    return lgb.LGBMClassifier(random_state=seed, n_jobs=2, verbose=-1, **params).fit(x, y)
 
 
 def logistic_regression(x: np.ndarray, y: np.ndarray):

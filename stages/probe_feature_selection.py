@@ -16,6 +16,7 @@ import polars as pl  # noqa: E402
 from creditscore.compute import Runner, runner  # noqa: E402
 from creditscore.config import load_params, resolve  # noqa: E402
 from creditscore.io import atomic_outputs, write_json  # noqa: E402
+from creditscore.modelling.leaves import MIN_LEAVES, leaf_floor  # noqa: E402
 from creditscore.modelling.sampling import stratified_sample  # noqa: E402
 from creditscore.modelling.selection import SETS, candidate_sets, guarded_choice, probe_runs, validate_sets  # noqa: E402
 from creditscore.stage import logger, run as run_stage  # noqa: E402
@@ -56,6 +57,13 @@ def probe_select(features_dir: Path, params: dict, model: dict, seed: int,
     x, y = x[sample], y[sample]
     if len(sample) < n_clients:
         _log(f"selecting on a stratified sample of {len(sample)} of the {n_clients} training clients (probe.sample)")
+    # the smallest fit is a probe run's training folds inside the guard's outer training part
+    floored = leaf_floor(model, y, (1.0 - 1.0 / params["validation_folds"]) * (1.0 - 1.0 / params["folds"]))
+    changed = {k: round(v, 3) for k, v in floored.items() if model.get(k) != v}
+    if changed:
+        _log(f"{len(y)} clients: the probe model's leaf floor lowered to {changed} (so that a tree can grow "
+             f"{MIN_LEAVES} leaves on the smallest fit)")
+    model = floored
     tolerance = params["tolerance"]
     check = validate_sets(x, y, params, model, seed, log=_log, compute=compute)
     runs = probe_runs(x, y, params, model, compute)

@@ -23,7 +23,7 @@ from creditscore.config import load_params, resolve
 from creditscore.decision.cost import decision_report
 from creditscore.decision.validation import holdout_curves
 from creditscore.io import atomic_outputs, write_json, write_rows
-from creditscore.modelling import tracking
+from creditscore.modelling import distributed, tracking
 from creditscore.modelling.models import describe, make_pipeline, n_trees
 from creditscore.modelling.sampling import stratified_sample
 from creditscore.modelling.training import add_blend, benchmark, best, evaluate, score, tune_lightgbm
@@ -80,12 +80,14 @@ def choose_model(x, y, params: dict, cost: dict, seed: int, log,
     return results, {**winner, "params": again["params"], "oof_seeds": again.get("oof_seeds")}, again["oof"], sample
 
 
-def refit_all_labelled(pipeline, x: np.ndarray, y: np.ndarray, x_hold: np.ndarray, y_hold: np.ndarray):
-    """The served model: the same settings refitted on the training and hold-out clients, nothing else.
+def refit_all_labelled(pipeline, x: np.ndarray, y: np.ndarray, x_hold: np.ndarray, y_hold: np.ndarray,
+                       compute: Runner | None = None):
+    """The served model: the same settings refitted on the training and hold-out clients, nothing else (its
+    LightGBM through `lightgbm.dask` when `compute.scheduler` is a cluster).
 
     Called only after the model fitted on the training clients has been scored on the hold-out.
     """
-    return clone(pipeline).fit(np.vstack([x, x_hold]), np.concatenate([y, y_hold]))
+    return distributed.fit(pipeline, np.vstack([x, x_hold]), np.concatenate([y, y_hold]), compute)
 
 
 def scorecard_outputs(result: dict, x, y, x_hold, y_hold, x_test, ids: dict, seed: int,
@@ -148,12 +150,12 @@ def train(features: Path, selection: Path, model_path: Path, out: Path, plots: P
                                                 tracking.log_candidate(n, r, tags)), compute)
     oof_score = score(y, oof, cost, params["fbeta"])
     pipeline = make_pipeline(winner["model"], winner["strategy"], seed, winner["params"])
-    fitted = clone(pipeline).fit(x, y)
+    fitted = distributed.fit(pipeline, x, y, compute)
     hold_frame, x_hold = load_split(features, "holdout", names)
     y_hold = hold_frame["TARGET"].to_numpy()
     p_hold = fitted.predict_proba(x_hold)[:, 1]  # the only time the hold-out is scored
     hold = decision_report(y_hold, p_hold, oof_score["threshold"], cost["fn_cost"], cost["fp_cost"])
-    final = refit_all_labelled(pipeline, x, y, x_hold, y_hold)
+    final = refit_all_labelled(pipeline, x, y, x_hold, y_hold, compute)
     test_frame, x_test = load_split(features, "test", names)
     p_test = final.predict_proba(x_test)[:, 1]
     metrics = {"model": describe(winner), "n_features": len(names),

@@ -108,3 +108,40 @@ def test_the_switch_reads_params():
     far = runner({"compute": {"scheduler": "tcp://10.0.0.5:8786"}})
     assert not far.local and far.scheduler == "tcp://10.0.0.5:8786"
     assert Runner().threads(3) == 3
+
+
+def test_the_final_fit_on_a_cluster_is_lightgbm_dask(scheduler):
+    """The served model's LightGBM, trained data-parallel by both workers (`lightgbm.dask`), comes back as a local
+    LGBMClassifier of the same settings and tree count; the blend's logistic regression is fitted here, unchanged."""
+    import pickle
+
+    from lightgbm import LGBMClassifier
+    from sklearn.metrics import roc_auc_score
+
+    from creditscore.modelling import distributed
+    from creditscore.modelling.models import make_pipeline
+
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(6000, 6))
+    y = (rng.random(6000) < 1 / (1 + np.exp(-(-2.0 + 1.2 * x[:, 0] - x[:, 1] ** 2 / 2)))).astype(np.int64)
+    x_new = rng.normal(size=(4000, 6))
+    y_new = (rng.random(4000) < 1 / (1 + np.exp(-(-2.0 + 1.2 * x_new[:, 0] - x_new[:, 1] ** 2 / 2)))).astype(np.int64)
+    trees = {"n_estimators": 80, "learning_rate": 0.1, "num_leaves": 7, "min_child_samples": 50,
+             "deterministic": True, "force_col_wise": True, "n_jobs": 2}
+    blend = make_pipeline("blend", "none", 0, {"lightgbm": trees, "seeds": 2, "weight": 0.3,
+                                               "linear": {"C": 0.1}})
+    for pipeline in (make_pipeline("lightgbm", "none", 0, trees), blend):
+        here = distributed.fit(pipeline, x, y)
+        with Runner(scheduler) as compute, get_task_stream(client=compute.client()) as stream:
+            there = distributed.fit(pipeline, x, y, compute)
+        trained = [task for task in stream.data if "_train_part" in str(task["key"])]
+        models = [m.steps[-1][1] for m in (there.steps[-1][1].members_ if pipeline is blend else [there])]
+        lightgbm = [m for m in models if isinstance(m, LGBMClassifier)]
+        assert len({task["worker"] for task in trained}) == 2 and len(trained) == 2 * len(lightgbm)
+        assert len(lightgbm) == (2 if pipeline is blend else 1)
+        assert all(type(m) is LGBMClassifier and m.booster_.num_trees() == 80 for m in lightgbm)
+        p_here, p_there = here.predict_proba(x_new)[:, 1], pickle.loads(pickle.dumps(there)).predict_proba(x_new)[:, 1]
+        assert abs(roc_auc_score(y_new, p_there) - roc_auc_score(y_new, p_here)) < 0.01
+        assert np.corrcoef(p_here, p_there)[0, 1] > 0.98
+    linear_here, linear_there = here.steps[-1][1].members_[-1], there.steps[-1][1].members_[-1]
+    assert np.array_equal(linear_here.predict_proba(x_new), linear_there.predict_proba(x_new))

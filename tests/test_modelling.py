@@ -15,11 +15,12 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from creditscore.decision.calibration import calibrate, fit_calibration
 from creditscore.decision.cost import business_cost, choose_threshold, confusion, cost_curve, decision_report
+from creditscore.modelling.leaves import leaf_floor
 from creditscore.modelling.models import make_pipeline
 from creditscore.serving.bundle import TrainedModel, load
 from creditscore.modelling.sampling import stratified_sample
-from creditscore.modelling.training import (add_blend, best, blend, candidates, early_stopping_out_of_fold, out_of_fold,
-                                            search_space_draws)
+from creditscore.modelling.training import (add_blend, best, blend, candidates, early_stopping_out_of_fold, evaluate,
+                                            out_of_fold, search_space_draws)
 from stages.threshold import choose
 
 COST = {"fn_cost": 10, "fp_cost": 1}
@@ -178,6 +179,32 @@ def test_early_stopping_chooses_one_count_and_predicts_out_of_fold_with_it():
         curve.append([roc_auc_score(y[val], model.predict_proba(x[val], num_iteration=k)[:, 1])
                       for k in range(1, rounds + 21)])
     assert int(np.argmax(np.mean(curve, axis=0))) + 1 == rounds
+
+
+def test_leaf_floor_by_hand():
+    y = np.array([1] * 100 + [0] * 900)
+    kernel = {"min_child_weight": 39.3259775, "min_child_samples": 200, "num_leaves": 34}
+    # 800 clients per fold fit at a 10% default rate: hessians 800 x 0.1 x 0.9 = 72, over 8 leaves
+    assert leaf_floor(kernel, y, 0.8) == {"min_child_weight": pytest.approx(9.0), "min_child_samples": 100,
+                                          "num_leaves": 34}
+    assert leaf_floor(kernel, np.tile(y, 100), 0.8) == kernel  # 80,000 per fit: the kernel's own settings
+    assert leaf_floor({"num_leaves": 7}, y, 0.8) == {"num_leaves": 7}  # LightGBM's defaults are not touched
+
+
+def test_lightgbm_on_few_clients_learns_with_the_leaf_floor():
+    """The kernel's leaf (a hessian sum of 39.3, ~530 clients) on 640 clients: every tree a stump of one leaf,
+    AUC 0.5 out of fold, which is what the 1,000-client real sample showed. The floor lets it learn."""
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(640, 5)).astype(np.float32)
+    y = (rng.random(640) < 1 / (1 + np.exp(-(-2.5 + 1.2 * x[:, 0])))).astype(np.int64)
+    kernel = {"n_estimators": 300, "learning_rate": 0.05, "num_leaves": 34, "min_child_weight": 39.3259775,
+              "deterministic": True, "force_col_wise": True, "n_jobs": 1}
+    oof, _, _ = early_stopping_out_of_fold(make_pipeline("lightgbm", "none", 0, kernel), x, y, 5, 0, 300, 30)
+    assert np.unique(oof).size <= 5 and roc_auc_score(y, oof) == pytest.approx(0.5, abs=0.03)  # the prior per fold
+    params = {"folds": 5, "early_stopping_rounds": 30, "fbeta": 2}
+    result = evaluate("lightgbm", "none", kernel, x, y, params, {"fn_cost": 10, "fp_cost": 1}, 0)
+    assert result["params"]["min_child_weight"] < 39.3 and result["auc"] > 0.75
+    assert result["params"]["min_child_weight"] == leaf_floor(kernel, y, 0.8)["min_child_weight"]  # what the refit uses
 
 
 @pytest.mark.parametrize("blended", [False, True])

@@ -134,6 +134,25 @@ def test_guard_keeps_a_weak_real_signal_the_probes_drop(tmp_path):
     assert metrics["served_set"] != "probe" and weak_names <= set(selection["features"])  # the guard keeps it
 
 
+def test_probes_on_few_clients_still_select(tmp_path):
+    """600 clients: probe.model's leaves of 200 clients cannot split a fit of 267 (two thirds of the guard's two
+    thirds), so the probes would keep nothing and every set would score 0.5. The leaf floor lets them select."""
+    rng = np.random.default_rng(2)
+    n = 600
+    x = rng.normal(size=(n, 8)).astype(np.float32)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(-2.0 + 1.5 * x[:, 0])))).astype(np.int64)
+    names = ["STRONG", *[f"NOISE_{i}" for i in range(7)]]
+    (tmp_path / "spec.json").write_text(json.dumps({"features": names}))
+    pl.DataFrame({"SK_ID_CURR": np.arange(n), "TARGET": y, **{c: x[:, i] for i, c in enumerate(names)}}).write_parquet(
+        tmp_path / "train.parquet")
+    params = {"probes_per_kind": 5, "seeds": [1, 2], "folds": 3, "rule": "quantile", "quantile": 0.75,
+              "min_share": 0.5, "validation_folds": 3, "tolerance": 0.002, "sample": None}
+    model = {"n_estimators": 60, "learning_rate": 0.06, "num_leaves": 15, "min_child_samples": 200, "n_jobs": 1,
+             "deterministic": True, "force_col_wise": True}
+    selection, metrics = probe_select(tmp_path, params, model, 0)
+    assert "STRONG" in selection["probe_features"] and metrics["oos_auc"]["probe"] > 0.7
+
+
 def _weak_signal(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, 6)).astype(np.float32)

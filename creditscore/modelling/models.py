@@ -100,11 +100,14 @@ class LogitBlend(ClassifierMixin, BaseEstimator):
         self.weight = weight
         self.random_state = random_state
 
-    def fit(self, x, y):
+    def fit(self, x, y, fit_lightgbm=None):
+        """`fit_lightgbm(pipeline, x, y)` fits each LightGBM seed (default: its own fit; on a cluster:
+        `creditscore.modelling.distributed.fit`)."""
         if not 0.0 <= float(self.weight) < 1.0 or int(self.seeds) < 1:
             raise ValueError(f"blend: weight must be in [0, 1) and seeds >= 1, got {self.weight} and {self.seeds}")
-        self.members_ = [make_pipeline("lightgbm", self.lightgbm_strategy, int(self.random_state) + i,
-                                       self.lightgbm).fit(x, y) for i in range(int(self.seeds))]
+        fit_lightgbm = fit_lightgbm or (lambda pipeline, rows, labels: pipeline.fit(rows, labels))
+        self.members_ = [fit_lightgbm(make_pipeline("lightgbm", self.lightgbm_strategy, int(self.random_state) + i,
+                                                    self.lightgbm), x, y) for i in range(int(self.seeds))]
         self.member_weights_ = [(1.0 - float(self.weight)) / int(self.seeds)] * int(self.seeds)
         if float(self.weight) > 0:
             self.members_.append(make_pipeline("logistic_regression", self.linear_strategy, int(self.random_state),

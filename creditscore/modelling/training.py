@@ -17,6 +17,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from creditscore.compute import Runner
 from creditscore.decision.cost import choose_threshold, decision_report
+from creditscore.modelling.leaves import leaf_floor
 from creditscore.modelling.models import logit, make_pipeline
 from creditscore.stage import progress_bar
 
@@ -130,6 +131,8 @@ def evaluate(model: str, strategy: str, model_params: dict, x, y, params: dict, 
         linear = (evaluate("logistic_regression", model_params["linear_strategy"], model_params["linear"], x, y,
                            params, cost, seed) if model_params["weight"] > 0 else None)
         return blend(trees, linear, x, y, params, cost, seed, weights=[model_params["weight"]], oof_seeds=oof_seeds)
+    if model == "lightgbm":  # the refit uses these settings too, so the floor is the folds' (80% of these rows)
+        model_params = leaf_floor(model_params, y, 1.0 - 1.0 / params["folds"])
     pipeline = make_pipeline(model, strategy, seed, model_params)
     if model == "lightgbm":
         oof, rounds, seconds = early_stopping_out_of_fold(pipeline, x, y, params["folds"], seed,
