@@ -39,8 +39,8 @@ from sklearn.model_selection import train_test_split
 from benchmarks.bench_pipeline import copy_repository, run_stages
 from benchmarks.common import WORK
 from benchmarks.kernel_reference import KERNEL_LIGHTGBM, kernel_lightgbm, kernel_matrices, logistic_regression
-from creditscore.modelling.leaves import leaf_floor
 from creditscore.config import ROOT
+from creditscore.modelling.leaves import leaf_floor
 from creditscore.synthetic.realism import read_applications
 
 SHARED = ROOT.parent / "shared"
