@@ -78,6 +78,8 @@ def probe_select(features_dir: Path, params: dict, model: dict, seed: int,
                "validation_folds": params["validation_folds"],
                "oos_auc": {s: round(check["auc"][s], 5) for s in SETS},
                "oos_auc_loss_vs_all": {s: round(check["auc"]["all"] - check["auc"][s], 5) for s in SETS},
+               "oos_auc_loss_vs_best": {s: round(max(check["auc"][t] for t in SETS if sets[t]) - check["auc"][s], 5)
+                                        for s in SETS},
                "oos_fold_auc": {s: [round(a, 5) for a in check["fold_auc"][s]] for s in SETS},
                "oos_fold_n_features": check["sizes"]}
     selection = {"features": kept, "served_set": served, "probe_features": sets["probe"], "rule": params["rule"],

@@ -11,7 +11,7 @@ The guard: a selection is only served when it does not cost accuracy out of samp
 procedure (probes, runs, rule) is repeated on the training part of outer folds; LightGBM is fitted
 there on each candidate set (the probe selection, the features that earned any gain, every feature)
 and scored on the outer fold, which neither the selection nor the fit saw. The smallest set whose
-out-of-sample AUC is within `probe.tolerance` of every feature's is the one served.
+out-of-sample AUC is within `probe.tolerance` of the best set's is the one served.
 """
 from __future__ import annotations
 
@@ -155,9 +155,14 @@ def validate_sets(x: np.ndarray, y: np.ndarray, params: dict, model_params: dict
 
 
 def guarded_choice(auc: dict[str, float], tolerance: float, sizes: dict[str, int]) -> str:
-    """The smallest non-empty candidate set whose out-of-sample AUC is at most `tolerance` below every feature's.
+    """The smallest non-empty candidate set whose out-of-sample AUC is at most `tolerance` below the best set's.
+
+    The reference is the best set, not every feature: when the features that earned gain beat every feature,
+    a probe selection within the tolerance of every feature can still be well below them (real rows, 12,800
+    clients: probe 0.7343, every feature 0.7358, used 0.7398; serving the probe selection lost 0.02 AUC).
 
     On data too small for the probe model to split, every set scores 0.5 and the probes keep nothing: the
     choice is then every feature, and the train stage's benchmark decides what to make of them.
     """
-    return next(s for s in SETS if sizes[s] > 0 and auc[s] >= auc["all"] - tolerance)
+    reference = max(auc[s] for s in SETS if sizes[s] > 0)
+    return next(s for s in SETS if sizes[s] > 0 and auc[s] >= reference - tolerance)
