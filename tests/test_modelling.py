@@ -187,35 +187,6 @@ def test_early_stopping_chooses_one_count_and_predicts_out_of_fold_with_it():
     assert int(np.argmax(np.mean(curve, axis=0))) + 1 == rounds
 
 
-def test_early_stopping_lets_no_fold_cut_the_others_short():
-    """A fold whose AUC peaks early stops early; the others must not be cut at its length. The count is the
-    best of the mean curve, which then has not improved for `patience` trees (LightGBM's cv rule); on real
-    rows the old cut once gave 15 trees."""
-    import lightgbm as lgb
-    x, y = _weak_signal(2000, 6)
-    params = {"learning_rate": 0.1, "num_leaves": 7, "min_child_samples": 20, "deterministic": True,
-              "force_col_wise": True, "n_jobs": 1}
-    oof, rounds, _ = early_stopping_out_of_fold(make_pipeline("lightgbm", "none", 0, params), x, y, 5, 0, 300, 10)
-    folds = list(StratifiedKFold(5, shuffle=True, random_state=0).split(x, y))
-    lengths = []
-    for fit, val in folds:  # each fold alone, stopped after 10 trees without a better validation AUC
-        record = {}
-        lgb.LGBMClassifier(n_estimators=300, metric="auc", verbose=-1, **params).fit(
-            x[fit], y[fit], eval_X=x[val], eval_y=y[val],
-            callbacks=[lgb.early_stopping(10, verbose=False), lgb.record_evaluation(record)])
-        lengths.append(len(record["valid_0"]["auc"]))
-    curves, manual = [], np.zeros(len(y))
-    for fit, val in folds:  # every fold grown in one go, well past the count
-        model = lgb.LGBMClassifier(n_estimators=rounds + 10, verbose=-1, **params).fit(x[fit], y[fit])
-        curves.append([roc_auc_score(y[val], model.predict_proba(x[val], num_iteration=k)[:, 1])
-                       for k in range(1, rounds + 11)])
-        manual[val] = model.predict_proba(x[val], num_iteration=rounds)[:, 1]
-    mean = np.mean(curves, axis=0)
-    assert int(np.argmax(mean)) + 1 == rounds  # the best count, and none better in the 10 trees after it
-    assert rounds > min(lengths)  # a count the shortest fold never reached: cut at its length, it was lost
-    assert np.allclose(oof, manual)  # the folds grown on predict as if grown in one go
-
-
 def test_leaf_floor_by_hand():
     y = np.array([1] * 100 + [0] * 900)
     kernel = {"min_child_weight": 39.3259775, "min_child_samples": 200, "num_leaves": 34}
