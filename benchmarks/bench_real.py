@@ -96,10 +96,11 @@ def submission_auc(repo: Path, held: pd.DataFrame) -> float:
 
 
 def commit() -> str:
-    """The commit the benchmark runs on, `+changes` when the working tree differs from it."""
+    """The commit the benchmark runs on, `+changes` when the working tree's code differs from it (results and
+    documentation aside)."""
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                           capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                            ":(exclude)benchmarks/results", ":(exclude)*.md"], cwd=ROOT, capture_output=True, text=True)
     return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
 
 
