@@ -166,8 +166,8 @@ def render_model_card(params: dict, metrics: dict, figures_dir: Path, card_dir: 
         f"history tables (groups: {', '.join(f'{g} {n}' for g, n in engineer['features_per_group'].items())}). "
         f"Probe feature selection (random probes, {probe['runs']} LightGBM runs on training folds, rule "
         f"`{probe['rule']}`) keeps {probe['n_features_probe']} of {probe['n_features_in']}. A selection is only served "
-        f"when it costs at most {probe['tolerance']} AUC out of sample against the best candidate set: the whole procedure was repeated on the "
-        f"training part of {probe['validation_folds']} outer folds and scored on the fold it never saw "
+        f"when it costs at most {probe['tolerance']} AUC out of sample against the best candidate set: the whole "
+        f"procedure was repeated on the training part of {probe['validation_folds']} outer folds and scored on the fold it never saw "
         f"(AUC {_fmt(probe['oos_auc']['probe'])} with the probe selection, {_fmt(probe['oos_auc']['used'])} with the "
         f"{probe['n_features_used']} features that earned gain, {_fmt(probe['oos_auc']['all'])} with all). "
         f"The model is trained on the **{probe['served_set']}** set: {probe['n_features_kept']} features.",
