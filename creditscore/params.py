@@ -143,7 +143,6 @@ class Train(Section):
     scorecard: Scorecard
     search_budget: int = Field(ge=0)
     search_space: dict[str, list]
-    winner_auc_tolerance: float = Field(ge=0.0)
     mlflow: Mlflow
 
 

@@ -61,11 +61,9 @@ def choose_model(x, y, params: dict, cost: dict, seed: int, log,
     results = benchmark(xs, ys, params, cost, seed, log, compute)
     lightgbm = {k: v for k, v in results.items() if v["model"] == "lightgbm"}
     if lightgbm and params["search_budget"] > 0:
-        strategy = results[best(lightgbm, params["winner_auc_tolerance"])]["strategy"]
-        results.update(tune_lightgbm(xs, ys, params, strategy, cost, seed, log, compute))
-    chosen = best(results, params["winner_auc_tolerance"])
-    winner = results[chosen]
-    blended = add_blend(results, chosen, xs, ys, params, cost, seed, log)
+        results.update(tune_lightgbm(xs, ys, params, results[best(lightgbm)]["strategy"], cost, seed, log, compute))
+    winner = results[best(results)]
+    blended = add_blend(results, best(results), xs, ys, params, cost, seed, log)
     if blended:  # the blend refines a LightGBM winner (see the docstring); it does not compete on a noisy cost
         results.update(blended)
         winner = blended["blend"]

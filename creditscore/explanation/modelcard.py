@@ -184,8 +184,7 @@ def render_model_card(params: dict, metrics: dict, figures_dir: Path, card_dir: 
         f"{train['refit']['clients']} clients); its calibration and threshold are those chosen on the out-of-fold "
         "predictions of the training clients.",
         f"**Imbalance treatment.** The default rate is about 8%. Candidates compare no treatment, class weights, "
-        f"random undersampling and SMOTE; the winner is `{train['model']}`: the least cost per client among the "
-        f"candidates whose AUC is at most {params['train']['winner_auc_tolerance']} below the best." + _blend(train),
+        f"random undersampling and SMOTE; the winner is `{train['model']}`." + _blend(train),
         "**Benchmark of every candidate** (cross-validated; cost per client at each candidate's own best threshold):",
         _table(["candidate", "AUC", "cost/client", "recall", "precision", f"F{params['train']['fbeta']}"], cand_rows),
         "## Cost function and threshold",
