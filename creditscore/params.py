@@ -1,7 +1,7 @@
 """The one declaration of params.yaml: every section, key and type, checked once when a stage loads it.
 
 An unknown key, a missing key, a misspelt group or a wrong type stops the stage with one line naming the
-key (`params.yaml: train.blend.seeds: input should be greater than or equal to 0, got -1`), before any
+key (`params.yaml: train.folds: input should be greater than or equal to 2, got 1`), before any
 output is touched. Model hyper-parameters (`probe.model`, `train.lightgbm`, ...) are passed to the
 library as they are: the library names a bad one itself.
 """
@@ -96,16 +96,9 @@ class Cost(Section):
     fp_cost: float = Field(gt=0.0)
 
 
-class Blend(Section):
-    seeds: int = Field(ge=0)
-    weights: list[float] = Field(min_length=1)
-
-    @field_validator("weights")
-    @classmethod
-    def _below_one(cls, weights: list[float]) -> list[float]:
-        if any(not 0.0 <= w < 1.0 for w in weights):
-            raise ValueError("every weight of the logistic regression must be in [0, 1)")
-        return weights
+class Ensemble(Section):
+    min_weight: float = Field(ge=0.0, lt=0.5)
+    l2: float = Field(ge=0.0)
 
 
 class Scorecard(Section):
@@ -138,16 +131,29 @@ class Train(Section):
     logistic_regression: dict[str, Any]
     random_forest: dict[str, Any]
     lightgbm: dict[str, Any]
-    blend: Blend
+    ensemble: Ensemble
     monotone: dict[str, Literal[-1, 1]]
     scorecard: Scorecard
     search_budget: int = Field(ge=0)
     search_space: dict[str, list]
     mlflow: Mlflow
 
+    @field_validator("models")
+    @classmethod
+    def _servable_and_challenger(cls, models: list[str]) -> list[str]:
+        if not {"lightgbm", "logistic_regression"} & set(models):
+            raise ValueError("must include lightgbm or logistic_regression, the models the served ensemble is built "
+                             "from (the forest needs shap and the scorecard optbinning, which the API does not carry)")
+        if "scorecard" not in models:
+            raise ValueError("must include scorecard, the challenger whose card and figures the threshold and "
+                             "register stages report")
+        return models
+
 
 class Threshold(Section):
     calibration: Literal["isotonic", "sigmoid"]
+    pd_floor: float = Field(gt=0.0, lt=0.5)
+    pd_ceiling: float = Field(gt=0.5, lt=1.0)
 
 
 class Clients(Section):

@@ -70,8 +70,8 @@ def explain(features: Path, predictions: Path, prepared: Path, bundle: Bundle, p
     additivity = float(np.max(np.abs(contrib.score - raw_score(pipeline, x_global))))
     rng = np.random.default_rng(seed)
     sample = np.sort(rng.choice(len(x_global), size=min(params["sample"], len(x_global)), replace=False))
-    # background: every labelled client, the rows the served (refitted) model was fitted on, so that the linear
-    # SHAP values of a logistic regression (or a blend's) are centred exactly where its scaler centred them
+    # background of the scorecard's linear SHAP check: every labelled client (a logistic regression is checked
+    # against its own scaler's centre)
     library_diff = shap_library_check(pipeline, x_global[sample], np.vstack([x_train, x_hold]))
     importance_name, importance = native_importance(pipeline, len(names))
     mean_abs = np.abs(contrib.values).mean(axis=0)

@@ -13,7 +13,8 @@ from sklearn.metrics import brier_score_loss
 from creditscore.config import load_params, resolve
 from creditscore.decision.calibration import calibrate, fit_calibration, reliability
 from creditscore.decision.cost import choose_threshold, cost_curve, decision_report
-from creditscore.decision.validation import validator_figures
+from creditscore.decision.uncertainty import auc_interval, band_rank_ordering, bootstrap_intervals
+from creditscore.decision.validation import expected_calibration_error, gini, ks, validator_figures
 from creditscore.io import atomic_outputs, write_json, write_rows
 from creditscore.serving.artifacts import checksum_path
 from creditscore.serving.bundle import Bundle, TrainedModel, load, save
@@ -25,9 +26,18 @@ def _predictions(folder: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
     return frame["TARGET"].to_numpy(), frame["proba"].to_numpy()
 
 
-def choose(oof_y, oof_p, hold_y, hold_p, cost: dict, method: str, scale: dict | None = None) -> tuple[dict, dict, dict]:
+def holdout_uncertainty(y: np.ndarray, proba: np.ndarray, bands: list[dict], seed: int) -> dict:
+    """What the hold-out's figures are worth: AUC (DeLong), Gini and KS (stratified bootstrap) intervals, and
+    whether an inversion of the bands' default rates is more than noise."""
+    boot = bootstrap_intervals(y, proba, {"gini": gini, "ks": lambda t, p: ks(t, p)[0]}, seed=seed)
+    return {"auc": auc_interval(y, proba), **boot, "level": 0.95, "rank_ordering": band_rank_ordering(bands)}
+
+
+def choose(oof_y, oof_p, hold_y, hold_p, cost: dict, settings: dict, scale: dict | None = None,
+           seed: int = 0) -> tuple[dict, dict, dict]:
     """Calibration and threshold from the out-of-fold predictions only; the hold-out is only reported on."""
-    calibration = fit_calibration(oof_p, oof_y, method)
+    method = settings["calibration"]
+    calibration = fit_calibration(oof_p, oof_y, method, settings["pd_floor"], settings["pd_ceiling"])
     oof_cal = calibrate(oof_p, calibration)
     threshold = choose_threshold(oof_y, oof_cal, cost["fn_cost"], cost["fp_cost"])
     hold_cal = calibrate(hold_p, calibration)
@@ -40,6 +50,11 @@ def choose(oof_y, oof_p, hold_y, hold_p, cost: dict, method: str, scale: dict | 
                "approval_rate": round(report["approval_rate"], 5),
                "holdout_brier_raw": round(float(brier_score_loss(hold_y, hold_p)), 6),
                "holdout_brier_calibrated": round(float(brier_score_loss(hold_y, hold_cal)), 6),
+               "holdout_ece_raw": round(expected_calibration_error(hold_y, hold_p), 6),
+               "holdout_ece_calibrated": round(expected_calibration_error(hold_y, hold_cal), 6),
+               "pd_bounds": {"floor": calibration["floor"], "ceiling": calibration["ceiling"],
+                             "holdout_min": round(float(hold_cal.min()), 6),
+                             "holdout_max": round(float(hold_cal.max()), 6)},
                "oof_cost_per_client": round(decision_report(oof_y, oof_cal, threshold, cost["fn_cost"],
                                                             cost["fp_cost"])["cost_per_client"], 5)}
     thresholds, costs = cost_curve(oof_y, oof_cal, cost["fn_cost"], cost["fp_cost"])
@@ -50,6 +65,8 @@ def choose(oof_y, oof_p, hold_y, hold_p, cost: dict, method: str, scale: dict | 
     # what a validator reads: Gini, KS, Brier, ECE and 10 score bands of the calibrated score, hold-out and out of fold
     metrics["validation"] = {"holdout": validator_figures(hold_y, hold_cal, scale=scale),
                              "out_of_fold": validator_figures(oof_y, oof_cal, scale=scale)}
+    metrics["validation"]["holdout"]["uncertainty"] = holdout_uncertainty(
+        hold_y, hold_cal, metrics["validation"]["holdout"]["bands"], seed)
     plots["bands"] = [{"band": row["band"], "default_rate": row["default_rate"]}
                       for row in metrics["validation"]["holdout"]["bands"]]
     return calibration, metrics, plots
@@ -79,7 +96,7 @@ def _main(argv: list[str] | None = None) -> int:
     params = load_params()
     predictions = resolve(args.predictions)
     calibration, metrics, plots = choose(*_predictions(predictions, "oof"), *_predictions(predictions, "holdout"),
-                                         params["cost"], params["threshold"]["calibration"], params["points"])
+                                         params["cost"], params["threshold"], params["points"], params["seed"])
     if (predictions / "scorecard_holdout.parquet").exists():
         metrics["challenger"] = challenger(*_predictions(predictions, "scorecard_oof"),
                                            *_predictions(predictions, "scorecard_holdout"), params["cost"],

@@ -147,27 +147,30 @@ def test_logistic_contributions_add_up_and_match_shap(data, strategy):
         np.testing.assert_allclose(c.values, theirs, atol=1e-9)
 
 
-def test_blend_is_its_members_weighted_in_log_odds_and_so_are_its_contributions(data):
+def test_ensemble_is_its_fold_models_weighted_in_log_odds_and_so_are_its_contributions(data):
+    from imblearn.pipeline import Pipeline
+
+    from creditscore.modelling.models import CrossFitEnsemble
+
     x, y = data
     trees = {"n_estimators": 30, "num_leaves": 7, "min_child_samples": 10, "colsample_bytree": 0.5}
-    spec = {"lightgbm_strategy": "none", "lightgbm": trees, "seeds": 2, "linear_strategy": "none",
-            "linear": {"C": 1.0}, "weight": 0.3}
-    blend = make_pipeline("blend", "none", 3, spec).fit(x, y)
-    # the members, fitted by hand: LightGBM with seeds 3 and 4, the logistic regression
-    m0, m1 = (make_pipeline("lightgbm", "none", s, trees).fit(x, y) for s in (3, 4))
+    m0, m1 = (make_pipeline("lightgbm", "none", s, trees).fit(x[s::2], y[s::2]) for s in (0, 1))  # two folds
     lr = make_pipeline("logistic_regression", "none", 3, {"C": 1.0}).fit(x, y)
-    assert not np.allclose(raw_score(m0, x), raw_score(m1, x))  # the seeds sample different columns
+    ensemble = Pipeline([("model", CrossFitEnsemble([[m0, m1], [lr]], [0.7, 0.3], ["lightgbm", "linear"]))])
+    assert not np.allclose(raw_score(m0, x), raw_score(m1, x))
     z = 0.35 * raw_score(m0, x) + 0.35 * raw_score(m1, x) + 0.3 * raw_score(lr, x)
-    np.testing.assert_allclose(blend.predict_proba(x)[:, 1], 1 / (1 + np.exp(-z)), rtol=1e-9)
-    np.testing.assert_allclose(raw_score(blend, x), z, atol=1e-9)
-    c = contributions(blend, x[:40])
+    np.testing.assert_allclose(ensemble.predict_proba(x)[:, 1], 1 / (1 + np.exp(-z)), rtol=1e-9)
+    np.testing.assert_allclose(raw_score(ensemble, x), z, atol=1e-9)
+    c = contributions(ensemble, x[:40])
     parts = [contributions(m, x[:40]) for m in (m0, m1, lr)]
     np.testing.assert_allclose(c.values, 0.35 * parts[0].values + 0.35 * parts[1].values + 0.3 * parts[2].values,
                                atol=1e-12)
-    np.testing.assert_allclose(c.score, z[:40], atol=1e-9)  # additive: contributions + base = the blend's score
+    np.testing.assert_allclose(c.score, z[:40], atol=1e-9)  # additive: contributions + base = the ensemble's score
     assert c.space == "log-odds"
-    with pytest.raises(ValueError, match="weight must be in"):
-        make_pipeline("blend", "none", 3, {**spec, "weight": 1.0}).fit(x, y)
+    with pytest.raises(ValueError, match="weights must be non-negative and add up to 1"):
+        CrossFitEnsemble([[m0], [lr]], [0.9, 0.3])
+    with pytest.raises(ValueError, match="one non-empty list of fold models per weight"):
+        CrossFitEnsemble([[m0], []], [0.5, 0.5])
 
 
 def test_dummy_has_no_contributions(data):
@@ -206,16 +209,17 @@ def test_age_bands_edges():
     assert list(out["groups"]) == ["<30", "30-39", "40-49", "50-59", "60+", "unknown"]
 
 
-def test_model_card_says_what_the_blend_is_made_of():
-    from creditscore.explanation.modelcard import _blend
+def test_model_card_says_what_the_ensemble_is_made_of():
+    from creditscore.explanation.modelcard import _ensemble
 
-    assert _blend({"model": "lightgbm+none"}) == ""
-    train = {"blend": {"seeds": 5, "weight": 0.25, "lightgbm": "lightgbm+none", "linear": "logistic_regression+none",
-                       "oof_auc_by_weight": {"0.0": 0.75, "0.25": 0.76123}}}
-    assert _blend(train) == (" It averages `lightgbm+none` over 5 seeds in log-odds and mixes in "
-                             "`logistic_regression+none` with weight 0.25, the weight of highest out-of-fold AUC on "
-                             "the training clients (0.0: 0.7500, 0.25: 0.7612); its explanations are the same "
-                             "weighted sum of its members' contributions.")
+    train = {"ensemble": {"folds": 5, "fold_models": 10, "members": {
+        "lightgbm+none": {"weight": 0.8, "auc": 0.761, "log_loss": 0.25},
+        "logistic_regression+none": {"weight": 0.2, "auc": 0.745, "log_loss": 0.26}}}}
+    assert _ensemble(train) == (
+        " It is a cross-fitted ensemble of 10 fold models: each member's 5 fold models averaged in log-odds, the "
+        "members mixed at weights learned by a non-negative logistic regression on their out-of-fold log-odds: "
+        "`lightgbm+none` 0.8 (out-of-fold AUC 0.7610), `logistic_regression+none` 0.2 (out-of-fold AUC 0.7450). "
+        "Its explanations are the same weighted sum of its fold models' contributions.")
 
 
 def test_older_applicants_are_not_scored_worse_for_age_alone_once_age_is_monotone():

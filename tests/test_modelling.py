@@ -19,8 +19,8 @@ from creditscore.modelling.leaves import leaf_floor
 from creditscore.modelling.models import make_pipeline
 from creditscore.serving.bundle import TrainedModel, load
 from creditscore.modelling.sampling import stratified_sample
-from creditscore.modelling.training import (add_blend, best, blend, candidates, early_stopping_out_of_fold, evaluate,
-                                            out_of_fold, search_space_draws)
+from creditscore.modelling.training import (candidates, early_stopping_out_of_fold, ensemble, evaluate, highest_auc,
+                                            least_cost, out_of_fold, search_space_draws, stack)
 from stages.threshold import choose
 
 COST = {"fn_cost": 10, "fp_cost": 1}
@@ -77,7 +77,7 @@ def test_smote_before_cross_validation_leaks_but_not_inside_the_pipeline():
     forest = RandomForestClassifier(n_estimators=100, random_state=0, n_jobs=2)
     naive = roc_auc_score(ys, cross_val_predict(forest, xs, ys, cv=StratifiedKFold(5, shuffle=True, random_state=0),
                                                 method="predict_proba")[:, 1])
-    honest, _ = out_of_fold(make_pipeline("random_forest", "smote", 0, {"n_estimators": 100}), x, y, 5, 0)
+    honest, _, _ = out_of_fold(make_pipeline("random_forest", "smote", 0, {"n_estimators": 100}), x, y, 5, 0)
     assert naive > 0.75  # synthetic neighbours of validation rows were trained on
     assert abs(roc_auc_score(y, honest) - 0.5) < 0.1
 
@@ -88,8 +88,9 @@ def test_threshold_and_calibration_never_see_the_holdout():
     oof_p = np.clip(0.1 + 0.3 * oof_y + rng.normal(0, 0.1, 2000), 0, 1)
     hold_y = (rng.random(500) < 0.1).astype(int)
     hold_p = np.clip(0.1 + 0.3 * hold_y + rng.normal(0, 0.1, 500), 0, 1)
-    cal_a, met_a, _ = choose(oof_y, oof_p, hold_y, hold_p, COST, "isotonic")
-    cal_b, met_b, _ = choose(oof_y, oof_p, 1 - hold_y, hold_p[::-1], COST, "isotonic")
+    settings = {"calibration": "isotonic", "pd_floor": 0.0003, "pd_ceiling": 0.9997}
+    cal_a, met_a, _ = choose(oof_y, oof_p, hold_y, hold_p, COST, settings)
+    cal_b, met_b, _ = choose(oof_y, oof_p, 1 - hold_y, hold_p[::-1], COST, settings)
     assert cal_a == cal_b and met_a["threshold"] == met_b["threshold"]
     assert met_a["holdout_cost"] != met_b["holdout_cost"]
 
@@ -97,6 +98,12 @@ def test_threshold_and_calibration_never_see_the_holdout():
 def test_calibration_by_hand():
     iso = fit_calibration(np.array([0.1, 0.2, 0.3, 0.4]), np.array([0, 1, 0, 1]), "isotonic")
     assert calibrate(np.array([0.1, 0.25, 0.4]), iso).tolist() == pytest.approx([0.0, 0.5, 1.0])
+    # a floor and a ceiling: no client is scored certain to repay or to default
+    bounded = fit_calibration(np.array([0.1, 0.2, 0.3, 0.4]), np.array([0, 1, 0, 1]), "isotonic", 0.0003, 0.9997)
+    assert calibrate(np.array([0.0, 0.1, 0.25, 0.4, 1.0]), bounded).tolist() == pytest.approx(
+        [0.0003, 0.0003, 0.5, 0.9997, 0.9997])
+    with pytest.raises(ValueError, match="pd_floor must be below pd_ceiling"):
+        fit_calibration(np.array([0.1]), np.array([0]), "isotonic", 0.5, 0.4)
     rng = np.random.default_rng(0)
     z = rng.normal(size=20000)
     y = (rng.random(20000) < 1 / (1 + np.exp(-(2 * z - 1)))).astype(int)
@@ -111,7 +118,8 @@ def test_candidate_grid_and_winner_rule():
                                                                     ("lightgbm", "smote")]
     results = {"a": {"cost_per_client": 0.5, "auc": 0.70}, "b": {"cost_per_client": 0.5, "auc": 0.72},
                "c": {"cost_per_client": 0.6, "auc": 0.90}}
-    assert best(results) == "b"  # least cost, ties by AUC
+    assert least_cost(results) == "b"  # least cost, ties by AUC (reported, never the selector)
+    assert highest_auc(results) == "c"
     draws = search_space_draws({"a": [1, 2], "b": [3, 4, 5]}, 4, seed=0)
     assert len(draws) == 4 and len({tuple(d.items()) for d in draws}) == 4
     assert draws == search_space_draws({"a": [1, 2], "b": [3, 4, 5]}, 4, seed=0)
@@ -120,39 +128,51 @@ def test_candidate_grid_and_winner_rule():
     assert len(keep) == 50 and y[keep].sum() == 10 and list(keep) == sorted(keep)
 
 
-def test_blend_weight_is_the_smallest_of_best_out_of_fold_auc_by_hand():
-    y = np.array([0, 0, 1, 1])
-    z_trees, z_linear = np.array([0.0, 2.0, 1.0, 3.0]), np.array([0.0, 0.0, 4.0, 4.0])
-    sigmoid = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
-    trees = {"oof": sigmoid(z_trees), "strategy": "none", "params": {"n_estimators": 7}, "fit_seconds": 1.0}
-    linear = {"oof": sigmoid(z_linear), "strategy": "class_weight", "params": {"C": 0.1}, "fit_seconds": 2.0}
-    params = {"folds": 2, "fbeta": 2, "blend": {"seeds": 1, "weights": [0.5, 0.0, 0.25, 0.1]}}
-    # AUC by weight: 0 -> 0.75; 0.1 -> scores 0, 1.8, 1.3, 3.1 -> 0.75; 0.25 -> 0, 1.5, 1.75, 3.25 -> 1; 0.5 -> 1
-    result = blend(trees, linear, None, y, params, COST, seed=0)
-    assert result["weight_auc"] == {"0.0": 0.75, "0.1": 0.75, "0.25": 1.0, "0.5": 1.0}
-    assert result["params"] == {"lightgbm_strategy": "none", "lightgbm": {"n_estimators": 7}, "seeds": 1,
-                                "linear_strategy": "class_weight", "linear": {"C": 0.1}, "weight": 0.25}
-    np.testing.assert_allclose(result["oof"], sigmoid(0.75 * z_trees + 0.25 * z_linear), rtol=1e-12)
-    assert result["auc"] == 1.0 and result["model"] == "blend"
-    alone = blend(trees, None, None, y, params, COST, seed=0)  # no logistic regression ran: the bag alone
-    assert alone["params"]["weight"] == 0.0 and alone["auc"] == 0.75
-    # the blend refines a LightGBM winner only, with the logistic regression of highest AUC
-    results = {"lightgbm+none": {**trees, "model": "lightgbm"},
-               "logistic_regression+class_weight": {**linear, "model": "logistic_regression", "auc": 0.7},
-               "logistic_regression+none": {**linear, "oof": sigmoid(-z_linear), "model": "logistic_regression",
-                                            "auc": 0.6}}
-    assert add_blend(results, "logistic_regression+none", None, y, params, COST, 0) == {}
-    assert add_blend(results, "lightgbm+none", None, y, {**params, "blend": {"seeds": 0, "weights": [0.5]}},
-                     COST, 0) == {}
-    refined = add_blend(results, "lightgbm+none", None, y, params, COST, 0)["blend"]
-    np.testing.assert_allclose(refined["oof"], result["oof"], rtol=1e-12)  # the AUC 0.7 one, not the 0.6 one
-    # the scale path: a bag of 5 served, its first member alone out of fold (no rows: any refit would fail)
-    scaled = blend(trees, linear, None, y, {**params, "blend": {"seeds": 5, "weights": [0.25]}}, COST, seed=0,
-                   oof_seeds=1)
-    assert scaled["params"]["seeds"] == 5 and scaled["oof_seeds"] == 1 and result["oof_seeds"] == 1
-    np.testing.assert_allclose(scaled["oof"], sigmoid(0.75 * z_trees + 0.25 * z_linear), rtol=1e-12)
-    with pytest.raises(TypeError):  # without oof_seeds the bag is refitted out of fold: it needs the rows
-        blend(trees, linear, None, y, {**params, "blend": {"seeds": 2, "weights": [0.25]}}, COST, seed=0)
+def _sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def test_stacker_weights_a_useless_member_zero_and_twins_equally():
+    rng = np.random.default_rng(0)
+    y = (rng.random(4000) < 0.1).astype(np.int64)
+    signal = 1.5 * y + rng.normal(size=4000)  # informative log-odds
+    noise = rng.normal(size=4000)  # no link to the label
+    w = stack(np.column_stack([_sigmoid(signal), _sigmoid(noise)]), y)
+    assert w[0] == pytest.approx(1.0) and w[1] == pytest.approx(0.0, abs=1e-9)  # a member only counts by its weight
+    twins = stack(np.column_stack([_sigmoid(signal), _sigmoid(signal)]), y)
+    np.testing.assert_allclose(twins, [0.5, 0.5], atol=1e-6)  # the ridge makes the solution unique and symmetric
+    half = 1.5 * y + rng.normal(size=4000)  # a second, independent view of the same signal: both count
+    both = stack(np.column_stack([_sigmoid(signal), _sigmoid(half)]), y)
+    assert 0.35 < both[0] < 0.65 and both.sum() == pytest.approx(1.0)
+    assert roc_auc_score(y, signal + half) > max(roc_auc_score(y, signal), roc_auc_score(y, half))
+    flat = stack(np.column_stack([np.full(4000, 0.1), np.full(4000, 0.1)]), y)  # no signal at all: equal weights
+    np.testing.assert_allclose(flat, [0.5, 0.5])
+
+
+def test_ensemble_stacks_the_servable_candidates_only_and_drops_light_members():
+    rng = np.random.default_rng(1)
+    y = (rng.random(3000) < 0.1).astype(np.int64)
+    z = {"lightgbm+none": 1.5 * y + rng.normal(size=3000), "logistic_regression+none": 1.2 * y + rng.normal(size=3000),
+         "lightgbm+undersample": rng.normal(size=3000), "random_forest+none": 3.0 * y + rng.normal(size=3000),
+         "scorecard+none": 3.0 * y + rng.normal(size=3000)}
+    noise = z["lightgbm+undersample"]
+    for label in (0, 1):  # no link to the label at all: the same mean among defaulters and good clients
+        noise[y == label] -= noise[y == label].mean()
+    results = {n: {"oof": _sigmoid(v), "model": n.split("+")[0], "strategy": n.split("+")[1], "auc": 0.7,
+                   "params": {"n": n}, "fit_seconds": 1.0, "fold_models": [n]} for n, v in z.items()}
+    params = {"folds": 5, "fbeta": 2, "ensemble": {"min_weight": 0.05, "l2": 1.0}}
+    served = ensemble(results, y, params, COST)
+    # the forest and the scorecard are stronger here, but not servable; the noise member is dropped
+    assert served["params"]["members"] == ["lightgbm+none", "logistic_regression+none"]
+    w = np.asarray(served["params"]["weights"])
+    np.testing.assert_allclose(w, stack(np.column_stack([results[n]["oof"] for n in served["params"]["members"]]), y),
+                               atol=1e-6)
+    np.testing.assert_allclose(served["oof"], _sigmoid(w[0] * z["lightgbm+none"] + w[1] * z["logistic_regression+none"]),
+                               rtol=1e-5)
+    assert served["fold_models"] == [["lightgbm+none"], ["logistic_regression+none"]]
+    assert served["auc"] == roc_auc_score(y, served["oof"])
+    with pytest.raises(ValueError, match="none of .* is a model the ensemble is built from"):
+        ensemble({"random_forest+none": results["random_forest+none"]}, y, params, COST)
 
 
 def _weak_signal(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -166,12 +186,17 @@ def test_early_stopping_chooses_one_count_and_predicts_out_of_fold_with_it():
     x, y = _weak_signal(3000, 0)
     params = {"n_estimators": 400, "learning_rate": 0.2, "num_leaves": 15, "min_child_samples": 20,
               "deterministic": True, "force_col_wise": True}
-    oof, rounds, _ = early_stopping_out_of_fold(make_pipeline("lightgbm", "none", 0, params), x, y, 3, 0, 400, 20)
+    oof, rounds, _, models = early_stopping_out_of_fold(make_pipeline("lightgbm", "none", 0, params), x, y, 3, 0, 400,
+                                                        20)
     assert 1 <= rounds < 100  # a fast learning rate on a weak signal overfits early: nowhere near 400 trees
     manual = np.zeros(len(y))
-    for fit, val in StratifiedKFold(3, shuffle=True, random_state=0).split(x, y):
+    for (fit, val), fold_model in zip(StratifiedKFold(3, shuffle=True, random_state=0).split(x, y), models):
         model = make_pipeline("lightgbm", "none", 0, {**params, "n_estimators": rounds}).fit(x[fit], y[fit])
         manual[val] = model.predict_proba(x[val])[:, 1]
+        # the kept fold model predicts at the common count everywhere, as the served ensemble will use it
+        assert np.allclose(fold_model.predict_proba(x)[:, 1], model.predict_proba(x)[:, 1])
+        assert np.allclose(fold_model.steps[-1][1].booster_.predict(x, raw_score=True),
+                           model.steps[-1][1].booster_.predict(x, raw_score=True))
     assert np.allclose(oof, manual)  # every fold is predicted at the common count, by a model that never saw it
     curve = []  # the mean validation AUC of each count: the chosen one is the best of those every fold reached
     for fit, val in StratifiedKFold(3, shuffle=True, random_state=0).split(x, y):
@@ -199,19 +224,20 @@ def test_lightgbm_on_few_clients_learns_with_the_leaf_floor():
     y = (rng.random(640) < 1 / (1 + np.exp(-(-2.5 + 1.2 * x[:, 0])))).astype(np.int64)
     kernel = {"n_estimators": 300, "learning_rate": 0.05, "num_leaves": 34, "min_child_weight": 39.3259775,
               "deterministic": True, "force_col_wise": True, "n_jobs": 1}
-    oof, _, _ = early_stopping_out_of_fold(make_pipeline("lightgbm", "none", 0, kernel), x, y, 5, 0, 300, 30)
+    oof, _, _, _ = early_stopping_out_of_fold(make_pipeline("lightgbm", "none", 0, kernel), x, y, 5, 0, 300, 30)
     assert np.unique(oof).size <= 5 and roc_auc_score(y, oof) == pytest.approx(0.5, abs=0.03)  # the prior per fold
     params = {"folds": 5, "early_stopping_rounds": 30, "fbeta": 2}
     result = evaluate("lightgbm", "none", kernel, x, y, params, {"fn_cost": 10, "fp_cost": 1}, 0)
     assert result["params"]["min_child_weight"] < 39.3 and result["auc"] > 0.75
-    assert result["params"]["min_child_weight"] == leaf_floor(kernel, y, 0.8)["min_child_weight"]  # what the refit uses
+    assert result["params"]["min_child_weight"] == leaf_floor(kernel, y, 0.8)["min_child_weight"]  # the folds' floor
 
 
-@pytest.mark.parametrize("blended", [False, True])
-def test_refit_is_trained_on_train_and_holdout_and_nothing_else(tmp_path, monkeypatch, blended):
+def test_the_served_model_is_the_evaluated_cross_fitted_ensemble(tmp_path, monkeypatch):
+    """Nothing is refitted: the fold models that scored the training clients out of fold are the served model,
+    which scores the hold-out once and the test clients; no fold model saw a hold-out row or its own fold."""
     import polars as pl
-    from sklearn.base import clone
 
+    from creditscore.modelling.models import members
     from stages.train import train
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
@@ -229,35 +255,53 @@ def test_refit_is_trained_on_train_and_holdout_and_nothing_else(tmp_path, monkey
     (tmp_path / "selection.json").write_text(json.dumps({"features": names}))
     lightgbm = {"n_estimators": 300, "learning_rate": 0.1, "num_leaves": 7, "deterministic": True,
                 "force_col_wise": True}
-    params = {"folds": 3, "benchmark_sample": 100_000, "early_stopping_rounds": 20, "fbeta": 2, "models": ["lightgbm"],
-              "strategies": ["none"], "lightgbm": lightgbm, "search_budget": 0, "search_space": {},
-              "mlflow": {"experiment": "test", "registered_model": "test-model", "alias": "champion"}}
-    if blended:  # LightGBM bagged over 3 seeds with the logistic regression: the winner on this signal
-        params.update(models=["lightgbm", "logistic_regression"], blend={"seeds": 3, "weights": [0.0, 0.2, 0.4]})
+    params = {"folds": 3, "benchmark_sample": 100_000, "early_stopping_rounds": 20, "fbeta": 2,
+              "models": ["lightgbm", "logistic_regression"], "strategies": ["none"], "lightgbm": lightgbm,
+              "logistic_regression": {"C": 0.1}, "search_budget": 0, "search_space": {},
+              "ensemble": {"min_weight": 0.0, "l2": 1.0}, "mlflow": {"experiment": "test"}}
     metrics = train(features, tmp_path / "selection.json", tmp_path / "model.joblib", tmp_path / "predictions",
                     tmp_path / "plots", params, COST, 0)
     (x_fit, y_fit), (x_hold, y_hold), (x_test, _) = splits["train"], splits["holdout"], splits["test"]
-    served = load(tmp_path / "model.joblib", TrainedModel, checksum=False).pipeline
-    settings = {**lightgbm, "n_estimators": metrics["n_estimators"]}
-    model = "lightgbm"
-    if blended:
-        assert metrics["model"].startswith("blend(") and metrics["blend"]["seeds"] == 3
-        assert metrics["blend"]["weight"] > 0  # the logistic regression is a member too
-        model, settings = "blend", {"lightgbm_strategy": "none", "lightgbm": settings, "seeds": 3,
-                                    "linear_strategy": metrics["blend"]["linear"].split("+")[1], "linear": {},
-                                    "weight": metrics["blend"]["weight"]}
-    assert metrics["n_estimators"] < 300 and metrics["refit"] == {"clients": 3000, "train_clients": 2400,
-                                                                  "holdout_clients": 600}
-    expected = make_pipeline(model, "none", 0, settings).fit(np.vstack([x_fit, x_hold]), np.r_[y_fit, y_hold])
-    train_only = make_pipeline(model, "none", 0, settings).fit(x_fit, y_fit)
-    assert np.array_equal(served.predict_proba(x_test), expected.predict_proba(x_test))
-    assert not np.allclose(served.predict_proba(x_test), train_only.predict_proba(x_test))
-    test_pred = pl.read_parquet(tmp_path / "predictions" / "test.parquet")["proba"].to_numpy()
-    assert np.allclose(test_pred, expected.predict_proba(x_test)[:, 1])
-    # the one hold-out evaluation is by the model that never saw the hold-out
-    hold_pred = pl.read_parquet(tmp_path / "predictions" / "holdout.parquet")["proba"].to_numpy()
-    assert np.allclose(hold_pred, clone(train_only).fit(x_fit, y_fit).predict_proba(x_hold)[:, 1])
+    trained = load(tmp_path / "model.joblib", TrainedModel, checksum=False)
+    served = trained.pipeline
+    assert trained.params["settings"][0]["n_estimators"] == metrics["n_estimators"] < 300
+    folds = list(StratifiedKFold(3, shuffle=True, random_state=0).split(x_fit, y_fit))
+    weights = dict(zip(metrics["ensemble"]["members"], [m["weight"] for m in metrics["ensemble"]["members"].values()]))
+    assert sorted(weights) == ["lightgbm+none", "logistic_regression+none"] and sum(weights.values()) == pytest.approx(1)
+    parts = members(served)
+    assert len(parts) == 6 and metrics["ensemble"]["fold_models"] == 6  # 2 members x 3 fold models
+    # each fold model was fitted on its training fold: refitted there, it gives the same predictions
+    oof_z = np.zeros(len(y_fit))
+    for j, name in enumerate(sorted(weights)):
+        for k, (fit, val) in enumerate(folds):
+            fold_model, weight = parts[3 * j + k]
+            assert weight == pytest.approx(weights[name] / 3)
+            settings = trained.params["settings"][j]  # LightGBM's: its leaf floor and early-stopped count
+            again = make_pipeline(name.split("+")[0], "none", 0, settings).fit(x_fit[fit], y_fit[fit])
+            assert np.allclose(fold_model.predict_proba(x_hold), again.predict_proba(x_hold))
+            p = np.clip(fold_model.predict_proba(x_fit[val])[:, 1], 1e-15, 1 - 1e-15)
+            oof_z[val] += weights[name] * np.log(p / (1 - p))
+    predictions = tmp_path / "predictions"
+    oof = pl.read_parquet(predictions / "oof.parquet")["proba"].to_numpy()
+    np.testing.assert_allclose(oof, 1 / (1 + np.exp(-oof_z)), rtol=1e-6)  # the threshold learns from these
+    hold_pred = pl.read_parquet(predictions / "holdout.parquet")["proba"].to_numpy()
+    test_pred = pl.read_parquet(predictions / "test.parquet")["proba"].to_numpy()
+    assert np.allclose(hold_pred, served.predict_proba(x_hold)[:, 1])  # the hold-out's figures are the served model's
+    assert np.allclose(test_pred, served.predict_proba(x_test)[:, 1])
     assert metrics["holdout_auc"] == round(roc_auc_score(y_hold, hold_pred), 5)
+    interval = metrics["holdout_auc_interval"]
+    assert interval["low"] < metrics["holdout_auc"] < interval["high"]
+    assert metrics["clients"] == {"train": 2400, "holdout": 600, "benchmark": 2400}
+
+
+def test_a_model_the_api_cannot_load_is_refused_before_any_artifact():
+    from creditscore.params import ParamsError
+    from stages.train import refuse_unservable
+
+    forest = make_pipeline("random_forest", "none", 0, {"n_estimators": 5, "n_jobs": 1})
+    with pytest.raises(ParamsError, match="random_forest, which the API cannot load from requirements-serving.txt"):
+        refuse_unservable(forest)
+    refuse_unservable(make_pipeline("lightgbm", "none", 0, {}))  # servable: no error
 
 
 def test_train_monotone_becomes_lightgbm_constraints_and_scorecard_trends():

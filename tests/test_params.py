@@ -22,7 +22,15 @@ def test_the_repository_params_are_valid_and_returned_unchanged():
 
 
 @pytest.mark.parametrize("change,message", [
-    (("train", "blend", "seeds", -1), "train.blend.seeds: input should be greater than or equal to 0, got -1"),
+    (("train", "ensemble", "min_weight", -0.1),
+     "train.ensemble.min_weight: input should be greater than or equal to 0, got -0.1"),
+    (("train", "models", ["random_forest", "scorecard"]),
+     "train.models: must include lightgbm or logistic_regression, the models the served ensemble is built from (the "
+     "forest needs shap and the scorecard optbinning, which the API does not carry)"),
+    (("train", "models", ["lightgbm"]),
+     "train.models: must include scorecard, the challenger whose card and figures the threshold and register stages "
+     "report"),
+    (("threshold", "pd_floor", 0.0), "threshold.pd_floor: input should be greater than 0, got 0.0"),
     (("train", "foldz", 3), "train.foldz: unknown key"),
     (("cost", "fn_cost", "10"), "cost.fn_cost: input should be a valid number, got '10'"),
     (("drift", "fail_on_alert", "no"), "drift.fail_on_alert: input should be a valid boolean, got 'no'"),
@@ -32,8 +40,6 @@ def test_the_repository_params_are_valid_and_returned_unchanged():
     (("engineer", "groups", ["application", "bureaux"]),
      "engineer.groups: unknown group(s) ['bureaux']; expected some of ['application', 'bureau', "
      "'previous', 'pos_cash', 'installments', 'credit_card', 'recent_and_rates']"),
-    (("train", "blend", "weights", [0.0, 1.0]),
-     "train.blend.weights: every weight of the logistic regression must be in [0, 1)"),
     (("threshold", "calibration", "beta"), "threshold.calibration: input should be 'isotonic' or 'sigmoid', got 'beta'"),
 ])
 def test_a_bad_value_names_its_key(change, message):

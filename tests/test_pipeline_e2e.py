@@ -101,10 +101,15 @@ def test_repro_runs_then_has_nothing_to_do_and_is_byte_reproducible(repo):
     train = json.loads((repo / "metrics" / "train.json").read_text())
     threshold = json.loads((repo / "metrics" / "threshold.json").read_text())
     assert "scorecard+none" in train["candidates"] and train["scorecard"]["n_features"] <= 20
-    assert train["blend"]["oof_seeds"] == 1 if "blend" in train else train["model"] != "blend"
+    assert train["model"].startswith("ensemble(") and train["clients"]["benchmark"] == 900
+    assert abs(sum(m["weight"] for m in train["ensemble"]["members"].values()) - 1) < 1e-5
     assert len(pl.read_parquet(repo / "data" / "predictions" / "scorecard_oof.parquet")) == 900  # the sample's
-    assert len(pl.read_parquet(repo / "data" / "predictions" / "oof.parquet")) == 1200  # the winner: every client
-    assert threshold["challenger"]["validation"]["holdout"]["gini"] > 0.2  # the challenger's figures beside the winner's
+    assert len(pl.read_parquet(repo / "data" / "predictions" / "oof.parquet")) == 1200  # the served: every client
+    assert threshold["challenger"]["validation"]["holdout"]["gini"] > 0.2  # the challenger's figures beside the served
+    interval = train["holdout_auc_interval"]
+    assert interval["low"] < train["holdout_auc"] < interval["high"]
+    bounds = threshold["pd_bounds"]  # no probability of default of exactly 0 or 1
+    assert bounds["floor"] <= bounds["holdout_min"] and bounds["holdout_max"] <= bounds["ceiling"] < 1
     card = (repo / "data" / "scorecard" / "table.csv").read_text().splitlines()
     assert card[0] == "feature,bin,clients,defaults,default_rate,woe,iv,points" and len(card) > 20
     assert len(list((repo / "reports" / "explain").glob("waterfall_*.png"))) == 6

@@ -34,13 +34,15 @@ def test_curves_for_dvc_plots():
 def test_candidate_names_and_tree_counts():
     single = {"model": "lightgbm", "strategy": "class_weight", "params": {"n_estimators": 300}}
     assert describe(single) == "lightgbm+class_weight" and n_trees(single) == 300
-    blend = {"model": "blend", "strategy": "none", "params": {"weight": 0.25, "linear_strategy": "none", "seeds": 5,
-                                                               "lightgbm_strategy": "none",
-                                                               "lightgbm": {"n_estimators": 441}}}
-    assert describe(blend) == "blend(0.75 x lightgbm+none x 5 seeds + 0.25 x logistic_regression+none)"
-    assert n_trees(blend) == 441
-    bag = {**blend, "params": {**blend["params"], "weight": 0.0}}
-    assert describe(bag) == "blend(1 x lightgbm+none x 5 seeds)"
+    ensemble = {"model": "ensemble", "strategy": "none", "params": {
+        "members": ["lightgbm+none", "lightgbm+none+search1", "logistic_regression+none"], "weights": [0.5, 0.3, 0.2],
+        "folds": 5, "settings": [{"n_estimators": 441}, {"n_estimators": 612}, {"C": 0.1}]}}
+    assert describe(ensemble) == ("ensemble(0.5 x lightgbm+none + 0.3 x lightgbm+none+search1 + "
+                                  "0.2 x logistic_regression+none; 5 fold models each)")
+    assert n_trees(ensemble) == 612
+    linear = {**ensemble, "params": {**ensemble["params"], "members": ["logistic_regression+none"], "weights": [1.0],
+                                     "settings": [{"C": 0.1}]}}
+    assert describe(linear) == "ensemble(1 x logistic_regression+none; 5 fold models each)" and n_trees(linear) is None
     assert n_trees({"model": "logistic_regression", "strategy": "none", "params": {}}) is None
 
 

@@ -4,8 +4,9 @@
 (log-odds for LightGBM and logistic regression) away from the base value; contributions plus the base
 value equal the score exactly. For LightGBM these are the booster's TreeSHAP values (`pred_contrib`),
 for logistic regression the exact linear SHAP values against the training data (coefficient x
-standardised value, the scaler having centred every feature on its training mean), and for a blend
-(`creditscore.modelling.models.LogitBlend`) the same weighted sum of its members' contributions as its score; for
+standardised value, the scaler having centred every feature on its training mean), and for the ensemble
+(`creditscore.modelling.models.CrossFitEnsemble`) the same weighted sum of its fold models' contributions as its
+score; for
 the points scorecard, each feature's coefficient times its weight of evidence, centred on the training clients. The
 explain stage checks them against the `shap` library. None needs `shap` at serving time.
 """
@@ -45,7 +46,7 @@ def contributions(pipeline, x: np.ndarray) -> Contributions:
     x = np.atleast_2d(np.asarray(x, dtype=np.float64))
     model = pipeline.steps[-1][1]
     kind = model_kind(pipeline)
-    if kind == "blend":
+    if kind == "ensemble":
         parts = [(contributions(m, x), w) for m, w in members(pipeline)]
         return Contributions(sum(w * c.values for c, w in parts), sum(w * c.base for c, w in parts), "log-odds")
     xt = preprocess(pipeline, x)
@@ -78,7 +79,7 @@ def raw_score(pipeline, x: np.ndarray) -> np.ndarray:
     kind = model_kind(pipeline)
     if kind == "lightgbm":
         return pipeline.steps[-1][1].booster_.predict(preprocess(pipeline, x), raw_score=True)
-    if kind == "blend":
+    if kind == "ensemble":
         return sum(w * raw_score(m, x) for m, w in members(pipeline))
     p = pipeline.predict_proba(x)[:, 1]
     if kind == "random_forest":

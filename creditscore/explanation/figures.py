@@ -11,6 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # figures are written headlessly
 import matplotlib.pyplot as plt  # noqa: E402
+import lightgbm as lgb  # noqa: E402
 import numpy as np  # noqa: E402
 
 from creditscore.explanation.contributions import contributions, preprocess  # noqa: E402
@@ -20,13 +21,17 @@ from creditscore.modelling.models import members, model_kind  # noqa: E402
 def native_importance(pipeline, n: int) -> tuple[str, np.ndarray]:
     """The model's own importance: LightGBM gain, |standardised coefficient|, or impurity decrease.
 
-    A blend's is its LightGBM members' gain, averaged (the logistic regression has no gain to add to it).
+    The ensemble's is its LightGBM fold models' gain, averaged (a logistic regression has no gain to add to it);
+    an ensemble of logistic regressions only, their mean |standardised coefficient|.
     """
     model = pipeline.steps[-1][1]
     kind = model_kind(pipeline)
-    if kind == "blend":
-        gains = [native_importance(m, n)[1] for m, _ in members(pipeline) if model_kind(m) == "lightgbm"]
-        return "lightgbm_gain_mean_over_seeds", np.mean(gains, axis=0)
+    if kind == "ensemble":
+        parts = [(model_kind(m), native_importance(m, n)[1]) for m, _ in members(pipeline)]
+        name = "lightgbm" if any(k == "lightgbm" for k, _ in parts) else "logistic_regression"
+        values = np.mean([v for k, v in parts if k == name], axis=0)
+        return ("lightgbm_gain_mean_over_fold_models" if name == "lightgbm"
+                else "abs_standardised_coefficient_mean_over_fold_models"), values
     if kind == "lightgbm":
         return "lightgbm_gain", model.booster_.feature_importance(importance_type="gain").astype(float)
     if kind == "logistic_regression":
@@ -44,13 +49,15 @@ def native_importance(pipeline, n: int) -> tuple[str, np.ndarray]:
 def shap_library_check(pipeline, x_sample: np.ndarray, x_background: np.ndarray) -> float:
     """Largest difference between our contributions and the `shap` library's on a sample.
 
-    For a blend, the first member of each kind (a LightGBM seed, the logistic regression) is checked against
-    the library, and the largest difference, weighted as the member is in the blend, is returned: the other
-    seeds go through the same code (`tests/test_explain.py` checks the whole blend's sum against its members').
+    For the ensemble, the first fold model of each kind (LightGBM, logistic regression) is checked against the
+    library, and the largest difference, weighted as the fold model is in the ensemble, is returned: the other
+    fold models go through the same code (`tests/test_explain.py` checks the ensemble's sum against its members').
+    A logistic regression's linear SHAP values are taken against its own scaler's centre (the mean of the rows
+    it was fitted on, 0 once standardised), which is where our contributions centre them.
     """
     import shap
     kind = model_kind(pipeline)
-    if kind == "blend":
+    if kind == "ensemble":
         first = {}
         for m, w in members(pipeline):
             first.setdefault(model_kind(m), (m, w))
@@ -61,9 +68,11 @@ def shap_library_check(pipeline, x_sample: np.ndarray, x_background: np.ndarray)
         with warnings.catch_warnings():  # shap's notice that it returns one array for a binary LightGBM: we use that
             warnings.filterwarnings("ignore", message="LightGBM binary classifier with TreeExplainer",
                                     category=UserWarning)
-            theirs = np.asarray(shap.TreeExplainer(pipeline.steps[-1][1].booster_).shap_values(xt))
+            # the trees it predicts with: a fold model keeps its booster's `best_iteration` (the common count)
+            booster = pipeline.steps[-1][1].booster_
+            theirs = np.asarray(shap.TreeExplainer(lgb.Booster(model_str=booster.model_to_string())).shap_values(xt))
     elif kind == "logistic_regression":
-        background = preprocess(pipeline, x_background)  # every row, not the masker's default 100-row sample
+        background = np.zeros((1, xt.shape[1]))  # the scaler's centre, in the standardised space of `xt`
         explainer = shap.LinearExplainer(pipeline.steps[-1][1],
                                          shap.maskers.Independent(background, max_samples=len(background)))
         theirs = np.asarray(explainer.shap_values(xt))

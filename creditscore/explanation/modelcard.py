@@ -51,20 +51,35 @@ def _older(block: dict | None, monotone: dict) -> str:
             f"probability is {_fmt(block['mean_change'], 5)}, the largest {_fmt(block['max_change'], 5)}. {constrained}")
 
 
-def _blend(train: dict) -> str:
-    """What the blend is made of and how its weight was chosen, when the winner is one."""
-    if "blend" not in train:
-        return ""
-    b = train["blend"]
-    by_weight = ", ".join(f"{w}: {_fmt(a)}" for w, a in b["oof_auc_by_weight"].items())
-    return (f" It averages `{b['lightgbm']}` over {b['seeds']} seeds in log-odds and mixes in `{b['linear']}` with "
-            f"weight {b['weight']}, the weight of highest out-of-fold AUC on the training clients ({by_weight}); "
-            "its explanations are the same weighted sum of its members' contributions.")
+def _ensemble(train: dict) -> str:
+    """What the served ensemble is made of and how its weights were learned."""
+    e = train["ensemble"]
+    members = ", ".join(f"`{n}` {m['weight']:g} (out-of-fold AUC {_fmt(m['auc'])})" for n, m in e["members"].items())
+    return (f" It is a cross-fitted ensemble of {e['fold_models']} fold models: each member's {e['folds']} fold models "
+            "averaged in log-odds, the members mixed at weights learned by a non-negative logistic regression on "
+            f"their out-of-fold log-odds: {members}. Its explanations are the same weighted sum of its fold models' "
+            "contributions.")
+
+
+def _uncertainty(train: dict, threshold: dict) -> str:
+    """The hold-out figures' intervals and the bands' rank-ordering test."""
+    u = threshold["validation"]["holdout"]["uncertainty"]
+    r = u["rank_ordering"]
+    inversions = ", ".join(f"bands {i['bands'][0]}-{i['bands'][1]} ({_fmt(i['default_rates'][0])} then "
+                           f"{_fmt(i['default_rates'][1])}, adjusted p {_fmt(i['p_adjusted'])})" for i in r["inversions"])
+    order = ("The hold-out default rate rises with every band." if r["rank_ordered"] else
+             f"Inversions of the default rate between adjacent bands: {inversions}; "
+             f"{r['significant_inversions']} of them significant at {r['alpha']} ({r['test']}).")
+    a = u["auc"]
+    return (f"Hold-out AUC {_fmt(a['auc'])} (95% DeLong interval {_fmt(a['low'])} to {_fmt(a['high'])}), Gini "
+            f"{_fmt(u['gini']['value'])} ({_fmt(u['gini']['low'])} to {_fmt(u['gini']['high'])}), KS "
+            f"{_fmt(u['ks']['value'])} ({_fmt(u['ks']['low'])} to {_fmt(u['ks']['high'])}; stratified bootstrap). "
+            f"{order} Rank correlation of band and default rate: {_fmt(r['spearman'])}.")
 
 
 def _validation(threshold: dict) -> str:
-    """Gini, KS, Brier and ECE of the winner's calibrated score and of the scorecard challenger, and their bands."""
-    models = [("winner (calibrated)", threshold["validation"])]
+    """Gini, KS, Brier and ECE of the served calibrated score and of the scorecard challenger, and their bands."""
+    models = [("served (calibrated)", threshold["validation"])]
     if "challenger" in threshold:
         models.append(("scorecard challenger", threshold["challenger"]["validation"]))
     header = ["figure"] + [f"{name}, {part}" for name, _ in models for part in ("hold-out", "out of fold")]
@@ -73,7 +88,7 @@ def _validation(threshold: dict) -> str:
                                ("KS reached at P(default)", "ks_probability", 4), ("KS reached at points", "ks_points", 1),
                                ("Brier score", "brier", 5), ("expected calibration error (10 equal-count bands)", "ece", 5)):
         rows.append([label] + [_fmt(v[part].get(key), digits) for _, v in models for part in ("holdout", "out_of_fold")])
-    parts = [_table(header, rows), "The out-of-fold figures are those of the training clients, on which the winner's "
+    parts = [_table(header, rows), "The out-of-fold figures are those of the training clients, on which the served model's "
              "calibration and both thresholds were chosen."]
     for name, v in models:
         bands = v["holdout"]["bands"]
@@ -88,7 +103,7 @@ def _validation(threshold: dict) -> str:
 
 
 def _scorecard(params: dict, train: dict, threshold: dict, table: list[dict]) -> str:
-    """The challenger: what it is, how it did beside the winner, its information values and its card."""
+    """The challenger: what it is, how it did beside the served model, its information values and its card."""
     if "scorecard" not in train:
         return "The scorecard challenger is not among `train.models` in this run."
     sc, p, points = train["scorecard"], params["train"]["scorecard"], params["points"]
@@ -99,13 +114,12 @@ def _scorecard(params: dict, train: dict, threshold: dict, table: list[dict]) ->
             f"{p['max_correlation']} with one kept before; a logistic regression on the weights of evidence) is scored "
             f"on the same folds and cost as every candidate. {points['base_points']:g} points at good:bad odds of "
             f"{points['base_odds']:g}:1, {points['pdo']:g} more points each time the odds double. "
-            f"Cross-validated AUC {_fmt(sc['cv_auc'])}, hold-out AUC {_fmt(sc['holdout_auc'])} (the winner: "
+            f"Cross-validated AUC {_fmt(sc['cv_auc'])}, hold-out AUC {_fmt(sc['holdout_auc'])} (the served model: "
             f"{_fmt(train['cv_auc'])} and {_fmt(train['holdout_auc'])}); "
-            + ("**it won the benchmark and is served**. " if sc["won"] else "it did not win, and is reported as the "
-               "challenger. ")
+            + "it is reported as the challenger, never served (the API does not carry optbinning). "
             + (f"At its own least-cost threshold (chosen out of fold) its hold-out cost per client is "
                f"{_fmt(ch['holdout_cost_per_client'])}, against {_fmt(threshold['holdout_cost_per_client'])} for the "
-               "winner. " if ch else "")
+               "served model. " if ch else "")
             + "Its table is `data/scorecard/table.csv`, every feature's information value "
               "`data/scorecard/information_values.csv`, and every client's points per feature "
               "`data/scorecard/points.parquet`.")
@@ -178,14 +192,19 @@ def render_model_card(params: dict, metrics: dict, figures_dir: Path, card_dir: 
         "imbalanced-learn pipeline, so they only ever see training folds. LightGBM's number of trees comes from "
         f"early stopping inside the cross-validation (patience {params['train']['early_stopping_rounds']} trees; the "
         "count of best mean validation AUC over the folds), and a seeded random search tries "
-        f"{params['train']['search_budget']} more configurations. The winner is fitted on the training clients and "
-        "scored once on the hold-out: every hold-out figure below comes from that model. **The served and submitted "
-        f"model is then refitted with the same settings on every labelled client** (training and hold-out: "
-        f"{train['refit']['clients']} clients); its calibration and threshold are those chosen on the out-of-fold "
-        "predictions of the training clients.",
+        f"{params['train']['search_budget']} more configurations. **No candidate is picked by a figure.** Every "
+        "LightGBM and logistic regression candidate enters the served ensemble at a weight learned on its out-of-fold "
+        "predictions; one that adds nothing gets 0. The served model is the ensemble of the very fold models that "
+        f"scored the {train['clients']['train']} training clients out of fold: its calibration and threshold are "
+        "learned on those out-of-fold predictions, it scores the hold-out once, and it is not refitted afterwards, "
+        "so every hold-out figure below is the served model's own.",
         f"**Imbalance treatment.** The default rate is about 8%. Candidates compare no treatment, class weights, "
-        f"random undersampling and SMOTE; the winner is `{train['model']}`." + _blend(train),
-        "**Benchmark of every candidate** (cross-validated; cost per client at each candidate's own best threshold):",
+        f"random undersampling and SMOTE; the served model is `{train['model']}`." + _ensemble(train)
+        + f" A rule taking the candidate of least cost at its own threshold would have served "
+        f"`{train['least_cost_candidate']['name']}` (out-of-fold AUC {_fmt(train['least_cost_candidate']['auc'])}): "
+        "between candidates this close that cost is noise.",
+        "**Benchmark of every candidate** (a report, not the selector; cross-validated; cost per client at each "
+        "candidate's own best threshold):",
         _table(["candidate", "AUC", "cost/client", "recall", "precision", f"F{params['train']['fbeta']}"], cand_rows),
         "## Cost function and threshold",
         f"A granted defaulter costs {cost['fn_cost']}, a refused good client costs {cost['fp_cost']}. Scores are "
@@ -193,8 +212,10 @@ def render_model_card(params: dict, metrics: dict, figures_dir: Path, card_dir: 
         "threshold minimising the total cost on those same out-of-fold predictions is chosen; the hold-out is only "
         "reported on.",
         _table(["metric", "value"], [
-            ["winner", train["model"]], ["features", train["n_features"]], ["CV AUC", train["cv_auc"]],
-            ["hold-out AUC", train["holdout_auc"]], ["threshold (calibrated P(default))", threshold["threshold"]],
+            ["served model", train["model"]], ["features", train["n_features"]], ["CV AUC", train["cv_auc"]],
+            ["hold-out AUC", train["holdout_auc"]],
+            ["hold-out AUC, 95% interval", f"{train['holdout_auc_interval']['low']} to "
+                                           f"{train['holdout_auc_interval']['high']}"], ["threshold (calibrated P(default))", threshold["threshold"]],
             ["hold-out cost per client", threshold["holdout_cost_per_client"]],
             ["cost vs accepting everyone", threshold["holdout_cost_vs_accept_all"]],
             ["cost vs refusing everyone", threshold["holdout_cost_vs_refuse_all"]],
@@ -202,10 +223,15 @@ def render_model_card(params: dict, metrics: dict, figures_dir: Path, card_dir: 
             ["precision", threshold["holdout_precision"]]]),
         "## Calibration",
         f"Hold-out Brier score {_fmt(threshold['holdout_brier_raw'], 5)} before and "
-        f"{_fmt(threshold['holdout_brier_calibrated'], 5)} after {threshold['calibration']} calibration "
-        "(`plots/threshold/reliability.json`; `dvc plots show`).",
+        f"{_fmt(threshold['holdout_brier_calibrated'], 5)} after {threshold['calibration']} calibration, expected "
+        f"calibration error {_fmt(threshold['holdout_ece_raw'], 5)} before and "
+        f"{_fmt(threshold['holdout_ece_calibrated'], 5)} after (`plots/threshold/reliability.json`; `dvc plots "
+        f"show`). Every probability of default is kept within [{threshold['pd_bounds']['floor']}, "
+        f"{threshold['pd_bounds']['ceiling']}] (`threshold.pd_floor`, `threshold.pd_ceiling`): no applicant is "
+        "scored certain to repay or to default.",
         "## Validation figures",
         _validation(threshold),
+        _uncertainty(train, threshold),
         "## The points scorecard challenger",
         _scorecard(params, train, threshold, metrics.get("scorecard_table", [])),
         "## Global interpretability",
@@ -237,8 +263,8 @@ def render_model_card(params: dict, metrics: dict, figures_dir: Path, card_dir: 
             "The synthetic population's risk is a sum of non-linear single-feature shapes fitted to real default "
             "rates, so models rank on it as on real rows (LightGBM ahead of logistic regression); the figures of a "
             "synthetic run are still not those of real clients. Read the benchmark table of your own run.",
-            "The served model is refitted on training and hold-out clients after the hold-out evaluation: its "
-            "quality is estimated by the model trained without the hold-out, not measured on unseen clients.",
+            "The served model never sees the hold-out clients: they measure it, and it does not learn from them "
+            "(about a fifth of the labelled clients). A lender with few labels can lower `data.holdout_size`.",
             "Gender and age are inputs or proxies (age is one of the strongest predictors); the gaps above should be "
             "reviewed against the lender's legal obligations before use.",
             "The cost matrix (10:1) is a business assumption; the threshold moves with it (`params.yaml: cost`).",

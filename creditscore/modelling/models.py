@@ -14,7 +14,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from creditscore.modelling.scorecard import PointsScorecard
-from creditscore.params import MODELS, STRATEGIES  # noqa: E402  ("blend" is built from two of the models)
+from creditscore.params import MODELS, STRATEGIES
+
+# The model kinds the ensemble is built from: what requirements-serving.txt scores and explains (the forest's
+# contributions need `shap`, the scorecard `optbinning`; neither is installed on the web host).
+SERVABLE = ("lightgbm", "logistic_regression")
 
 
 def _estimator(model: str, strategy: str, seed: int, params: dict):
@@ -39,8 +43,6 @@ def make_pipeline(model: str, strategy: str, seed: int, params: dict | None = No
     LightGBM and the forest take missing values as they are; SMOTE interpolates between rows, so it
     needs them imputed first. Samplers act during fit only, never at prediction time.
     """
-    if model == "blend":
-        return Pipeline([("model", LogitBlend(**(params or {}), random_state=seed))])
     if model == "scorecard":  # bins and weights of evidence handle missing values and scale; no sampler
         if strategy != "none":
             raise ValueError(f"params.yaml: the scorecard takes the imbalance strategy 'none', not {strategy!r}")
@@ -61,15 +63,15 @@ def make_pipeline(model: str, strategy: str, seed: int, params: dict | None = No
 
 
 def model_kind(pipeline) -> str:
-    """lightgbm | logistic_regression | random_forest | dummy | blend | scorecard, from the pipeline's last step."""
+    """lightgbm | logistic_regression | random_forest | dummy | ensemble | scorecard, from the pipeline's last step."""
     name = type(pipeline.steps[-1][1]).__name__
     return {"LGBMClassifier": "lightgbm", "LogisticRegression": "logistic_regression",
-            "RandomForestClassifier": "random_forest", "DummyClassifier": "dummy", "LogitBlend": "blend",
+            "RandomForestClassifier": "random_forest", "DummyClassifier": "dummy", "CrossFitEnsemble": "ensemble",
             "PointsScorecard": "scorecard"}[name]
 
 
 def members(pipeline) -> list[tuple[object, float]]:
-    """A blend's member pipelines with their weights in the log-odds sum."""
+    """The ensemble's fold pipelines with their weights in the log-odds sum."""
     model = pipeline.steps[-1][1]
     return list(zip(model.members_, model.member_weights_))
 
@@ -79,41 +81,39 @@ def logit(proba: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-class LogitBlend(ClassifierMixin, BaseEstimator):
-    """A seed bag of LightGBM pipelines averaged with a logistic regression pipeline, in log-odds.
+class CrossFitEnsemble(ClassifierMixin, BaseEstimator):
+    """The served model: each member's fold models averaged in log-odds, the members mixed by their weights.
 
-    score = (1 - weight) * mean over `seeds` LightGBM fits (random_state, random_state + 1, ...) of their
-    log-odds + weight * the logistic regression's log-odds. Every member is an ordinary pipeline of
-    `make_pipeline`, so samplers, imputation and scaling stay inside it and see training rows only. The
-    contributions of a blend are the same weighted sum of its members' (`creditscore.explanation.contributions`), so they still
-    add up to the score exactly. The weight is chosen on out-of-fold predictions (`training.blend`).
+    score = sum over members j of weight_j x (mean over the K fold models of member j of their log-odds). A
+    member is one candidate of the benchmark (a LightGBM or logistic regression configuration and imbalance
+    strategy); its K fold models are the very fits whose out-of-fold predictions scored it, so the ensemble's
+    out-of-fold predictions (the same weighted sum, each client scored by the fold model that did not see it)
+    are those of the model served, and nothing is refitted. The weights come from
+    `creditscore.modelling.training.stack` (a non-negative stacker on the out-of-fold log-odds) and add up to 1.
+    Every fold model is an ordinary pipeline of `make_pipeline`, so samplers, imputation and scaling stay
+    inside it; contributions are the same weighted sum of the fold models' (`creditscore.explanation`), so
+    they still add up to the score exactly.
+
+    It is assembled from fitted pipelines (`fold_models`, one list per member) and needs no `fit` of its own.
     """
 
-    def __init__(self, lightgbm_strategy: str = "none", lightgbm: dict | None = None, seeds: int = 5,
-                 linear_strategy: str = "none", linear: dict | None = None, weight: float = 0.0,
-                 random_state: int = 0):
-        self.lightgbm_strategy = lightgbm_strategy
-        self.lightgbm = lightgbm
-        self.seeds = seeds
-        self.linear_strategy = linear_strategy
-        self.linear = linear
-        self.weight = weight
-        self.random_state = random_state
-
-    def fit(self, x, y, fit_lightgbm=None):
-        """`fit_lightgbm(pipeline, x, y)` fits each LightGBM seed (default: its own fit; on a cluster:
-        `creditscore.modelling.distributed.fit`)."""
-        if not 0.0 <= float(self.weight) < 1.0 or int(self.seeds) < 1:
-            raise ValueError(f"blend: weight must be in [0, 1) and seeds >= 1, got {self.weight} and {self.seeds}")
-        fit_lightgbm = fit_lightgbm or (lambda pipeline, rows, labels: pipeline.fit(rows, labels))
-        self.members_ = [fit_lightgbm(make_pipeline("lightgbm", self.lightgbm_strategy, int(self.random_state) + i,
-                                                    self.lightgbm), x, y) for i in range(int(self.seeds))]
-        self.member_weights_ = [(1.0 - float(self.weight)) / int(self.seeds)] * int(self.seeds)
-        if float(self.weight) > 0:
-            self.members_.append(make_pipeline("logistic_regression", self.linear_strategy, int(self.random_state),
-                                               self.linear).fit(x, y))
-            self.member_weights_.append(float(self.weight))
+    def __init__(self, fold_models: list[list] | None = None, weights: list[float] | None = None,
+                 names: list[str] | None = None):
+        self.fold_models = fold_models
+        self.weights = weights
+        self.names = names
+        models, weights = list(fold_models or []), [float(w) for w in (weights or [])]
+        if not models or len(models) != len(weights) or any(not m for m in models):
+            raise ValueError("ensemble: one non-empty list of fold models per weight is needed")
+        if min(weights) < 0 or not np.isclose(sum(weights), 1.0):
+            raise ValueError(f"ensemble: weights must be non-negative and add up to 1, got {weights}")
+        self.members_ = [m for folds in models for m in folds]
+        self.member_weights_ = [w / len(folds) for folds, w in zip(models, weights)
+                                for _ in range(len(folds))]
         self.classes_ = np.array([0, 1])
+
+    def fit(self, x=None, y=None):
+        """Nothing to fit: the fold models are fitted by the cross-validation that scored them."""
         return self
 
     def decision_function(self, x) -> np.ndarray:
@@ -128,18 +128,19 @@ class LogitBlend(ClassifierMixin, BaseEstimator):
 
 
 def describe(result: dict) -> str:
-    """A candidate's name in logs and metrics: model+strategy, or what a blend is made of."""
-    if result["model"] != "blend":
+    """A candidate's name in logs and metrics: model+strategy, or what the ensemble is made of."""
+    if result["model"] != "ensemble":
         return f"{result['model']}+{result['strategy']}"
-    p = result["params"]
-    linear = f" + {p['weight']:g} x logistic_regression+{p['linear_strategy']}" if p["weight"] > 0 else ""
-    return f"blend({1 - p['weight']:g} x lightgbm+{p['lightgbm_strategy']} x {p['seeds']} seeds{linear})"
+    members = " + ".join(f"{w:g} x {n}" for n, w in zip(result["params"]["members"], result["params"]["weights"]))
+    return f"ensemble({members}; {result['params']['folds']} fold models each)"
 
 
 def n_trees(result: dict) -> int | None:
-    """The tree count of a LightGBM candidate or of a blend's LightGBM; None for the other models."""
+    """The tree count of a LightGBM candidate, or of the ensemble's heaviest LightGBM member; None otherwise."""
     if result["model"] == "lightgbm":
         return int(result["params"]["n_estimators"])
-    if result["model"] == "blend":
-        return int(result["params"]["lightgbm"]["n_estimators"])
+    if result["model"] == "ensemble":
+        trees = [int(p["n_estimators"]) for n, p in zip(result["params"]["members"], result["params"]["settings"])
+                 if n.startswith("lightgbm")]
+        return max(trees) if trees else None
     return None

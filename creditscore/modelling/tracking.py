@@ -18,7 +18,9 @@ from creditscore.config import ROOT
 
 SERVING_REQUIREMENTS = [f"{p}=={version(p)}" for p in ("scikit-learn", "imbalanced-learn", "lightgbm", "numpy",
                                                        "pandas", "scipy")]
-UNLOGGED = ("feature_names",)  # the scorecard's column names: the run's n_features tag says how many; too long a param
+# the scorecard's column names (the run's n_features tag says how many) and the ensemble's members' settings (each
+# member's own run has them): too long for a param
+UNLOGGED = ("feature_names", "settings")
 # "Creating initial MLflow database tables..." / "Updating database tables" on every fresh mlflow.db say nothing a
 # reader can act on; MLflow's warnings from there still show
 logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)

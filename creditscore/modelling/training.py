@@ -11,6 +11,7 @@ import time
 
 import lightgbm as lgb
 import numpy as np
+from scipy.optimize import minimize
 from sklearn.base import clone
 from sklearn.metrics import fbeta_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
@@ -18,17 +19,18 @@ from sklearn.model_selection import StratifiedKFold
 from creditscore.compute import Runner
 from creditscore.decision.cost import choose_threshold, decision_report
 from creditscore.modelling.leaves import leaf_floor
-from creditscore.modelling.models import logit, make_pipeline
+from creditscore.modelling.models import SERVABLE, logit, make_pipeline
 from creditscore.stage import progress_bar
 
 
-def out_of_fold(pipeline, x: np.ndarray, y: np.ndarray, folds: int, seed: int) -> tuple[np.ndarray, float]:
-    """Out-of-fold probabilities of a pipeline fitted on each training fold, and the total fit seconds.
+def out_of_fold(pipeline, x: np.ndarray, y: np.ndarray, folds: int, seed: int) -> tuple[np.ndarray, float, list]:
+    """Out-of-fold probabilities of a pipeline fitted on each training fold, the total fit seconds and the
+    fitted fold pipelines (in fold order).
 
     Samplers live inside the pipeline, so they resample the training folds only; the validation
     fold is predicted as it is.
     """
-    oof, seconds = np.zeros(len(y)), 0.0
+    oof, seconds, models = np.zeros(len(y)), 0.0, []
     with progress_bar(folds, "cross-validation folds") as bar:
         for fit, val in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
             model = clone(pipeline)
@@ -36,8 +38,9 @@ def out_of_fold(pipeline, x: np.ndarray, y: np.ndarray, folds: int, seed: int) -
             model.fit(x[fit], y[fit])
             seconds += time.perf_counter() - start
             oof[val] = model.predict_proba(x[val])[:, 1]
+            models.append(model)
             bar.update()
-    return oof, seconds
+    return oof, seconds, models
 
 
 def _fit_transform(steps, x, y):
@@ -59,12 +62,14 @@ def _transform(steps, x):
 
 
 def early_stopping_out_of_fold(pipeline, x: np.ndarray, y: np.ndarray, folds: int, seed: int, max_rounds: int,
-                               patience: int) -> tuple[np.ndarray, int, float]:
+                               patience: int) -> tuple[np.ndarray, int, float, list]:
     """Out-of-fold probabilities of a LightGBM pipeline at the tree count of best mean validation AUC.
 
     Each fold grows at most `max_rounds` trees and stops once its validation AUC has not improved for
     `patience` rounds; the common count is the argmax of the mean AUC curve over the length every fold
-    reached. Returns the predictions, that count and the total fit seconds.
+    reached. Returns the predictions, that count, the total fit seconds and the fold pipelines, each set to
+    predict with that count (its booster's `best_iteration`, which every LightGBM prediction, contribution
+    and importance uses when no iteration is given).
     """
     fitted, curves, seconds = [], [], 0.0
     with progress_bar(folds, "LightGBM folds (early stopping)") as bar:
@@ -79,15 +84,26 @@ def early_stopping_out_of_fold(pipeline, x: np.ndarray, y: np.ndarray, folds: in
                                    callbacks=[lgb.early_stopping(patience, verbose=False),
                                               lgb.record_evaluation(record)])
             seconds += time.perf_counter() - start
-            fitted.append((model.steps[-1][1], x_val, val))
+            fitted.append((model, x_val, val))
             curves.append(record["valid_0"]["auc"])
             bar.update()
     reached = min(len(c) for c in curves)
     rounds = int(np.argmax(np.mean([c[:reached] for c in curves], axis=0))) + 1
-    oof = np.zeros(len(y))
-    for estimator, x_val, val in fitted:
-        oof[val] = estimator.predict_proba(x_val, num_iteration=rounds)[:, 1]
-    return oof, rounds, seconds
+    oof, models = np.zeros(len(y)), []
+    splits = StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y)
+    for (model, x_val, val), (fit, _) in zip(fitted, splits):
+        if model.steps[-1][1].booster_.num_trees() < rounds:
+            # LightGBM keeps a fold's trees up to its own best count only: one that stopped short is fitted again
+            # with the common count (the same trees, since the fit is deterministic, and the ones it dropped)
+            start = time.perf_counter()
+            model = clone(pipeline)
+            model.steps[-1][1].set_params(n_estimators=rounds)
+            model.fit(x[fit], y[fit])
+            seconds += time.perf_counter() - start
+        model.steps[-1][1].booster_.best_iteration = rounds
+        oof[val] = model.predict_proba(x[val])[:, 1]
+        models.append(model)
+    return oof, rounds, seconds, models
 
 
 def score(y: np.ndarray, proba: np.ndarray, cost: dict, beta: float) -> dict:
@@ -106,9 +122,17 @@ def candidates(models: list[str], strategies: list[str]) -> list[tuple[str, str]
     return [(m, s) for m, s in itertools.product(models, strategies) if m not in ("dummy", "scorecard") or s == "none"]
 
 
-def best(results: dict[str, dict]) -> str:
-    """The candidate of least business cost, ties broken by the higher AUC."""
+def least_cost(results: dict[str, dict]) -> str:
+    """The candidate of least business cost at its own best out-of-fold threshold, ties broken by the higher AUC.
+
+    Reported only (what a pick-one-winner rule would serve): between candidates this close, that cost is noise.
+    """
     return min(results, key=lambda k: (round(results[k]["cost_per_client"], 10), -results[k]["auc"]))
+
+
+def highest_auc(results: dict[str, dict]) -> str:
+    """The candidate of highest out-of-fold AUC, ties broken by name."""
+    return max(results, key=lambda k: (round(results[k]["auc"], 12), k))
 
 
 def search_space_draws(space: dict[str, list], budget: int, seed: int) -> list[dict]:
@@ -118,31 +142,24 @@ def search_space_draws(space: dict[str, list], budget: int, seed: int) -> list[d
     return [grid[i] for i in order]
 
 
-def evaluate(model: str, strategy: str, model_params: dict, x, y, params: dict, cost: dict, seed: int,
-             oof_seeds: int | None = None) -> dict:
-    """Out-of-fold score, predictions and fit time of one candidate configuration.
+def evaluate(model: str, strategy: str, model_params: dict, x, y, params: dict, cost: dict, seed: int) -> dict:
+    """Out-of-fold score, predictions, fit time and fold models of one candidate configuration.
 
     For LightGBM, `n_estimators` is the most trees a fold may grow; the returned params hold the count
-    chosen by early stopping, which is what a refit uses. `oof_seeds`: see `blend`.
+    chosen by early stopping, at which every fold model predicts.
     """
-    if model == "blend":  # its members again on these rows (the tree count by early stopping), the same weight
-        lgb_params = {**model_params["lightgbm"], "n_estimators": params["lightgbm"]["n_estimators"]}
-        trees = evaluate("lightgbm", model_params["lightgbm_strategy"], lgb_params, x, y, params, cost, seed)
-        linear = (evaluate("logistic_regression", model_params["linear_strategy"], model_params["linear"], x, y,
-                           params, cost, seed) if model_params["weight"] > 0 else None)
-        return blend(trees, linear, x, y, params, cost, seed, weights=[model_params["weight"]], oof_seeds=oof_seeds)
-    if model == "lightgbm":  # the refit uses these settings too, so the floor is the folds' (80% of these rows)
+    if model == "lightgbm":  # the floor of the folds' rows (80% of these rows)
         model_params = leaf_floor(model_params, y, 1.0 - 1.0 / params["folds"])
     pipeline = make_pipeline(model, strategy, seed, model_params)
     if model == "lightgbm":
-        oof, rounds, seconds = early_stopping_out_of_fold(pipeline, x, y, params["folds"], seed,
+        oof, rounds, seconds, models = early_stopping_out_of_fold(pipeline, x, y, params["folds"], seed,
                                                           int(model_params["n_estimators"]),
                                                           params["early_stopping_rounds"])
         model_params = {**model_params, "n_estimators": rounds}
     else:
-        oof, seconds = out_of_fold(pipeline, x, y, params["folds"], seed)
+        oof, seconds, models = out_of_fold(pipeline, x, y, params["folds"], seed)
     return {**score(y, oof, cost, params["fbeta"]), "fit_seconds": round(seconds, 2), "model": model,
-            "strategy": strategy, "params": model_params, "oof": oof}
+            "strategy": strategy, "params": model_params, "oof": oof, "fold_models": models}
 
 
 def evaluate_candidate(candidate: tuple[str, str, dict], x, y, params: dict, cost: dict, seed: int) -> dict:
@@ -196,47 +213,68 @@ def tune_lightgbm(x, y, params: dict, strategy: str, cost: dict, seed: int, log=
     return _evaluate_all(named, x, y, params, cost, seed, log, compute)
 
 
-def blend(trees: dict, linear: dict | None, x, y, params: dict, cost: dict, seed: int,
-          weights: list[float] | None = None, oof_seeds: int | None = None) -> dict:
-    """The blend candidate: `trees` (a LightGBM result) bagged over seeds, mixed in log-odds with `linear`.
+def stack(oof: np.ndarray, y: np.ndarray, l2: float = 1.0) -> np.ndarray:
+    """Non-negative weights of the members whose out-of-fold probabilities are the columns of `oof`, adding up to 1.
 
-    The bag's out-of-fold predictions average LightGBM refitted with seeds seed+1, seed+2, ... on the same
-    folds at the same tree count (seed itself is `trees`' own). The weight of the logistic regression is the
-    one of `train.blend.weights` whose blended out-of-fold predictions have the highest AUC (the smallest on
-    a tie): one number chosen on training folds only, never on the hold-out. `oof_seeds` (at most `seeds`)
-    bags fewer members out of fold than the served bag holds: the scale path, whose weight is already chosen.
+    A logistic regression of the label on the members' log-odds, its coefficients constrained to be at least 0
+    and lightly ridge-penalised (`l2`, on the summed log-loss: it makes the solution unique when members are
+    nearly collinear), minimises the out-of-fold log-loss, a proper scoring rule; the weights are its
+    coefficients scaled to add up to 1, which keeps its ranking of clients (the intercept and the scale are the
+    calibration's business). A member enters only through its weight: a useless one gets 0. With no signal at
+    all (every coefficient 0) the members are weighted equally.
     """
-    spec = params["blend"]
-    seeds = spec["seeds"]
-    bagged = seeds if oof_seeds is None else max(1, min(int(oof_seeds), seeds))
-    start = time.perf_counter()
-    z_trees = [logit(trees["oof"])]
-    for i in range(1, bagged):
-        pipeline = make_pipeline("lightgbm", trees["strategy"], seed + i, trees["params"])
-        z_trees.append(logit(out_of_fold(pipeline, x, y, params["folds"], seed)[0]))
-    z_bag = np.mean(z_trees, axis=0)
-    grid = [0.0] if linear is None else sorted(float(w) for w in (spec["weights"] if weights is None else weights))
-    z_lin = np.zeros(len(y)) if linear is None else logit(linear["oof"])
-    aucs = [roc_auc_score(y, (1 - w) * z_bag + w * z_lin) for w in grid]
-    weight = grid[int(np.argmax(aucs))]
-    oof = 1.0 / (1.0 + np.exp(-((1 - weight) * z_bag + weight * z_lin)))
-    blend_params = {"lightgbm_strategy": trees["strategy"], "lightgbm": trees["params"], "seeds": seeds,
-                    "linear_strategy": linear["strategy"] if linear else "none",
-                    "linear": linear["params"] if linear else {}, "weight": weight}
-    seconds = time.perf_counter() - start + trees["fit_seconds"] + (linear["fit_seconds"] if linear else 0.0)
-    return {**score(y, oof, cost, params["fbeta"]), "fit_seconds": round(seconds, 2), "model": "blend",
-            "strategy": "none", "params": blend_params, "oof": oof, "oof_seeds": bagged,
-            "weight_auc": {str(w): round(float(a), 5) for w, a in zip(grid, aucs)}}
+    z = logit(np.asarray(oof, dtype=np.float64).reshape(len(y), -1))
+    z = z - z.mean(axis=0)  # centred: the intercept absorbs each member's offset, the start is well scaled
+    y = np.asarray(y, dtype=np.float64)
+    k = z.shape[1]
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        eta = theta[0] + z @ theta[1:]
+        value = float(np.sum(np.logaddexp(0.0, eta) - y * eta) + 0.5 * l2 * np.sum(theta[1:] ** 2))
+        residual = 1.0 / (1.0 + np.exp(-eta)) - y
+        return value, np.concatenate([[residual.sum()], z.T @ residual + l2 * theta[1:]])
+
+    prior = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
+    start = np.concatenate([[np.log(prior / (1 - prior))], np.full(k, 1.0 / k)])
+    fitted = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=[(None, None)] + [(0.0, None)] * k)
+    beta = np.maximum(fitted.x[1:], 0.0)
+    return beta / beta.sum() if beta.sum() > 0 else np.full(k, 1.0 / k)
 
 
-def add_blend(results: dict[str, dict], base: str, x, y, params: dict, cost: dict, seed: int,
-              log=None) -> dict[str, dict]:
-    """The blend built on the LightGBM candidate `base`, with the logistic regression of highest AUC when one ran."""
-    if "blend" not in params or params["blend"]["seeds"] < 1 or results[base]["model"] != "lightgbm":
-        return {}
-    linear = {k: v for k, v in results.items() if v["model"] == "logistic_regression"}
-    lin = linear[max(linear, key=lambda k: (linear[k]["auc"], k))] if linear else None
-    result = blend(results[base], lin, x, y, params, cost, seed)
-    if log:
-        log("blend", result)
-    return {"blend": result}
+def log_loss(y: np.ndarray, proba: np.ndarray) -> float:
+    p = np.clip(np.asarray(proba, dtype=np.float64), 1e-15, 1 - 1e-15)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def ensemble(results: dict[str, dict], y: np.ndarray, params: dict, cost: dict) -> dict:
+    """The served candidate: every servable candidate (`SERVABLE` kinds) stacked on its out-of-fold predictions.
+
+    The weights are `stack`'s; a member below `train.ensemble.min_weight` is dropped and the others stacked
+    again, so that the served model carries no fold models that barely count. The result's `oof` is the
+    ensemble's out-of-fold prediction (each client scored by the fold models that did not see it), and its
+    `fold_models` build the served `CrossFitEnsemble`. No candidate is picked by a figure: one that adds
+    nothing gets a weight of 0.
+    """
+    spec = params["ensemble"]
+    names = sorted(n for n, r in results.items() if r["model"] in SERVABLE)
+    if not names:
+        raise ValueError(f"train.models: none of {sorted(results)} is a model the ensemble is built from "
+                         f"({' or '.join(SERVABLE)})")
+    kept, weights = list(names), None
+    while True:
+        oof = np.column_stack([results[n]["oof"] for n in kept])
+        weights = stack(oof, y, spec["l2"])
+        if weights.min() >= spec["min_weight"] or len(kept) == 1:
+            break
+        kept = [n for n, w in zip(kept, weights) if w >= spec["min_weight"]] or [kept[int(np.argmax(weights))]]
+    z = logit(oof) @ weights
+    proba = 1.0 / (1.0 + np.exp(-z))
+    members = {n: results[n] for n in kept}
+    return {**score(y, proba, cost, params["fbeta"]), "model": "ensemble", "strategy": "none",
+            "fit_seconds": round(sum(m["fit_seconds"] for m in members.values()), 2),
+            "params": {"members": kept, "weights": [round(float(w), 6) for w in weights], "folds": params["folds"],
+                       "settings": [m["params"] for m in members.values()]},
+            "oof": proba, "fold_models": [m["fold_models"] for m in members.values()],
+            "log_loss": log_loss(y, proba),
+            "stacked": {n: {"weight": round(float(w), 6), "auc": round(results[n]["auc"], 5),
+                            "log_loss": round(log_loss(y, results[n]["oof"]), 5)} for n, w in zip(kept, weights)}}

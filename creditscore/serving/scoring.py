@@ -3,7 +3,7 @@
 A one-row `predict_proba` through scikit-learn's pipeline costs ~0.5 ms of input checks; the API
 scores each request in microseconds instead: LightGBM's booster on a float64 array with one thread,
 or the logistic regression's impute -> standardise -> dot product done in NumPy with the fitted
-numbers; a blend sums its members' log-odds with their weights. `tests/test_scoring.py` checks them
+numbers; the ensemble sums its fold models' log-odds with their weights. `tests/test_scoring.py` checks them
 against `pipeline.predict_proba`.
 """
 from __future__ import annotations
@@ -30,13 +30,13 @@ class Scorer:
             self.coef, self.intercept = model.coef_[0], float(model.intercept_[0])
         elif self.kind == "dummy":
             self.prior = float(model.class_prior_[1])
-        elif self.kind == "blend":
+        elif self.kind == "ensemble":
             self.members = [(Scorer(m), w) for m, w in members(pipeline)]
 
     def logit(self, x: np.ndarray) -> np.ndarray:
-        """The log-odds of default (a blend's score; its members' for the blend's sum)."""
+        """The log-odds of default (the ensemble's score; its members' for the ensemble's sum)."""
         x = np.atleast_2d(np.asarray(x, dtype=np.float64))
-        if self.kind == "blend":
+        if self.kind == "ensemble":
             return sum(w * s.logit(x) for s, w in self.members)
         if self.kind == "lightgbm":
             if self.impute is not None:
@@ -50,7 +50,7 @@ class Scorer:
 
     def proba(self, x: np.ndarray) -> np.ndarray:
         x = np.atleast_2d(np.asarray(x, dtype=np.float64))
-        if self.kind == "blend":
+        if self.kind == "ensemble":
             return 1.0 / (1.0 + np.exp(-self.logit(x)))
         if self.kind == "lightgbm":
             if self.impute is not None:
