@@ -33,6 +33,7 @@ from app.service import ModelNotReady, ServingModel
 from creditscore.config import ROOT
 from creditscore.monitoring.inference_log import PostgresLog, from_environment
 
+
 def settings(config: dict | None) -> dict[str, str]:
     """The environment with `config` laid over it: a key set to None in `config` is unset."""
     env = dict(os.environ)

@@ -15,7 +15,7 @@ from gunicorn.workers.gthread import ThreadWorker
 preload_app = False
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-# Threaded workers, so that slow clients cannot hold the service (issue 13): threads read requests (a request
+# Threaded workers, so that slow clients cannot hold the service: threads read requests (a request
 # that stalls half-sent holds one of 16 for at most READ_TIMEOUT_S per read), and one request at a time is
 # scored per worker (BoundedThreadWorker below). Against gunicorn's sync workers (GUNICORN_WORKER=sync) this
 # costs some peak throughput, measured side by side by benchmarks/bench_faults.py; behind a proxy that buffers
@@ -220,7 +220,8 @@ def on_starting(server):
     from pathlib import Path
 
     from creditscore.config import ROOT
-    from creditscore.serving.artifacts import ArtifactError, snapshot
+    from creditscore.errors import ArtifactError
+    from creditscore.serving.artifacts import snapshot
 
     paths = {"bundle": Path(os.environ.get("MODEL_BUNDLE") or ROOT / "models" / "bundle.joblib"),
              "reference": Path(os.environ.get("MODEL_REFERENCE") or ROOT / "models" / "reference.joblib")}

@@ -11,7 +11,7 @@ from werkzeug.exceptions import ClientDisconnected, HTTPException
 from werkzeug.routing import BaseConverter
 
 from app.validation import error_details
-from creditscore.data.raw import DataError
+from creditscore.errors import DataError
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
 MAX_DEPTH = 10  # nesting of a JSON body: {"history": {"bureau": [{...}]}} is 4 deep

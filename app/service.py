@@ -10,10 +10,11 @@ import polars as pl
 
 from creditscore.decision.calibration import calibrate
 from creditscore.decision.points import points_of
+from creditscore.errors import ArtifactError
 from creditscore.explanation.contributions import contributions
 from creditscore.explanation.reasons import field_chart, reasons, sources_of
 from creditscore.features.serving import client_matrix, model_values, serving_plan, typed_frame
-from creditscore.serving.artifacts import ENV, ArtifactError, SourceWatch, verify
+from creditscore.serving.artifacts import ENV, SourceWatch, verify
 from creditscore.serving.bundle import Bundle, Reference, load
 from creditscore.serving.scoring import Scorer
 
@@ -96,7 +97,7 @@ class ServingModel:
 
     def info(self) -> dict:
         metrics = self.bundle.metrics
-        written = dt.datetime.fromtimestamp(self.bundle_path.stat().st_mtime, dt.timezone.utc)
+        written = dt.datetime.fromtimestamp(self.bundle_path.stat().st_mtime, dt.UTC)
         return {"model_version": self.version, "model": self.bundle.model,
                 "trained_at": written.isoformat(timespec="seconds"),
                 "trained_at_source": "modification time of models/bundle.joblib (the bundle itself carries no "

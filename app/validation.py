@@ -10,8 +10,16 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model,
-                      model_validator)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    model_validator,
+)
 
 from creditscore.data.schema import HISTORY_TABLES, SENTINEL_DAYS, TABLES
 

@@ -59,13 +59,13 @@ from creditscore.data.raw import read_table
 from creditscore.data.schema import TABLES
 from creditscore.modelling.tracking import tracking_uri
 from creditscore.serving.bundle import Bundle, load
-from tests.server import free_port
+from harness.servers import free_port
 
 RESULTS = ROOT / "benchmarks" / "results" / "api.json"
 BIN = Path(sys.executable).parent
 MODEL_NAME_ALIAS = ("home-credit-default", "champion")  # what the train stage registers
 MODEL_URI = "models:/{}@{}".format(*MODEL_NAME_ALIAS)
-GOALS = {  # issue 6: throughput as a share of the minimal scorer's, latency bounds in ms
+GOALS = {  # throughput as a share of the minimal scorer's, latency bounds in ms
     "api_client": {"throughput_ratio_min": 0.60, "p99_ms_max": 15},
     "api_predict_raw": {"throughput_ratio_min": 0.30, "p99_ms_max": 30},
     "api_explain": {"p50_ms_max": 20},

@@ -17,7 +17,7 @@ import platform
 import shutil
 import sys
 
-from benchmarks.common import GENERATE, PREPARE, WORK, measure, median_run, python
+from benchmarks.common import GENERATE, PREPARE, WORK, measure, median_run, python, write_results
 from creditscore.config import ROOT
 
 RESULTS = ROOT / "benchmarks" / "results" / "data.json"
@@ -62,7 +62,7 @@ def main() -> int:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    write_results(RESULTS, result)
     print(json.dumps({k: v for k, v in result.items() if k not in ("rows",)}, indent=2))
     shutil.rmtree(WORK, ignore_errors=True)
     return 0

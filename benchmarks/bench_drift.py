@@ -27,7 +27,7 @@ import warnings
 import numpy as np
 import polars as pl
 
-from benchmarks.common import WORK, measure, median_run, python
+from benchmarks.common import WORK, measure, median_run, python, write_results
 from creditscore.config import ROOT
 
 RESULTS = ROOT / "benchmarks" / "results" / "drift.json"
@@ -198,7 +198,7 @@ def main() -> int:
         "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
         "goal": {"seconds": 120}}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    write_results(RESULTS, result)
     print(json.dumps({k: v for k, v in result.items() if k not in ("sampled_drift_summary", "evidently_all_rows")}
                      | {"sampled_seconds": ours, "full_seconds": theirs}, indent=2))
     shutil.rmtree(HERE, ignore_errors=True)

@@ -18,7 +18,7 @@ import sys
 import numpy as np
 import polars as pl
 
-from benchmarks.common import GENERATE, PREPARE, WORK, measure, median_run, python
+from benchmarks.common import GENERATE, PREPARE, WORK, measure, median_run, python, write_results
 from creditscore.config import ROOT
 
 RESULTS = ROOT / "benchmarks" / "results" / "engineer.json"
@@ -82,7 +82,7 @@ def main() -> int:
               "memory_ratio_pandas_vs_polars": round(theirs["peak_mib"] / ours["peak_mib"], 2),
               "same_values": compare(feats, ref), "goal": {"seconds": 60, "peak_gib": 4, "speedup": 4}}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    write_results(RESULTS, result)
     print(json.dumps({k: v for k, v in result.items() if "runs" not in str(k)}, indent=2))
     shutil.rmtree(WORK, ignore_errors=True)
     return 0 if result["same_values"]["equal"] else 1

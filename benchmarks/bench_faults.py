@@ -251,7 +251,7 @@ def main() -> int:
                               "p99_ms": statistics.median(r["p99_ms"] for r in rs),
                               "errors": sum(r["errors"] for r in rs)} for name, rs in by.items()}
                 for kind, by in runs.items()}
-            for kind, by in result["worker_model"].items():
+            for by in result["worker_model"].values():
                 by["threaded_over_sync"] = round(by["threaded"]["throughput_rps"] / by["sync"]["throughput_rps"], 3)
             print("worker model:", json.dumps(result["worker_model"]))
     finally:

@@ -15,6 +15,7 @@ import sys
 import numpy as np
 import polars as pl
 
+from benchmarks.common import write_results
 from creditscore.config import ROOT, resolve
 from creditscore.modelling.models import make_pipeline
 from creditscore.modelling.training import out_of_fold
@@ -60,7 +61,7 @@ def main() -> int:
     out = {"clients": int(train.height), "positives": int(y.sum()), "folds": 5, "seed": args.seed, "model": MODEL,
            "data": json.loads((ROOT / "metrics" / "prepare.json").read_text()).get("source"), "results": results}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=2) + "\n")
+    write_results(RESULTS, out)
     return 0
 
 

@@ -44,7 +44,7 @@ def main() -> int:
     if shutil.which("wrk") is None:
         print("bench_log needs wrk: apt-get install wrk", file=sys.stderr)
         return 2
-    from tests.postgres import Cluster, bin_dir
+    from harness.postgres import Cluster, bin_dir
 
     if bin_dir() is None:
         print("bench_log needs PostgreSQL's server binaries: apt-get install postgresql", file=sys.stderr)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from benchmarks.common import WORK, measure
+from benchmarks.common import WORK, measure, write_results
 from creditscore.config import ROOT
 
 RESULTS = ROOT / "benchmarks" / "results" / "pipeline.json"
@@ -55,7 +55,7 @@ def run_stages(repo, logs=None) -> tuple[dict, dict]:
 
 def api_memory(models) -> dict:
     """The API (gunicorn, 2 workers) serving this run's artifacts: proportional set size once it answers."""
-    from tests.server import Server
+    from harness.servers import Server
 
     server = Server({"MODEL_BUNDLE": str(models / "bundle.joblib"), "MODEL_REFERENCE": str(models / "reference.joblib"),
                      "INFERENCE_LOG": "off"}).start(timeout=300)
@@ -98,7 +98,7 @@ def main() -> int:
                        "drift": {k: v for k, v in metrics.get("drift", {}).items() if k != "features"}},
            "api": api_memory(repo / "models")}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=2) + "\n")
+    write_results(RESULTS, out)
     print(json.dumps({k: out[k] for k in ("stages", "total_seconds", "peak_mib")}, indent=2))
     shutil.rmtree(WORK, ignore_errors=True)
     return 0

@@ -16,7 +16,7 @@ import json
 import shutil
 import sys
 
-from benchmarks.common import GENERATE, PREPARE, WORK, measure, median_run, python
+from benchmarks.common import GENERATE, PREPARE, WORK, measure, median_run, python, write_results
 from creditscore.config import ROOT
 
 RESULTS = ROOT / "benchmarks" / "results" / "ranges.json"
@@ -83,7 +83,7 @@ def main() -> int:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     kept = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     sizes = {**kept.get("sizes", {}), str(args.clients): out}  # each size is one run; the others are kept
-    RESULTS.write_text(json.dumps({"sizes": dict(sorted(sizes.items(), key=lambda kv: int(kv[0])))}, indent=2) + "\n")
+    write_results(RESULTS, {"sizes": dict(sorted(sizes.items(), key=lambda kv: int(kv[0])))})
     print(json.dumps(out, indent=2))
     shutil.rmtree(work, ignore_errors=True)
     return 0

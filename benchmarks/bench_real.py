@@ -19,11 +19,11 @@ everything in `benchmarks/results/real.json`.
 
     python -m benchmarks.bench_real                          # both data sets, splits 0, 1 and 2
     python -m benchmarks.bench_real --datasets applications --seeds 3 4
-    python -m benchmarks.bench_real --datasets applications --clients 20000   # the independent check's size
+    python -m benchmarks.bench_real --datasets applications --clients 20000   # 16,000 to train on, 4,000 to score
 
-`--clients N` first draws a seeded, stratified N of the labelled clients (then 80/20 as above), as the
-independent check that opened the real-data issue did (about 16,000 to train on, 4,000 to score); its
-results are kept under `applications-N`. Splits accumulate: a run of some seeds replaces those seeds'
+`--clients N` first draws a seeded, stratified N of the labelled clients (then 80/20 as above): at 20,000,
+about 16,000 to train on and 4,000 to score, the size a lender's first pilot starts from; its results are
+kept under `applications-N`. Splits accumulate: a run of some seeds replaces those seeds'
 results, keeps the others', and each split records the commit it ran on; the medians and means are over
 every split kept.
 """
@@ -33,7 +33,6 @@ import argparse
 import json
 import shutil
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
@@ -45,7 +44,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
 from benchmarks.bench_pipeline import copy_repository, run_stages
-from benchmarks.common import WORK
+from benchmarks.common import WORK, commit
 from benchmarks.kernel_reference import KERNEL_LIGHTGBM, kernel_lightgbm, kernel_matrices, logistic_regression
 from creditscore.config import ROOT
 from creditscore.decision.uncertainty import paired_auc_difference
@@ -87,7 +86,14 @@ def run_pipeline(repo: Path, raw: Path) -> dict:
             "train": {k: v for k, v in metrics["train"].items() if k != "candidates"},
             "served": metrics["train"]["model"],
             "least_cost_candidate": metrics["train"]["least_cost_candidate"]["name"],
-            "candidates_auc": {k: v["auc"] for k, v in metrics["train"]["candidates"].items()}}
+            "candidates_auc": {k: v["auc"] for k, v in metrics["train"]["candidates"].items()},
+            "calibration": calibration(metrics["threshold"])}
+
+
+def calibration(threshold: dict) -> dict:
+    """Calibration figures on the pipeline's own hold-out (a share of the split's training clients)."""
+    keys = ("calibration", "holdout_ece_raw", "holdout_ece_calibrated", "holdout_brier_raw", "holdout_brier_calibrated")
+    return {k: threshold.get(k) for k in keys} | {"holdout_auc_calibrated": threshold["validation"]["holdout"]["auc"]}
 
 
 def submission(repo: Path, held: pd.DataFrame) -> np.ndarray:
@@ -96,15 +102,6 @@ def submission(repo: Path, held: pd.DataFrame) -> np.ndarray:
     scored = held.merge(scores, on="SK_ID_CURR", how="left")
     assert scored["proba"].notna().all(), "the submission misses held-out clients"
     return scored["proba"].to_numpy()
-
-
-def commit() -> str:
-    """The commit the benchmark runs on, `+changes` when the working tree's code differs from it (results and
-    documentation aside)."""
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
-                            ":(exclude)benchmarks/results", ":(exclude)*.md"], cwd=ROOT, capture_output=True, text=True)
-    return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
 
 
 def one_split(name: str, seed: int, clients: int | None = None) -> dict:

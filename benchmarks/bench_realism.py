@@ -16,16 +16,44 @@ import json
 import shutil
 import sys
 import time
+from pathlib import Path
 
-from creditscore.config import ROOT
+import numpy as np
+import polars as pl
+
+from benchmarks.common import write_results
+from creditscore.config import ROOT, load_params
 from creditscore.synthetic import realism
 from creditscore.synthetic.generate import generate
+from stages.engineer import engineer
+from stages.prepare import run
 
 SHARED = ROOT.parent / "shared"
 PROFILE = SHARED / "home-credit-model-profile.json"
 REAL = SHARED / "home-credit-real-applications" / "application_train.csv"
 WORK = ROOT / "benchmarks" / ".work" / "realism"
 RESULTS = ROOT / "benchmarks" / "results" / "realism.json"
+
+
+def history_figures(raw: Path, work: Path, folds: int = 5, seed: int = 42) -> dict:
+    """LightGBM AUC on the project's own features (prepare + engineer): all tables vs the application group.
+
+    Train and hold-out clients of `prepare` are scored together (every labelled client of `raw`).
+    """
+    if run(raw, work / "prepared", work / "prepare.json", "synthetic", 0.2, seed) != 0:
+        raise RuntimeError(f"prepare failed on {raw}")
+    (work / "features").mkdir(parents=True, exist_ok=True)
+    engineer(work / "prepared", work / "features", load_params()["engineer"], seed)
+    frame = pl.concat([pl.read_parquet(work / "features" / f"{s}.parquet") for s in ("train", "holdout")])
+    manifest = json.loads((work / "features" / "manifest.json").read_text())
+    application = [m["name"] for m in manifest if m["group"] == "application"]
+    every = [m["name"] for m in manifest]
+    y = frame["TARGET"].to_numpy()
+    make_model = realism.lightgbm(realism.LGB)
+    auc = {name: round(realism.cv_auc(make_model, frame.select(cols).to_numpy().astype(np.float32), y, folds, seed), 4)
+           for name, cols in (("application", application), ("all_tables", every))}
+    return {"n_clients": int(len(y)), "n_features": {"application": len(application), "all_tables": len(every)},
+            "lightgbm_auc": auc, "history_gain": round(auc["all_tables"] - auc["application"], 4)}
 
 
 def _log(message: str) -> None:
@@ -42,7 +70,7 @@ def synthetic(n_clients: int, seed: int, columns: list[str]) -> dict:
     app = realism.read_applications(folder / "raw" / "application_train.csv")
     figures = realism.model_figures(app, 5, 42, columns)
     _log(f"application figures ({time.perf_counter() - start:.0f}s)")
-    figures["history"] = realism.history_figures(folder / "raw", folder, 5, 42)
+    figures["history"] = history_figures(folder / "raw", folder, 5, 42)
     _log(f"all-tables figures ({time.perf_counter() - start:.0f}s)")
     shutil.rmtree(folder, ignore_errors=True)
     return figures
@@ -66,7 +94,7 @@ def report(columns: dict, checks: dict) -> None:
     deciles = next(iter(columns.values()))["deciles"]
     for col in deciles:
         cells = []
-        for name, c in columns.items():
+        for name in columns:
             check = checks.get(name, {}).get("deciles", {}).get("columns", {}).get(col)
             cells.append("-" if check is None else f"{check['max_abs_deviation']:.3f}/{check['spearman']:.2f}"
                          + ("" if check["ok"] else " X"))
@@ -119,7 +147,7 @@ def main() -> int:
             realism.MISSING_MIN_GAP}, "lightgbm": realism.LGB, "additive": realism.ADDITIVE,
         "figures": figures, "checks": checks}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=1) + "\n")
+    write_results(RESULTS, out)
     return 0
 
 

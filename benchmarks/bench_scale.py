@@ -19,7 +19,7 @@ import sys
 import yaml
 
 from benchmarks.bench_pipeline import copy_repository, run_stages
-from benchmarks.common import WORK
+from benchmarks.common import WORK, write_results
 from creditscore.config import ROOT
 
 RESULTS = ROOT / "benchmarks" / "results" / "scale.json"
@@ -90,7 +90,7 @@ def main() -> int:
         runs[clients] = run_size(clients)
         ordered = [runs[k] for k in sorted(runs)]
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps({"runs": ordered, "cores": os.cpu_count()}, indent=2) + "\n")  # after every size
+        write_results(RESULTS, {"runs": ordered, "cores": os.cpu_count()})  # after every size
         plot(ordered, FIGURE)
         print(json.dumps({k: runs[clients][k] for k in ("labelled_clients", "total_seconds", "peak_mib")}), flush=True)
     return 0

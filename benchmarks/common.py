@@ -1,6 +1,7 @@
 """Helpers shared by the benchmarks: run a step in its own process, measure it, summarise repeats."""
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
@@ -11,6 +12,20 @@ import time
 from creditscore.config import ROOT
 
 WORK = ROOT / "benchmarks" / ".work"
+
+
+def commit() -> str:
+    """The commit the benchmark runs on, `+changes` when the working tree's code differs from it (results and
+    documentation aside)."""
+    head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                            ":(exclude)benchmarks/results", ":(exclude)*.md"], cwd=ROOT, capture_output=True, text=True)
+    return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
+
+
+def write_results(path, result: dict) -> None:
+    """Write a benchmark's results as JSON, stamped with the commit it ran on."""
+    path.write_text(json.dumps({"commit": commit(), **result}, indent=2) + "\n")
 GENERATE = ("import sys; from pathlib import Path; from creditscore.synthetic.generate import generate; "
             "generate(Path(sys.argv[1]), int(sys.argv[2]), 42)")
 PREPARE = ("import sys; from pathlib import Path; from stages.prepare import run; "

@@ -8,7 +8,8 @@ that every worker sees (a shared volume, or the repository checked out at the sa
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 LOCAL = "local"
 
@@ -78,7 +79,7 @@ class Runner:
             self._client.close()
             self._client = None
 
-    def __enter__(self) -> "Runner":
+    def __enter__(self) -> Runner:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -1,6 +1,7 @@
 """Repository paths and params.yaml, anchored at the repository root (never the working directory)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import yaml
@@ -8,11 +9,20 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
+PARAMS_ENV = "CREDITSCORE_PARAMS"  # another parameters file for a run outside DVC (tests, benchmarks)
+
+
+def params_path() -> Path:
+    """The parameters file: $CREDITSCORE_PARAMS when set, else params.yaml at the repository root."""
+    return Path(os.environ.get(PARAMS_ENV) or ROOT / "params.yaml")
+
+
 def load_params(path: Path | None = None) -> dict:
-    """params.yaml as a dict, checked against its declaration (`creditscore.params`; ParamsError names the key)."""
+    """The parameters file as a dict, checked against its declaration (`creditscore.params`; ParamsError names
+    the key)."""
     from creditscore.params import validate
 
-    with open(path or ROOT / "params.yaml", encoding="utf-8") as handle:
+    with open(path or params_path(), encoding="utf-8") as handle:
         return validate(yaml.safe_load(handle))
 
 

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from creditscore.errors import ParamsError
+
 GROUPS = ("application", "bureau", "previous", "pos_cash", "installments", "credit_card", "recent_and_rates")
 MODELS = ("dummy", "logistic_regression", "random_forest", "lightgbm", "scorecard")
 STRATEGIES = ("none", "class_weight", "undersample", "smote")
@@ -32,10 +34,6 @@ def check_groups(groups) -> list[str]:
     if len(set(groups)) != len(groups):
         raise ValueError(f"a group is listed twice: {groups}")
     return groups
-
-
-class ParamsError(ValueError):
-    """params.yaml does not match its declaration; the message names the key."""
 
 
 class Section(BaseModel):

@@ -1,8 +1,9 @@
 """One convention for every DVC stage: `stage: message` log lines, and exit 1 with one line on bad input.
 
-Bad input is what a user can fix: params.yaml (`ParamsError`), a data file (`DataError`, which names the
-file and column), a missing file. It ends the stage with exit code 1 and a single line
-`stage: error: ...` on stderr, never a traceback. Any other exception is a defect and keeps its traceback.
+Bad input is what a user can fix: the project's own errors (`creditscore.errors`: params.yaml, a data file, an
+artifact; each message names what to fix) and a missing input file. It ends the stage with exit code 1 and a
+single line `stage: error: ...` on stderr, never a traceback. Any other exception, a ValueError from NumPy,
+scikit-learn or Polars included, is a defect: it keeps its traceback and a non-zero exit.
 The stages write their outputs through `creditscore.io` (a temporary file or folder renamed into place),
 so a failing run leaves the previous good outputs as they were.
 """
@@ -12,9 +13,9 @@ import sys
 import time
 from collections.abc import Callable
 
-from creditscore.serving.artifacts import ArtifactError
+from creditscore.errors import CreditScoreError
 
-BAD_INPUT = (ValueError, FileNotFoundError, ArtifactError)  # ParamsError and DataError are ValueErrors
+BAD_INPUT = (CreditScoreError, FileNotFoundError)
 
 
 def logger(stage: str, timed: bool = False) -> Callable[[str], None]:

@@ -20,33 +20,29 @@ import polars as pl
 from creditscore.config import load_params, resolve
 from creditscore.data.schema import KEY
 from creditscore.decision.calibration import calibrate
+from creditscore.errors import ArtifactError, DataError
 from creditscore.io import atomic_outputs, write_json
 from creditscore.monitoring.drift import drift_summary
 from creditscore.monitoring.inference_log import describe, is_url, logged_rows, read_features
-from creditscore.serving.artifacts import ArtifactError
 from creditscore.serving.bundle import Bundle, load
-from creditscore.stage import logger, run as run_stage
-
-
-class InputError(ValueError):
-    """Bad input: the message names the file (and the column) at fault."""
-
+from creditscore.stage import logger
+from creditscore.stage import run as run_stage
 
 _log = logger("drift")
 
 
 def _read(path: Path, columns: list[str]) -> pl.DataFrame:
-    """The given columns of a Parquet file, or an InputError naming the file and the first missing column."""
+    """The given columns of a Parquet file, or a DataError naming the file and the first missing column."""
     if not path.is_file():
-        raise InputError(f"{path}: file not found")
+        raise DataError(f"{path}: file not found")
     try:
         schema = pl.read_parquet_schema(path)
     except Exception as error:  # any unreadable file is bad input
-        raise InputError(f"{path}: not a readable Parquet file ({error})") from error
+        raise DataError(f"{path}: not a readable Parquet file ({error})") from error
     missing = [c for c in columns if c not in schema]
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise InputError(f"{path}: column {missing[0]} missing{more}")
+        raise DataError(f"{path}: column {missing[0]} missing{more}")
     return pl.read_parquet(path, columns=columns)
 
 
@@ -55,11 +51,11 @@ def _scored(features: Path, predictions: Path, names: list[str], calibration: di
     frame = _read(features, [KEY, *names])
     scores = _read(predictions, [KEY, "proba"])
     if scores[KEY].is_duplicated().any():
-        raise InputError(f"{predictions}: column {KEY} has duplicate clients")
+        raise DataError(f"{predictions}: column {KEY} has duplicate clients")
     joined = frame.join(scores, on=KEY, how="left")
     absent = joined["proba"].null_count()
     if absent:
-        raise InputError(f"{predictions}: column proba missing for {absent:,} of the {frame.height:,} clients "
+        raise DataError(f"{predictions}: column proba missing for {absent:,} of the {frame.height:,} clients "
                          f"of {features}")
     score = calibrate(joined["proba"].to_numpy(), calibration)
     return joined.select(names).with_columns(pl.Series("score", score, dtype=pl.Float64))
@@ -68,27 +64,27 @@ def _scored(features: Path, predictions: Path, names: list[str], calibration: di
 def load_bundle(path: Path) -> tuple[list[str], dict]:
     """The model's feature list and its calibration, from the served bundle."""
     if not path.is_file():
-        raise InputError(f"{path}: file not found")
+        raise DataError(f"{path}: file not found")
     try:
         bundle = load(path, Bundle)
     except ArtifactError as error:
-        raise InputError(str(error)) from None
+        raise DataError(str(error)) from None
     return list(bundle.features), bundle.calibration
 
 
 def top_features(importance: Path, model_features: list[str], k: int) -> list[str]:
     """The k most important model features of the explain stage's global ranking, most important first."""
     if not importance.is_file():
-        raise InputError(f"{importance}: file not found")
+        raise DataError(f"{importance}: file not found")
     try:
         ranking = json.loads(importance.read_text(encoding="utf-8"))["global"]
         names = [row["feature"] for row in ranking]
     except (ValueError, KeyError, TypeError) as error:
-        raise InputError(f"{importance}: expected a 'global' list of {{'feature': ...}} entries ({error!r})") from error
+        raise DataError(f"{importance}: expected a 'global' list of {{'feature': ...}} entries ({error!r})") from error
     known = set(model_features)
     chosen = list(dict.fromkeys(n for n in names if n in known))[:k]
     if not chosen:
-        raise InputError(f"{importance}: no feature of the 'global' ranking is a feature of the model")
+        raise DataError(f"{importance}: no feature of the 'global' ranking is a feature of the model")
     return chosen
 
 
@@ -103,7 +99,7 @@ def alert_line(metrics: dict) -> str:
 def run(features: Path, predictions: Path, bundle: Path, importance: Path, log: Path | str | None, report: Path,
         metrics_path: Path, params: dict, seed: int) -> int:
     """Compute drift and write the report and the metrics; return the exit code (1 on an alert with
-    `drift.fail_on_alert`, else 0). Bad input raises an InputError naming the file and column; nothing is written.
+    `drift.fail_on_alert`, else 0). Bad input raises an DataError naming the file and column; nothing is written.
     """
     with atomic_outputs(report, metrics_path) as (tmp_report, tmp_metrics):
         model_features, calibration = load_bundle(bundle)
@@ -114,12 +110,12 @@ def run(features: Path, predictions: Path, bundle: Path, importance: Path, log: 
             try:
                 n_logged = logged_rows(log)
             except ValueError as error:
-                raise InputError(str(error)) from error
+                raise DataError(str(error)) from error
             if n_logged:
                 try:
                     current, source = read_features(log, names), "inference_log"
                 except ValueError as error:
-                    raise InputError(str(error)) from error
+                    raise DataError(str(error)) from error
             else:
                 _log(f"{describe(log)}: no logged application yet; comparing with application_test instead")
         if current is None:

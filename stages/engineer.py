@@ -10,15 +10,29 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from creditscore.compute import Runner, runner
 from creditscore.config import load_params, resolve
-from creditscore.features.build import (HISTORY, add_target_encoding, build_features, feature_groups, finalize,
-                                        fit_vocabulary, link_column)
 from creditscore.data.schema import KEY
-from creditscore.features.encoding import (encode_out_of_fold, encoding_key, encoding_keys, key_columns,
-                                           key_meaning, target_encoded_name)
+from creditscore.errors import DataError
+from creditscore.features.build import (
+    HISTORY,
+    add_target_encoding,
+    build_features,
+    feature_groups,
+    finalize,
+    fit_vocabulary,
+    link_column,
+)
+from creditscore.features.encoding import (
+    encode_out_of_fold,
+    encoding_key,
+    encoding_keys,
+    key_columns,
+    key_meaning,
+    target_encoded_name,
+)
 from creditscore.features.extras import MEANINGS
 from creditscore.features.manifest import build_manifest
-from creditscore.compute import Runner, runner
 from creditscore.io import atomic_outputs, write_json
 from creditscore.params import check_groups
 from creditscore.stage import run as run_stage
@@ -34,7 +48,7 @@ def _scan_sorted(prepared: Path, name: str) -> pl.LazyFrame:
     """A prepared history table, checked to be sorted by its link column as build_features requires."""
     path, key = prepared / f"{name}.parquet", link_column(name)
     if not pl.read_parquet(path, columns=[key])[key].is_sorted():
-        raise ValueError(f"{path}: not sorted by {key}; re-run the prepare stage (dvc repro prepare)")
+        raise DataError(f"{path}: not sorted by {key}; re-run the prepare stage (dvc repro prepare)")
     return pl.scan_parquet(path)
 
 
@@ -131,7 +145,7 @@ def engineer(prepared: Path, out: Path, params: dict, seed: int, compute: Runner
                                columns=columns if s == "train" else [KEY]) for s in SPLITS}
     for s in SPLITS:
         if not apps[s][KEY].is_sorted():
-            raise ValueError(f"{prepared / f'application_{s}.parquet'}: not sorted by {KEY}; re-run the prepare "
+            raise DataError(f"{prepared / f'application_{s}.parquet'}: not sorted by {KEY}; re-run the prepare "
                              "stage (dvc repro prepare)")
     for name in HISTORY:
         _scan_sorted(prepared, name)

@@ -11,16 +11,21 @@ import polars as pl
 from creditscore.config import load_params, resolve
 from creditscore.decision.calibration import calibrate
 from creditscore.explanation import fairness, groups, reasons
-from creditscore.explanation.contributions import (Contributions, contributions, labels_from_manifest, raw_score,
-                                                   typical_values)
+from creditscore.explanation.contributions import (
+    Contributions,
+    contributions,
+    labels_from_manifest,
+    raw_score,
+    typical_values,
+)
 from creditscore.explanation.figures import global_figures, local_explanations, native_importance, shap_library_check
 from creditscore.features.serving import model_values, serving_plan
 from creditscore.io import atomic_outputs, write_json
 from creditscore.modelling.models import model_kind
 from creditscore.serving.artifacts import checksum_path
 from creditscore.serving.bundle import QUANTILES, Bundle, Reference, load, save
-from creditscore.stage import logger, run as run_stage
-
+from creditscore.stage import logger
+from creditscore.stage import run as run_stage
 
 _log = logger("explain")
 

@@ -10,7 +10,8 @@ import sys
 
 from creditscore.config import load_params, resolve
 from creditscore.io import atomic_dir
-from creditscore.stage import logger, run as run_stage
+from creditscore.stage import logger
+from creditscore.stage import run as run_stage
 from creditscore.synthetic.generate import generate
 
 

@@ -10,12 +10,20 @@ from pathlib import Path
 import polars as pl
 
 from creditscore.config import load_params, resolve
-from creditscore.data.cleaning import (check_disjoint, check_target, check_unique, clean_table, drop_orphans,
-                                       split_holdout)
-from creditscore.data.raw import DataError, read_table
+from creditscore.data.cleaning import (
+    check_disjoint,
+    check_target,
+    check_unique,
+    clean_table,
+    drop_orphans,
+    split_holdout,
+)
+from creditscore.data.raw import read_table
 from creditscore.data.schema import HISTORY_TABLES, TABLES
+from creditscore.errors import DataError
 from creditscore.io import atomic_outputs, write_json
-from creditscore.stage import logger, run as run_stage
+from creditscore.stage import logger
+from creditscore.stage import run as run_stage
 
 _log = logger("prepare")
 

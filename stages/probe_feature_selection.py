@@ -15,11 +15,13 @@ import polars as pl  # noqa: E402
 
 from creditscore.compute import Runner, runner  # noqa: E402
 from creditscore.config import load_params, resolve  # noqa: E402
+from creditscore.errors import DataError
 from creditscore.io import atomic_outputs, write_json  # noqa: E402
 from creditscore.modelling.leaves import MIN_LEAVES, leaf_floor  # noqa: E402
 from creditscore.modelling.sampling import stratified_sample  # noqa: E402
 from creditscore.modelling.selection import SETS, candidate_sets, guarded_choice, probe_runs, validate_sets  # noqa: E402
-from creditscore.stage import logger, run as run_stage  # noqa: E402
+from creditscore.stage import logger  # noqa: E402
+from creditscore.stage import run as run_stage
 
 _log = logger("probe-feature-selection")
 
@@ -102,7 +104,7 @@ def _main(argv: list[str] | None = None) -> int:
     with runner(params) as compute:
         selection, metrics = probe_select(resolve(args.features), probe, probe["model"], params["seed"], compute)
     if not selection["features"]:
-        raise ValueError(f"{resolve(args.features) / 'spec.json'}: no features to select from")
+        raise DataError(f"{resolve(args.features) / 'spec.json'}: no features to select from")
     names = list(selection["mean_importance"])
     with atomic_outputs(resolve(args.plot), resolve(args.out), resolve(args.metrics)) as (plot, out, metrics_path):
         plot_importances(plot, names, np.array(list(selection["mean_importance"].values())),

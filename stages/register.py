@@ -21,7 +21,8 @@ from creditscore.io import atomic_outputs, write_json
 from creditscore.modelling import registry, tracking
 from creditscore.serving.artifacts import checksum_path
 from creditscore.serving.bundle import Bundle, load
-from creditscore.stage import logger, run as run_stage
+from creditscore.stage import logger
+from creditscore.stage import run as run_stage
 
 CARD_METRICS = ("prepare", "engineer", "probe", "train", "threshold", "explain")  # declared deps
 _log = logger("register")

@@ -18,7 +18,8 @@ from creditscore.decision.validation import expected_calibration_error, gini, ks
 from creditscore.io import atomic_outputs, write_json, write_rows
 from creditscore.serving.artifacts import checksum_path
 from creditscore.serving.bundle import Bundle, TrainedModel, load, save
-from creditscore.stage import logger, run as run_stage
+from creditscore.stage import logger
+from creditscore.stage import run as run_stage
 
 
 def _predictions(folder: Path, name: str) -> tuple[np.ndarray, np.ndarray]:

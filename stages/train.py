@@ -24,16 +24,24 @@ from creditscore.config import load_params, resolve
 from creditscore.decision.cost import decision_report
 from creditscore.decision.uncertainty import auc_interval
 from creditscore.decision.validation import holdout_curves
+from creditscore.errors import ParamsError
 from creditscore.io import atomic_outputs, write_json, write_rows
 from creditscore.modelling import tracking
-from creditscore.modelling.models import (SERVABLE, CrossFitEnsemble, describe, logit, make_pipeline, members, model_kind,
-                                         n_trees)
+from creditscore.modelling.models import (
+    SERVABLE,
+    CrossFitEnsemble,
+    describe,
+    logit,
+    make_pipeline,
+    members,
+    model_kind,
+    n_trees,
+)
 from creditscore.modelling.sampling import stratified_sample
-from creditscore.modelling.training import (benchmark, ensemble, evaluate, highest_auc, least_cost, score,
-                                            tune_lightgbm)
-from creditscore.params import ParamsError
+from creditscore.modelling.training import benchmark, ensemble, evaluate, highest_auc, least_cost, score, tune_lightgbm
 from creditscore.serving.bundle import TrainedModel, save
-from creditscore.stage import logger, run as run_stage
+from creditscore.stage import logger
+from creditscore.stage import run as run_stage
 
 PACKAGES = ("scikit-learn", "imbalanced-learn", "lightgbm", "numpy", "polars", "pandas", "mlflow")
 

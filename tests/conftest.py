@@ -58,8 +58,8 @@ def bundle():
 @pytest.fixture(scope="session")
 def pg():
     """A real PostgreSQL server for the session (a throwaway cluster; see tests/postgres.py)."""
-    from tests.postgres import Cluster
+    from tests.postgres import cluster as new_cluster
 
-    cluster = Cluster().start()
+    cluster = new_cluster().start()
     yield cluster
     cluster.close()

@@ -9,9 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import json
 import math
 import re
-import json
 import sqlite3
 
 import numpy as np
@@ -26,6 +26,8 @@ from creditscore.decision.calibration import calibrate
 from creditscore.monitoring.inference_log import COLUMNS, TABLE, read_features
 from tests.conftest import SAMPLE_DIR, needs_sample
 from tests.server import MODELS, VALID
+
+pytestmark = pytest.mark.slow
 
 RAW = ROOT / "data" / "synthetic"
 

@@ -1,4 +1,4 @@
-"""The API against hostile input, faults and misuse, on a real gunicorn server (issue 13's holes, each a test).
+"""The API against hostile input, faults and misuse, on a real gunicorn server, each hole a test.
 
 Malformed, duplicated-key and deeply nested JSON; ids out of range; non-ASCII digits in URLs; security headers;
 the API key outside URLs; refused starts; a model file changed while serving; schemathesis with every check.
@@ -12,6 +12,8 @@ import pytest
 import requests
 
 from tests.server import MODELS, VALID, Server, require_models, run_until_exit
+
+pytestmark = pytest.mark.slow
 
 
 def test_api_key_is_required_except_for_health(tmp_path):

@@ -13,6 +13,8 @@ from app.service import ModelNotReady
 from creditscore.monitoring.inference_log import logged_rows
 from tests.server import MODELS, require_models
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def config(tmp_path_factory):

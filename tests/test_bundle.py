@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import dataclasses
+import pickle
 
 import pytest
 
-from creditscore.serving.artifacts import ArtifactError
+from creditscore.errors import ArtifactError
 from creditscore.serving.bundle import FORMAT_VERSION, Bundle, Reference, TrainedModel, load, save
 
 TRAINED = TrainedModel(pipeline={"a": 1}, features=["X1", "X2"], model="lightgbm+none", params={"n_estimators": 7},
@@ -44,6 +45,6 @@ def test_a_failed_save_keeps_the_previous_file(tmp_path):
     path = tmp_path / "model.joblib"
     save(TRAINED, path, checksum=False)
     before = path.read_bytes()
-    with pytest.raises(Exception):
+    with pytest.raises(pickle.PicklingError):
         save(TrainedModel(pipeline=lambda: 0, features=[], model="", params={}, versions={}), path)  # cannot pickle
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["model.joblib"]

@@ -15,6 +15,8 @@ from stages.engineer import engineer
 from stages.prepare import run
 from stages.probe_feature_selection import probe_select
 
+pytestmark = pytest.mark.slow
+
 FILES = ("train.parquet", "holdout.parquet", "test.parquet", "spec.json", "manifest.json")
 
 

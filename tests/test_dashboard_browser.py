@@ -11,6 +11,8 @@ import requests
 from creditscore.config import ROOT
 from tests.server import Server, require_models
 
+pytestmark = pytest.mark.slow
+
 CHROMIUM = shutil.which("chromium") or shutil.which("google-chrome") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
@@ -174,7 +176,7 @@ def test_pick_a_client_see_score_reasons_and_rescore(server, browser):
 
 def test_a_relationship_managers_session_compare_what_if_and_print(server, browser):
     """Open a client, read the global view, compare with a similar group on two features, run a what-if and
-    see which reasons changed, then print the one-page summary; screenshots for the reviewer."""
+    see which reasons changed, then print the one-page summary; screenshots for the CI artifact."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 

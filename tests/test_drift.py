@@ -24,8 +24,8 @@ from creditscore.config import load_params
 from creditscore.decision.calibration import calibrate, fit_calibration
 from creditscore.monitoring.drift import EPSILON, psi, psi_band
 from creditscore.monitoring.inference_log import open_log, read_features
-from creditscore.stage import run as run_stage
 from creditscore.serving.bundle import Bundle, load, save
+from creditscore.stage import run as run_stage
 from creditscore.synthetic.generate import generate
 from stages import drift as stage
 from stages.engineer import engineer
@@ -303,6 +303,7 @@ def test_stage_bad_input_names_file_and_column_and_writes_nothing(projects, tmp_
     assert not out.exists() or list(out.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_the_stage_gives_the_same_verdicts_on_a_postgres_log_as_on_sqlite(projects, tmp_path, pg):
     """The same logged rows (applications, plus dashboard views the stage must leave out) in both backends."""
     pg.reset()

@@ -240,7 +240,8 @@ def test_older_applicants_are_not_scored_worse_for_age_alone_once_age_is_monoton
     results = {}
     for name, extra in (("free", {}), ("monotone", {"monotone_constraints": [-1, 0]})):
         model = make_pipeline("lightgbm", "none", 0, {**params, **extra}).fit(x, y)
-        results[name] = fairness.older_for_age_alone(lambda rows: model.predict_proba(rows)[:, 1], x, days, at_age)
+        results[name] = fairness.older_for_age_alone(lambda rows, model=model: model.predict_proba(rows)[:, 1], x, days,
+                                                     at_age)
     assert results["free"]["clients"] == int((age >= 62).sum()) > 1000
     assert results["free"]["share_worse"] > 0.9 and results["free"]["mean_change"] > 0.05
     assert results["monotone"]["worse_for_age"] == 0 and results["monotone"]["max_change"] <= 0

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from creditscore.config import ROOT
-from creditscore.data.raw import DataError
+from creditscore.errors import DataError
 from creditscore.features.application import polynomial_terms
 from creditscore.features.build import HISTORY, build_features, feature_groups, fit_vocabulary
 from creditscore.features.core import Aggregation, aggregate, grouped, level_shares, row_count

@@ -160,12 +160,13 @@ def test_drift_knob_shifts_only_application_test(tmp_path):
 @pytest.fixture(scope="module")
 def realism_figures(synthetic_dir, tmp_path_factory):
     """Application-only model figures (3 folds) and the history gain of the 6,000-client population."""
+    from benchmarks.bench_realism import history_figures
     from creditscore.synthetic import realism
     app = realism.read_applications(synthetic_dir / "application_train.csv")
     columns = ["EXT_SOURCE_1", "EXT_SOURCE_2", "EXT_SOURCE_3", "DAYS_BIRTH", "DAYS_EMPLOYED", "AMT_GOODS_PRICE",
                "AMT_CREDIT"]
     figures = realism.model_figures(app, folds=3, seed=42, profile_columns=columns)
-    figures["history"] = realism.history_figures(synthetic_dir, tmp_path_factory.mktemp("realism"), folds=3)
+    figures["history"] = history_figures(synthetic_dir, tmp_path_factory.mktemp("realism"), folds=3)
     return figures
 
 

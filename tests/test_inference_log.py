@@ -28,6 +28,8 @@ import requests
 from creditscore.monitoring.inference_log import COLUMNS, TABLE, logged_rows, open_log, read_features
 from tests.server import VALID, Server, require_models
 
+pytestmark = pytest.mark.slow
+
 KEY = "test-pseudonym-key"
 
 
@@ -149,9 +151,9 @@ def test_the_sqlite_file_is_owner_only_and_a_version_1_log_is_migrated(tmp_path)
 
 
 def test_a_postgres_outage_drops_and_counts_rows_fast_and_logging_resumes():
-    from tests.postgres import Cluster
+    from tests.postgres import cluster as new_cluster
 
-    cluster = Cluster().start()
+    cluster = new_cluster().start()
     try:
         log = open_log(cluster.url, key=KEY)
         assert log.ensure_schema() and log.append(RECORDS[:1])
@@ -265,10 +267,10 @@ def test_two_instances_writing_at_once_share_one_postgres_log(pg):
 
 
 def test_a_database_outage_never_fails_or_stalls_scoring_and_resumes_by_itself():
-    from tests.postgres import Cluster
+    from tests.postgres import cluster as new_cluster
 
     require_models()
-    cluster = Cluster().start()
+    cluster = new_cluster().start()
     s = serve(cluster.url, workers=2)
     try:
         baseline = load(s.url, range(1, 201), threads=4)

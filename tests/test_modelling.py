@@ -17,10 +17,19 @@ from creditscore.decision.calibration import calibrate, fit_calibration
 from creditscore.decision.cost import business_cost, choose_threshold, confusion, cost_curve, decision_report
 from creditscore.modelling.leaves import leaf_floor
 from creditscore.modelling.models import make_pipeline
-from creditscore.serving.bundle import TrainedModel, load
 from creditscore.modelling.sampling import stratified_sample
-from creditscore.modelling.training import (candidates, early_stopping_out_of_fold, ensemble, evaluate, highest_auc,
-                                            least_cost, out_of_fold, search_space_draws, stack)
+from creditscore.modelling.training import (
+    candidates,
+    early_stopping_out_of_fold,
+    ensemble,
+    evaluate,
+    highest_auc,
+    least_cost,
+    out_of_fold,
+    search_space_draws,
+    stack,
+)
+from creditscore.serving.bundle import TrainedModel, load
 from stages.threshold import choose
 
 COST = {"fn_cost": 10, "fp_cost": 1}
@@ -295,7 +304,7 @@ def test_the_served_model_is_the_evaluated_cross_fitted_ensemble(tmp_path, monke
 
 
 def test_a_model_the_api_cannot_load_is_refused_before_any_artifact():
-    from creditscore.params import ParamsError
+    from creditscore.errors import ParamsError
     from stages.train import refuse_unservable
 
     forest = make_pipeline("random_forest", "none", 0, {"n_estimators": 5, "n_jobs": 1})

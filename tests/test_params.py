@@ -6,11 +6,13 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import yaml
 
 from creditscore.config import ROOT, load_params
-from creditscore.params import ParamsError, validate
+from creditscore.errors import DataError, ParamsError
+from creditscore.params import validate
 from creditscore.stage import logger, run
 
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -77,6 +79,19 @@ def test_run_gives_one_line_and_exit_1_on_bad_input_and_keeps_tracebacks_for_def
     assert capsys.readouterr().err.startswith("demo: error: params.yaml: seed: missing (and 11 more: compute: missing; data: missing;")
     with pytest.raises(ZeroDivisionError):  # a defect is not bad input: it keeps its traceback
         run("demo", lambda argv: 1 / 0)
+
+    def library_defect(argv):
+        np.zeros(3).reshape(2, 2)  # a ValueError raised inside NumPy: a defect, not a user's bad input
+
+    with pytest.raises(ValueError, match="cannot reshape"):
+        run("demo", library_defect)
+    assert capsys.readouterr().err == ""
+
+    def bad_data(argv):
+        raise DataError("x.csv: column A: not a number")
+
+    assert run("demo", bad_data) == 1
+    assert capsys.readouterr().err == "demo: error: x.csv: column A: not a number\n"
     logger("demo")("hello")
     assert capsys.readouterr().err == "demo: hello\n"
 

@@ -16,6 +16,8 @@ import yaml
 from creditscore.config import ROOT
 from tests.conftest import SAMPLE_DIR, needs_sample
 
+pytestmark = pytest.mark.slow
+
 N_CLIENTS = 1500
 
 

@@ -7,8 +7,9 @@ import polars as pl
 import pytest
 
 from creditscore.data.cleaning import check_unique, clean_table, drop_orphans, split_holdout
-from creditscore.data.raw import DataError, read_table
+from creditscore.data.raw import read_table
 from creditscore.data.schema import TABLES, Table
+from creditscore.errors import DataError
 from stages.prepare import run
 from tests.conftest import SAMPLE_DIR, needs_sample
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from imblearn.pipeline import Pipeline
 
 from creditscore.modelling.models import CrossFitEnsemble, make_pipeline

@@ -9,8 +9,15 @@ import polars as pl
 import pytest
 
 from creditscore.config import load_params
-from creditscore.modelling.selection import (booster_params, candidate_sets, guarded_choice, make_probes, probe_runs,
-                                             probe_threshold, select)
+from creditscore.modelling.selection import (
+    booster_params,
+    candidate_sets,
+    guarded_choice,
+    make_probes,
+    probe_runs,
+    probe_threshold,
+    select,
+)
 from creditscore.synthetic.generate import generate
 from stages.engineer import engineer
 from stages.prepare import run

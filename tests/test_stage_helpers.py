@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from creditscore.explanation.figures import pick_clients
-from stages.drift import alert_line
 from creditscore.decision.validation import holdout_curves
+from creditscore.explanation.figures import pick_clients
 from creditscore.modelling.models import describe, n_trees
+from stages.drift import alert_line
 
 
 def test_pick_clients_highest_lowest_closest_without_repeats():
@@ -92,7 +92,7 @@ def test_a_failing_block_keeps_every_previous_output_and_leaves_no_scratch(tmp_p
         with atomic_outputs(*finals) as (model, plots, metrics):
             model.write_bytes(b"new model")
             plots.mkdir()
-            1 / 0
+            raise ZeroDivisionError("a failure inside the block")
     assert _tree(tmp_path) == before and sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json", "model.bin",
                                                                                          "plots"]
     with pytest.raises(RuntimeError, match="wrote no .*metrics.json"):  # an output the block forgot is a failure too
@@ -102,6 +102,7 @@ def test_a_failing_block_keeps_every_previous_output_and_leaves_no_scratch(tmp_p
     assert _tree(tmp_path) == before
 
 
+@pytest.mark.slow
 def test_the_threshold_stage_keeps_its_previous_outputs_when_it_fails_while_writing(tmp_path, monkeypatch):
     """The bundle and its checksum are written, then the plots fail: the previous bundle, checksum, plots and
     metrics must all be as they were (the API would otherwise load a bundle whose metrics are another run's)."""

@@ -5,8 +5,13 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from creditscore.decision.uncertainty import (auc_interval, band_rank_ordering, bootstrap_intervals, delong_auc,
-                                              paired_auc_difference)
+from creditscore.decision.uncertainty import (
+    auc_interval,
+    band_rank_ordering,
+    bootstrap_intervals,
+    delong_auc,
+    paired_auc_difference,
+)
 
 
 def test_delong_auc_and_variance_by_hand():

@@ -4,8 +4,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from creditscore.decision.validation import (band_of, expected_calibration_error, gini, ks, score_bands,
-                                            validator_figures)
+from creditscore.decision.validation import (
+    band_of,
+    expected_calibration_error,
+    gini,
+    ks,
+    score_bands,
+    validator_figures,
+)
 
 Y = np.array([0, 0, 1, 0, 1, 1, 0, 0, 0, 1])
 P = np.array([0.1, 0.2, 0.3, 0.15, 0.8, 0.6, 0.05, 0.4, 0.25, 0.9])

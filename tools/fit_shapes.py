@@ -110,14 +110,14 @@ def fit(clients: int, iterations: int, seed: int, amplitude: float) -> dict:
         score = base + application_score(frame, current) - application_score(frame, {"numeric": {}, "categories": {}})
         p = expit(solve_intercept(score, rate) + score)
         worst = 0.0
-        for c, s in numeric.items():
+        for s in numeric.values():
             synth = np.array([p[s["bins"] == b].mean() for b in range(len(s["medians"]))])
             gap = s["target"] - logit(synth)
             worst = max(worst, float(np.max(np.abs(expit(s["target"]) - synth))))
             s["mids"] = s["mids"] + DAMPING * gap
             if s["missing_target"] is not None:
                 s["missing"] += DAMPING * (s["missing_target"] - logit(p[s["bins"] < 0].mean()))
-        for c, s in categories.items():
+        for s in categories.values():
             for k, t in s["target"].items():
                 mask = s["codes"] == k
                 if mask.any():

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from creditscore.data.raw import DataError
 from creditscore.data.schema import MISSING_TOKENS, SENTINEL_DAYS, Table
+from creditscore.errors import DataError
 
 SENTINEL_SUFFIX = "_ANOM"  # flag column added next to a DAYS_* column that held 365243
 

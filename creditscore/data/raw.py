@@ -7,13 +7,10 @@ from pathlib import Path
 import polars as pl
 
 from creditscore.data.schema import Table
+from creditscore.errors import DataError
 
 POLARS_TYPE = {"int": pl.Float64, "float": pl.Float64, "str": pl.String}  # ints are checked, then narrowed
 KEY_COLUMNS = ("SK_ID_CURR", "SK_ID_BUREAU", "SK_ID_PREV")
-
-
-class DataError(ValueError):
-    """Bad input data; the message names the file, the column and the problem."""
 
 
 class MissingTableWarning(UserWarning):

@@ -6,6 +6,8 @@ from scipy.special import expit, logit
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
+from creditscore.errors import ParamsError
+
 METHODS = ("isotonic", "sigmoid")
 
 
@@ -17,7 +19,7 @@ def fit_calibration(proba: np.ndarray, y: np.ndarray, method: str, floor: float 
     defaulter in it would say 0).
     """
     if not 0.0 <= floor < ceiling <= 1.0:
-        raise ValueError(f"params.yaml: threshold: pd_floor must be below pd_ceiling, within [0, 1], got {floor} and "
+        raise ParamsError(f"params.yaml: threshold: pd_floor must be below pd_ceiling, within [0, 1], got {floor} and "
                          f"{ceiling}")
     bounds = {"floor": float(floor), "ceiling": float(ceiling)}
     if method == "isotonic":
@@ -27,7 +29,7 @@ def fit_calibration(proba: np.ndarray, y: np.ndarray, method: str, floor: float 
         z = logit(np.clip(proba, 1e-6, 1 - 1e-6)).reshape(-1, 1)
         lr = LogisticRegression(C=1e6).fit(z, y)
         return {"method": method, "a": float(lr.coef_[0, 0]), "b": float(lr.intercept_[0]), **bounds}
-    raise ValueError(f"params.yaml: threshold.calibration must be one of {METHODS}, got {method!r}")
+    raise ParamsError(f"params.yaml: threshold.calibration must be one of {METHODS}, got {method!r}")
 
 
 def calibrate(proba: np.ndarray, calibration: dict) -> np.ndarray:

@@ -13,7 +13,7 @@ Labels are 1 for a default; a higher score means riskier.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from scipy.stats import fisher_exact, norm, rankdata, spearmanr

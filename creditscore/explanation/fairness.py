@@ -41,8 +41,14 @@ def group_rates(y: np.ndarray, refused: np.ndarray, groups: np.ndarray, min_clie
     the ratio's reference and the equalised-odds difference (the larger of the gaps in true- and false-positive
     rates, fairlearn's definition) use the groups of at least `min_clients` clients only.
     """
-    from fairlearn.metrics import (MetricFrame, count, equalized_odds_difference, false_negative_rate,
-                                   false_positive_rate, selection_rate)
+    from fairlearn.metrics import (
+        MetricFrame,
+        count,
+        equalized_odds_difference,
+        false_negative_rate,
+        false_positive_rate,
+        selection_rate,
+    )
 
     y = np.asarray(y).astype(int)
     refused = np.asarray(refused).astype(int)

@@ -10,8 +10,8 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # figures are written headlessly
-import matplotlib.pyplot as plt  # noqa: E402
 import lightgbm as lgb  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from creditscore.explanation.contributions import contributions, preprocess  # noqa: E402

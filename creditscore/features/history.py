@@ -9,8 +9,15 @@ from __future__ import annotations
 import polars as pl
 
 from creditscore.data.schema import KEY
-from creditscore.features.core import (Aggregation, aggregate, grouped, level_indicators, level_shares, row_count,
-                                       safe_div)
+from creditscore.features.core import (
+    Aggregation,
+    aggregate,
+    grouped,
+    level_indicators,
+    level_shares,
+    row_count,
+    safe_div,
+)
 
 BUREAU_NUM = {
     "DAYS_CREDIT": ["min", "max", "mean", "var"], "DAYS_CREDIT_ENDDATE": ["min", "max", "mean"],

@@ -6,21 +6,29 @@ has them, the clients' raw history rows. They are typed with the declared schema
 """
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import polars as pl
 
 from creditscore.data.cleaning import cleaner
-from creditscore.data.raw import DataError, column_type
+from creditscore.data.raw import column_type
 from creditscore.data.schema import TABLES
+from creditscore.errors import DataError
 from creditscore.features.application import application_expressions
-from creditscore.features.build import (HISTORY, add_target_encoding, build_features, feature_groups, finalize,
-                                        numeric_columns, sort_history)
+from creditscore.features.build import (
+    HISTORY,
+    add_target_encoding,
+    build_features,
+    feature_groups,
+    finalize,
+    numeric_columns,
+    sort_history,
+)
 from creditscore.features.encoding import apply_encoding, encoding_key, key_columns, target_encoded_name
 
 
-@lru_cache(maxsize=None)
+@cache
 def _schema_and_cleaner(table: str) -> tuple[dict, list[pl.Expr]]:
     spec = TABLES[table]
     return {c: column_type(c, kind) for c, kind in spec.columns}, cleaner(spec)

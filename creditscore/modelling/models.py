@@ -13,6 +13,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
+from creditscore.errors import ParamsError
 from creditscore.modelling.scorecard import PointsScorecard
 from creditscore.params import MODELS, STRATEGIES
 
@@ -34,7 +35,7 @@ def _estimator(model: str, strategy: str, seed: int, params: dict):
                                       class_weight=weight)
     if model == "lightgbm":
         return lgb.LGBMClassifier(**{"n_jobs": 2, **params, "random_state": seed, "class_weight": weight, "verbose": -1})
-    raise ValueError(f"params.yaml: unknown model {model!r}; expected one of {MODELS}")
+    raise ParamsError(f"params.yaml: unknown model {model!r}; expected one of {MODELS}")
 
 
 def make_pipeline(model: str, strategy: str, seed: int, params: dict | None = None) -> Pipeline:
@@ -45,10 +46,10 @@ def make_pipeline(model: str, strategy: str, seed: int, params: dict | None = No
     """
     if model == "scorecard":  # bins and weights of evidence handle missing values and scale; no sampler
         if strategy != "none":
-            raise ValueError(f"params.yaml: the scorecard takes the imbalance strategy 'none', not {strategy!r}")
+            raise ParamsError(f"params.yaml: the scorecard takes the imbalance strategy 'none', not {strategy!r}")
         return Pipeline([("model", PointsScorecard(**(params or {}), random_state=seed))])
     if strategy not in STRATEGIES:
-        raise ValueError(f"params.yaml: unknown imbalance strategy {strategy!r}; expected one of {STRATEGIES}")
+        raise ParamsError(f"params.yaml: unknown imbalance strategy {strategy!r}; expected one of {STRATEGIES}")
     steps = []
     if model == "logistic_regression" or strategy == "smote":
         steps.append(("impute", SimpleImputer(strategy="median", keep_empty_features=True)))

@@ -23,6 +23,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
+from creditscore.errors import DataError
 from creditscore.params import TRENDS
 
 
@@ -74,7 +75,7 @@ class PointsScorecard(ClassifierMixin, BaseEstimator):
         usable = [n for i, n in enumerate(self.names_) if len(np.unique(values[~np.isnan(values[:, i]), i])) >= 2]
         self.iv_ = {n: 0.0 for n in self.names_}
         if not usable:
-            raise ValueError(f"scorecard: no feature has an information value of at least {self.min_iv}")
+            raise DataError(f"scorecard: no feature has an information value of at least {self.min_iv}")
         with warnings.catch_warnings():  # a constant column bins into one bin: optbinning says so, it is harmless
             warnings.filterwarnings("ignore", category=RuntimeWarning)
             screen = BinningProcess(usable, **settings, binning_fit_params={
@@ -115,7 +116,7 @@ class PointsScorecard(ClassifierMixin, BaseEstimator):
             if len(chosen) == int(self.max_features):
                 break
         if not chosen:
-            raise ValueError(f"scorecard: no feature has an information value of at least {self.min_iv}")
+            raise DataError(f"scorecard: no feature has an information value of at least {self.min_iv}")
         return chosen
 
     def _woe(self, x) -> np.ndarray:

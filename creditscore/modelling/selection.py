@@ -21,6 +21,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from creditscore.compute import Runner
+from creditscore.errors import ParamsError
 
 PROBE_KINDS = ("gaussian", "uniform", "binary", "permuted")
 RULES = ("max", "mean3sd", "quantile")
@@ -48,7 +49,7 @@ def probe_threshold(probe_importance: np.ndarray, rule: str, quantile: float = 0
         return float(probe_importance.mean() + 3 * probe_importance.std())
     if rule == "quantile":
         return float(np.quantile(probe_importance, quantile))
-    raise ValueError(f"params.yaml: probe.rule must be one of {RULES}, got {rule!r}")
+    raise ParamsError(f"params.yaml: probe.rule must be one of {RULES}, got {rule!r}")
 
 
 def booster_params(model_params: dict, seed: int) -> dict:

@@ -18,6 +18,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from creditscore.compute import Runner
 from creditscore.decision.cost import choose_threshold, decision_report
+from creditscore.errors import ParamsError
 from creditscore.modelling.leaves import leaf_floor
 from creditscore.modelling.models import SERVABLE, logit, make_pipeline
 from creditscore.stage import progress_bar
@@ -91,7 +92,7 @@ def early_stopping_out_of_fold(pipeline, x: np.ndarray, y: np.ndarray, folds: in
     rounds = int(np.argmax(np.mean([c[:reached] for c in curves], axis=0))) + 1
     oof, models = np.zeros(len(y)), []
     splits = StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y)
-    for (model, x_val, val), (fit, _) in zip(fitted, splits):
+    for (model, _, val), (fit, _) in zip(fitted, splits):
         if model.steps[-1][1].booster_.num_trees() < rounds:
             # LightGBM keeps a fold's trees up to its own best count only: one that stopped short is fitted again
             # with the common count (the same trees, since the fit is deterministic, and the ones it dropped)
@@ -258,7 +259,7 @@ def ensemble(results: dict[str, dict], y: np.ndarray, params: dict, cost: dict) 
     spec = params["ensemble"]
     names = sorted(n for n, r in results.items() if r["model"] in SERVABLE)
     if not names:
-        raise ValueError(f"train.models: none of {sorted(results)} is a model the ensemble is built from "
+        raise ParamsError(f"train.models: none of {sorted(results)} is a model the ensemble is built from "
                          f"({' or '.join(SERVABLE)})")
     kept, weights = list(names), None
     while True:

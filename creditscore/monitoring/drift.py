@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from creditscore.errors import DataError, ParamsError
 from creditscore.io import atomic_file
 
 EPSILON = 1e-4          # proportion given to an empty bin, so that the log stays finite
@@ -24,9 +25,9 @@ DIGITS = 6              # metrics are rounded so that reruns give identical file
 def _finite(values, name: str) -> np.ndarray:
     values = np.asarray(values, dtype=float).ravel()
     if values.size == 0:
-        raise ValueError(f"psi: {name} scores are empty")
+        raise DataError(f"psi: {name} scores are empty")
     if not np.isfinite(values).all():
-        raise ValueError(f"psi: {name} scores contain {int((~np.isfinite(values)).sum())} missing or infinite values")
+        raise DataError(f"psi: {name} scores contain {int((~np.isfinite(values)).sum())} missing or infinite values")
     return values
 
 
@@ -38,7 +39,7 @@ def psi(reference_scores, current_scores, bins: int = 10) -> float:
     An empty bin counts as a proportion of EPSILON.
     """
     if bins < 2:
-        raise ValueError(f"psi: bins must be >= 2, got {bins}")
+        raise ParamsError(f"psi: bins must be >= 2, got {bins}")
     reference, current = _finite(reference_scores, "reference"), _finite(current_scores, "current")
     edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1))[1:-1])
     n_bins = len(edges) + 1
@@ -108,14 +109,14 @@ def feature_drift(reference: pl.DataFrame, current: pl.DataFrame, features: list
     for name, frame in (("reference", reference), ("current", current)):
         missing = [c for c in columns if c not in frame.columns]
         if missing:
-            raise ValueError(f"feature_drift: {name} data has no column {missing[0]}")
+            raise DataError(f"feature_drift: {name} data has no column {missing[0]}")
     if reference.height == 0 or current.height == 0:
-        raise ValueError("feature_drift: reference and current data must both have rows")
+        raise DataError("feature_drift: reference and current data must both have rows")
     ref = _sample(reference.select(columns), reference_sample, seed).cast(pl.Float64)
     cur = _sample(current.select(columns), current_sample, seed + 1).cast(pl.Float64)
     missing_share = {c: (ref[c].null_count() / ref.height, cur[c].null_count() / cur.height) for c in columns}
     if missing_share[score] != (0.0, 0.0):
-        raise ValueError(f"feature_drift: column {score} has missing values")
+        raise DataError(f"feature_drift: column {score} has missing values")
     # A column with no value at all on one side cannot be tested; it has drifted (unless empty on both sides).
     untestable = {c: sides for c, sides in missing_share.items() if 1.0 in sides}
     tested = [c for c in columns if c not in untestable]

@@ -14,12 +14,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from creditscore.errors import ArtifactError
+
 FIX = "run `dvc repro` to build it, or `dvc pull` to fetch it from the DVC remote (see README, 'Deploying the API')"
 ENV = {"bundle": "MODEL_BUNDLE", "reference": "MODEL_REFERENCE"}
-
-
-class ArtifactError(RuntimeError):
-    """The artifact is missing or is not the one the pipeline recorded."""
 
 
 def file_digest(path: Path) -> str:

@@ -18,8 +18,9 @@ from typing import Any, TypeVar
 
 import joblib
 
+from creditscore.errors import ArtifactError
 from creditscore.io import atomic_file
-from creditscore.serving.artifacts import FIX, ArtifactError, verify, write_checksum
+from creditscore.serving.artifacts import FIX, verify, write_checksum
 
 FORMAT_VERSION = 3  # 3: the bundle serves a cross-fitted ensemble, its calibration has a floor and a ceiling
 QUANTILES = [round(0.05 * k, 2) for k in range(1, 20)]  # the reference's distribution grid: 0.05 ... 0.95

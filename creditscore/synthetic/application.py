@@ -7,8 +7,13 @@ from scipy.special import ndtr
 
 from creditscore.data.schema import SENTINEL_DAYS, TABLES
 from creditscore.synthetic.latent import draw_target, risk_score, solve_intercept
-from creditscore.synthetic.marginals import (column_stats, numeric_series, quantile_curve, sample_series,
-                                             without_sentinel)
+from creditscore.synthetic.marginals import (
+    column_stats,
+    numeric_series,
+    quantile_curve,
+    sample_series,
+    without_sentinel,
+)
 from creditscore.synthetic.shapes import shape_score
 
 T = "application_train"

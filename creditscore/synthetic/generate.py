@@ -12,8 +12,14 @@ import polars as pl
 from creditscore.data.schema import HISTORY_TABLES, TABLES
 from creditscore.synthetic.application import EXTRA_EFFECTS, generate_applications
 from creditscore.synthetic.history import generate_history
-from creditscore.synthetic.latent import (APPLICATION_FACTORS, DRIFT_SHIFT, HISTORY_WEIGHTS, LATE_PAYMENT_STEP,
-                                          draw_factors, shift_factors)
+from creditscore.synthetic.latent import (
+    APPLICATION_FACTORS,
+    DRIFT_SHIFT,
+    HISTORY_WEIGHTS,
+    LATE_PAYMENT_STEP,
+    draw_factors,
+    shift_factors,
+)
 from creditscore.synthetic.marginals import load_marginals
 from creditscore.synthetic.shapes import RATIOS, load_shapes
 

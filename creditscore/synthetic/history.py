@@ -12,8 +12,15 @@ import polars as pl
 from scipy.special import expit, logit
 
 from creditscore.data.schema import SENTINEL_DAYS, TABLES
-from creditscore.synthetic.marginals import (column_stats, load_marginals, numeric_series, quantile_curve, sample_codes,
-                                             sample_series, scaled_counts)
+from creditscore.synthetic.marginals import (
+    column_stats,
+    load_marginals,
+    numeric_series,
+    quantile_curve,
+    sample_codes,
+    sample_series,
+    scaled_counts,
+)
 
 FULL = load_marginals()["full_scale"]
 N_FULL = FULL["rows"]["application_train"] + FULL["rows"]["application_test"]

@@ -9,8 +9,6 @@ Used by `benchmarks/bench_realism.py` and by `tests/test_generator.py`.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import polars as pl
 from scipy.stats import spearmanr
@@ -157,28 +155,3 @@ def check_targets(figures: dict, profile: dict, history_gain: float | None = Non
     checks["deciles"] = {"ok": all(d["ok"] for d in deciles.values()),
                          "failed": [c for c, d in deciles.items() if not d["ok"]], "columns": deciles}
     return checks
-
-
-def history_figures(raw: Path, work: Path, folds: int = 5, seed: int = 42) -> dict:
-    """LightGBM AUC on the project's own features (prepare + engineer): all tables vs the application group.
-
-    Train and hold-out clients of `prepare` are scored together (every labelled client of `raw`).
-    """
-    import json
-
-    from creditscore.config import load_params
-    from stages.engineer import engineer
-    from stages.prepare import run
-    if run(raw, work / "prepared", work / "prepare.json", "synthetic", 0.2, seed) != 0:
-        raise RuntimeError(f"prepare failed on {raw}")
-    (work / "features").mkdir(parents=True, exist_ok=True)
-    engineer(work / "prepared", work / "features", load_params()["engineer"], seed)
-    frame = pl.concat([pl.read_parquet(work / "features" / f"{s}.parquet") for s in ("train", "holdout")])
-    manifest = json.loads((work / "features" / "manifest.json").read_text())
-    application = [m["name"] for m in manifest if m["group"] == "application"]
-    every = [m["name"] for m in manifest]
-    y = frame["TARGET"].to_numpy()
-    auc = {name: round(cv_auc(lightgbm(LGB), frame.select(cols).to_numpy().astype(np.float32), y, folds, seed), 4)
-           for name, cols in (("application", application), ("all_tables", every))}
-    return {"n_clients": int(len(y)), "n_features": {"application": len(application), "all_tables": len(every)},
-            "lightgbm_auc": auc, "history_gain": round(auc["all_tables"] - auc["application"], 4)}

@@ -1,0 +1,1 @@
+"""Local servers (gunicorn, PostgreSQL) started for real by the tests and the benchmarks."""

@@ -1,0 +1,64 @@
+"""A real gunicorn server of the API on a free local port, for tests and benchmarks (no pytest needed)."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from creditscore.config import ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, env: dict | None = None, workers: int = 2):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        merged = {**os.environ, "PORT": str(self.port), "WEB_CONCURRENCY": str(workers), **(env or {})}
+        self.env = {k: v for k, v in merged.items() if v is not None}  # None unsets a variable
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60) -> Server:
+        gunicorn = Path(sys.executable).parent / "gunicorn"
+        self.process = subprocess.Popen(
+            [str(gunicorn), "--config", "app/gunicorn.conf.py", "--bind", f"127.0.0.1:{self.port}", "app:create_app()"],
+            cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited ({self.process.returncode}):\n{self.process.stdout.read()}")
+            try:
+                with urllib.request.urlopen(self.url + "/health", timeout=1) as response:
+                    if response.status == 200:
+                        return self
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("gunicorn did not answer /health in time")
+
+    def stop(self) -> str:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        return self.process.stdout.read() if self.process and self.process.stdout else ""
+
+
+def run_until_exit(env: dict, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Start gunicorn expecting it to refuse to start; return its exit status and output."""
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    port = free_port()
+    return subprocess.run([str(gunicorn), "--config", "app/gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
+                           "app:create_app()"], cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True,
+                          timeout=timeout)
