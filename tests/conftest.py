@@ -37,6 +37,22 @@ def raw_copy(tiny_synthetic_dir, tmp_path) -> Path:
     return Path(shutil.copytree(tiny_synthetic_dir, tmp_path / "raw"))
 
 
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    """A served bundle and reference that the real stages built on 600 synthetic clients (harness/tiny.py):
+    the quick loop's API tests need no `dvc repro` outputs."""
+    from harness.tiny import build
+
+    return build(tmp_path_factory.mktemp("tiny-pipeline"))
+
+
+@pytest.fixture(scope="session")
+def tiny_config(tiny_models) -> dict:
+    """An app config serving the tiny models, with no key and no inference log."""
+    return {"MODEL_BUNDLE": tiny_models.bundle, "MODEL_REFERENCE": tiny_models.reference, "INFERENCE_LOG": "off",
+            "API_KEY": None}
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The API on a real gunicorn server (2 workers, no key), logging to a private SQLite file."""

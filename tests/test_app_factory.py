@@ -11,17 +11,13 @@ from app import create_app
 from app.http import COOKIE, session_token
 from app.service import ModelNotReady
 from creditscore.monitoring.inference_log import logged_rows
-from tests.server import MODELS, require_models
-
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def config(tmp_path_factory):
-    require_models()
+def config(tiny_config, tmp_path_factory):
+    """The tiny pipeline's models (tests/conftest.py), a private SQLite log."""
     log = tmp_path_factory.mktemp("factory") / "inference.sqlite"
-    return {"MODEL_BUNDLE": MODELS / "bundle.joblib", "MODEL_REFERENCE": MODELS / "reference.joblib",
-            "INFERENCE_LOG": log, "INFERENCE_LOG_KEY": "k", "API_KEY": None}
+    return {**tiny_config, "INFERENCE_LOG": log, "INFERENCE_LOG_KEY": "k"}
 
 
 def test_two_blueprints_and_every_route_in_one_of_them(config):

@@ -170,6 +170,7 @@ def realism_figures(synthetic_dir, tmp_path_factory):
     return figures
 
 
+@pytest.mark.slow  # models fitted on the 6,000-client population
 def test_models_rank_as_on_real_data(realism_figures):
     """Boosting beats a standardised logistic regression through single-feature shapes, not interactions."""
     auc = realism_figures["cv_auc"]
@@ -180,6 +181,7 @@ def test_models_rank_as_on_real_data(realism_figures):
     assert 0.01 < realism_figures["history"]["history_gain"] < 0.06, realism_figures["history"]
 
 
+@pytest.mark.slow  # models fitted on the 6,000-client population
 def test_decile_shapes_follow_the_real_ones(realism_figures):
     deciles = {c: d["default_rate_by_decile"] for c, d in realism_figures["deciles"].items()}
     rate = realism_figures["default_rate"]

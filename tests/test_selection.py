@@ -85,6 +85,7 @@ def selected(tmp_path_factory):
     shutil.rmtree(root)
 
 
+@pytest.mark.slow  # a 20,000-client population
 def test_planted_signals_are_recovered(selected):
     selection, metrics, manifest, signals = selected
     assert set(CARRIERS) == set(signals["factors"])
@@ -97,6 +98,7 @@ def test_planted_signals_are_recovered(selected):
     assert len(selection["features"]) == metrics["n_features_kept"]
 
 
+@pytest.mark.slow  # a 20,000-client population
 def test_pure_noise_columns_are_mostly_dropped(selected):
     selection, _, manifest, signals = selected
     noise = signals["noise_columns"]["application_train"]
