@@ -19,7 +19,7 @@ The load is `wrk` (`apt-get install wrk`): `--connections` concurrent connection
 keep-alive: gunicorn's threaded workers keep connections open, uvicorn too), requests drawn at random from a prepared list. For each repetition every target gets a
 warm-up, then `--duration` seconds measured; targets alternate within a repetition. Reports the median over
 repetitions of throughput, p50/p95/p99 latency and errors (any response other than 200, or a socket error),
-ratios to the minimal scorer and the issue's goals; writes `benchmarks/results/api.json`.
+ratios to the minimal scorer and the latency goals; writes `benchmarks/results/api.json`.
 
     python -m benchmarks.bench_api                    # how results/api.json was made (the config as is)
     python -m benchmarks.bench_api --duration 3 --repeats 1      # a quick look

@@ -12,7 +12,7 @@ from harness.postgres import Cluster, bin_dir
 def require_postgres() -> Path:
     found = bin_dir()
     if found is None:
-        message = "PostgreSQL server binaries not found: apt-get install postgresql (see README, Tests)"
+        message = "PostgreSQL server binaries not found: apt-get install postgresql (docs/developing.md)"
         if os.environ.get("REQUIRE_ALL_TESTS"):
             pytest.fail(message)
         pytest.skip(message)

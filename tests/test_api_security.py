@@ -181,7 +181,7 @@ def test_openapi_and_app_agree_on_methods_security_and_shape(server):
 
 
 def test_schemathesis_finds_nothing_with_every_check(tmp_path):
-    """schemathesis, every check, on a keyed server: sized for CI; README gives the longer run."""
+    """schemathesis, every check, on a keyed server: sized for CI; docs/api.md gives the longer run."""
     import subprocess
     import sys
     from pathlib import Path

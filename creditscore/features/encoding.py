@@ -4,8 +4,7 @@ A target-encoded key is an application column (its levels) or the loan's terms: 
 loan's length in monthly annuities, cut into steps of a fraction of a month (`loan_terms_key`). On real rows that
 ratio is clustered on the lender's products (a term and a rate: 34.2, 30.84, 34.08 annuities...), whose default
 rates differ (3% against 9% for the three above): the price of a loan carries the lender's own view of the risk.
-A tree cannot isolate a product of a few hundred clients; its smoothed default rate can (README, "Model quality
-on real rows").
+A tree cannot isolate a product of a few hundred clients; its smoothed default rate can (decision record 0006).
 """
 from __future__ import annotations
 

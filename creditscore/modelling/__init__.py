@@ -1,1 +1,1 @@
-"""Modelling: candidate pipelines, the honest benchmark and blend, probe feature selection, MLflow tracking."""
+"""Modelling: candidate pipelines, the honest benchmark and the served ensemble, probe feature selection, MLflow tracking."""

@@ -1,10 +1,9 @@
 """The gated registry: a new model becomes `champion` only when it passes every gate and beats the champion.
 
-The gates (`params.yaml: register.gates`) read the figures of the model trained without the hold-out and
-scored once on it: a floor on the hold-out AUC, a ceiling on the hold-out expected calibration error of the
-calibrated score, and a ceiling on the largest equalised-odds difference over the attributes listed. The
-served model is refitted on the hold-out afterwards, so the champion cannot be scored on it again: its own
-hold-out cost per client is kept as a tag of its registry version, with a fingerprint of the hold-out
+The gates (`params.yaml: register.gates`) read the figures of the served model, trained without the
+hold-out and scored once on it: a floor on the hold-out AUC, a ceiling on the hold-out expected calibration
+error of the calibrated score, and a ceiling on the largest equalised-odds difference over the attributes
+listed. The champion is not scored again on a later run's hold-out: its own hold-out cost per client is kept as a tag of its registry version, with a fingerprint of the hold-out
 (the clients and their labels). A candidate that passes the gates becomes champion when there is none, when
 the champion was measured on another hold-out (the figures cannot be compared; the decision says so), or
 when it saves at least `register.margin` per client against the champion's cost on the same hold-out.

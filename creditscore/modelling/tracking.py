@@ -63,7 +63,7 @@ def log_final(pipeline, x_example: pd.DataFrame, metrics: dict, params: dict, re
             # MLflow checks the input example by scoring it as a DataFrame; the pipeline was fitted on the same
             # columns in the same order as an array, so scikit-learn's "X has feature names" warning is noise here
             warnings.filterwarnings("ignore", message="X has feature names", category=UserWarning)
-            # cloudpickle is needed for the blend's own class; MLflow's advice to use skops is noted in the README
+            # cloudpickle is needed for the ensemble's own class (skops loads only the types it knows)
             logging.getLogger("mlflow.sklearn").setLevel(logging.ERROR)
             info = mlflow.sklearn.log_model(
                 pipeline, name="model", signature=infer_signature(x_example, proba), input_example=x_example.head(3),

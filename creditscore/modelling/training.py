@@ -2,7 +2,8 @@
 
 LightGBM's number of trees is not a fixed count: each fold grows trees until its validation AUC has not
 improved for `early_stopping_rounds`, and the count served is the one that maximises the mean validation
-AUC over the folds. The out-of-fold predictions are taken at that common count, and the refit uses it.
+AUC over the folds. The out-of-fold predictions are taken at that common count, and every fold model
+served predicts with it.
 """
 from __future__ import annotations
 

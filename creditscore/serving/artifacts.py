@@ -16,7 +16,7 @@ from pathlib import Path
 
 from creditscore.errors import ArtifactError
 
-FIX = "run `dvc repro` to build it, or `dvc pull` to fetch it from the DVC remote (see README, 'Deploying the API')"
+FIX = "run `dvc repro` to build it, or `dvc pull` to fetch it from the DVC remote (docs/deploying.md)"
 ENV = {"bundle": "MODEL_BUNDLE", "reference": "MODEL_REFERENCE"}
 
 

@@ -1,6 +1,7 @@
 """The three model artifacts, each defined once, saved and loaded in one place.
 
-- `TrainedModel` (`models/model.joblib`, train stage): the refitted pipeline and what it was trained on.
+- `TrainedModel` (`models/model.joblib`, train stage): the served pipeline (a cross-fitted
+  ensemble) and what it was trained on.
 - `Bundle` (`models/bundle.joblib`, threshold stage): the trained model with its calibration, threshold,
   cost, feature spec and manifest: everything the API needs to score.
 - `Reference` (`models/reference.joblib`, explain stage): what the API and the dashboard show beside a
@@ -29,9 +30,9 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class TrainedModel:
-    pipeline: Any                  # the fitted imblearn pipeline (its last step: the model, or a LogitBlend)
+    pipeline: Any                  # the fitted pipeline (its last step: the model, or a CrossFitEnsemble)
     features: list[str]            # its input columns, in order
-    model: str                     # the winner's name, as in metrics/train.json
+    model: str                     # the served model's name, as in metrics/train.json
     params: dict                   # the winner's settings
     versions: dict                 # python and package versions it was fitted with
     format_version: int = FORMAT_VERSION

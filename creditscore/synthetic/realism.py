@@ -23,7 +23,7 @@ LGB = dict(n_estimators=600, learning_rate=0.03, num_leaves=20, colsample_bytree
 # Additive LightGBM: stumps only, so no interaction can be learnt; more trees to fit the shapes.
 ADDITIVE = dict(LGB, n_estimators=1200, learning_rate=0.05, num_leaves=2, max_depth=1, colsample_bytree=1.0)
 
-# Tolerances (see README "The synthetic population"). AUC targets come from the issue and the real figures.
+# Tolerances (docs: The synthetic population). AUC targets come from the real profiles and the real rows.
 TARGETS = {"lgb_minus_lr": (0.015, 0.035), "lgb_auc": (0.74, 0.78), "additive_gap_max": 0.01,
            "history_gain": (0.02, 0.04)}
 DECILE_MAX_ABS = 0.03  # largest |synthetic - real| default rate in any decile, at 20,000 clients
@@ -142,7 +142,7 @@ def compare_deciles(ours: dict, real: dict, base_rate: float, real_base_rate: fl
 
 def check_targets(figures: dict, profile: dict, history_gain: float | None = None,
                   max_abs: float = DECILE_MAX_ABS) -> dict:
-    """Each target of the issue: the value, the allowed range, met or not."""
+    """Each realism target: the value, the allowed range, met or not."""
     def within(value, low, high):
         return {"value": value, "range": [low, high], "ok": bool(low <= value <= high)}
     checks = {"lgb_minus_lr": within(figures["lgb_minus_lr"], *TARGETS["lgb_minus_lr"]),
