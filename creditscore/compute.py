@@ -86,6 +86,6 @@ class Runner:
         self.close()
 
 
-def runner(params: dict) -> Runner:
-    """The runner of `params.yaml: compute.scheduler`."""
-    return Runner(str(params.get("compute", {}).get("scheduler", LOCAL)))
+def runner(params) -> Runner:
+    """The runner of `params.yaml: compute.scheduler` (`params`: the typed `creditscore.params.Params`)."""
+    return Runner(params.compute.scheduler)

@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
+
+if TYPE_CHECKING:
+    from creditscore.params import Params
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,9 +21,8 @@ def params_path() -> Path:
     return Path(os.environ.get(PARAMS_ENV) or ROOT / "params.yaml")
 
 
-def load_params(path: Path | None = None) -> dict:
-    """The parameters file as a dict, checked against its declaration (`creditscore.params`; ParamsError names
-    the key)."""
+def load_params(path: Path | None = None) -> Params:
+    """The parameters file as the typed, read-only `Params` (`creditscore.params`; ParamsError names the key)."""
     from creditscore.params import validate
 
     with open(path or params_path(), encoding="utf-8") as handle:

@@ -7,7 +7,7 @@ library as they are: the library names a bad one itself.
 """
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -18,8 +18,10 @@ MODELS = ("dummy", "logistic_regression", "random_forest", "lightgbm", "scorecar
 STRATEGIES = ("none", "class_weight", "undersample", "smote")
 TRENDS = ("auto", "auto_heuristic", "auto_asc_desc", "ascending", "descending", "convex", "concave", "peak", "valley")
 
+# a YAML number keeps its type (20 stays an int, as the stages and their outputs always saw it)
+Real = int | float
 Count = Annotated[int, Field(ge=1)]
-Share = Annotated[float, Field(ge=0.0, le=1.0)]
+Share = Annotated[Real, Field(ge=0.0, le=1.0)]
 
 
 def check_groups(groups) -> list[str]:
@@ -37,15 +39,16 @@ def check_groups(groups) -> list[str]:
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    """A params.yaml section: strict types, no unknown key, read-only (a setting derived from one is a new object)."""
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 class Data(Section):
     source: Literal["synthetic", "kaggle"]
     raw_dir: str
     n_clients: int = Field(ge=100)
-    holdout_size: float = Field(gt=0.0, lt=1.0)
-    drift: float
+    holdout_size: Real = Field(gt=0.0, lt=1.0)
+    drift: Real
 
 
 class Poly(Section):
@@ -56,9 +59,9 @@ class Poly(Section):
 class TargetEncoding(Section):
     enabled: bool
     columns: list[str]
-    loan_terms_steps: list[Annotated[float, Field(gt=0.0, le=10.0)]]
+    loan_terms_steps: list[Annotated[Real, Field(gt=0.0, le=10.0)]]
     folds: int = Field(ge=2)
-    smoothing: float = Field(ge=0.0)
+    smoothing: Real = Field(ge=0.0)
     min_count: Count
 
 
@@ -84,35 +87,35 @@ class Probe(Section):
     quantile: Share
     min_share: Share
     validation_folds: int = Field(ge=2)
-    tolerance: float = Field(ge=0.0)
+    tolerance: Real = Field(ge=0.0)
     sample: Count | None  # None: every training client
     model: dict[str, Any]
 
 
 class Cost(Section):
-    fn_cost: float = Field(gt=0.0)
-    fp_cost: float = Field(gt=0.0)
+    fn_cost: Real = Field(gt=0.0)
+    fp_cost: Real = Field(gt=0.0)
 
 
 class Ensemble(Section):
-    min_weight: float = Field(ge=0.0, lt=0.5)
-    l2: float = Field(ge=0.0)
+    min_weight: Real = Field(ge=0.0, lt=0.5)
+    l2: Real = Field(ge=0.0)
 
 
 class Scorecard(Section):
     max_features: Count
-    min_iv: float = Field(ge=0.0)
-    max_correlation: float = Field(gt=0.0, le=1.0)
+    min_iv: Real = Field(ge=0.0)
+    max_correlation: Real = Field(gt=0.0, le=1.0)
     max_n_prebins: int = Field(ge=2)
-    min_bin_size: float = Field(gt=0.0, lt=0.5)
-    C: float = Field(gt=0.0)
+    min_bin_size: Real = Field(gt=0.0, lt=0.5)
+    C: Real = Field(gt=0.0)
     trends: dict[str, Literal[TRENDS]]  # type: ignore[valid-type]
 
 
 class Points(Section):
-    base_points: float
-    base_odds: float = Field(gt=0.0)
-    pdo: float = Field(gt=0.0)
+    base_points: Real
+    base_odds: Real = Field(gt=0.0)
+    pdo: Real = Field(gt=0.0)
 
 
 class Mlflow(Section):
@@ -123,7 +126,7 @@ class Train(Section):
     folds: int = Field(ge=2)
     benchmark_sample: Count
     early_stopping_rounds: Count
-    fbeta: float = Field(gt=0.0)
+    fbeta: Real = Field(gt=0.0)
     models: list[Literal[MODELS]] = Field(min_length=1)  # type: ignore[valid-type]
     strategies: list[Literal[STRATEGIES]] = Field(min_length=1)  # type: ignore[valid-type]
     logistic_regression: dict[str, Any]
@@ -150,8 +153,8 @@ class Train(Section):
 
 class Threshold(Section):
     calibration: Literal["isotonic", "sigmoid"]
-    pd_floor: float = Field(gt=0.0, lt=0.5)
-    pd_ceiling: float = Field(gt=0.5, lt=1.0)
+    pd_floor: Real = Field(gt=0.0, lt=0.5)
+    pd_ceiling: Real = Field(gt=0.5, lt=1.0)
 
 
 class Clients(Section):
@@ -181,7 +184,7 @@ class Gates(Section):
 class Register(Section):
     registered_model: str = Field(min_length=1)
     gates: Gates
-    margin: float = Field(ge=0.0)
+    margin: Real = Field(ge=0.0)
 
 
 class Drift(Section):
@@ -189,7 +192,7 @@ class Drift(Section):
     reference_sample: Count
     current_sample: Count
     share_alert: Share
-    psi_alert: float = Field(ge=0.0)
+    psi_alert: Real = Field(ge=0.0)
     fail_on_alert: bool
     log: str
 
@@ -213,8 +216,24 @@ class Params(Section):
     drift: Drift
 
 
+S = TypeVar("S", bound=BaseModel)
+
+
+def overridden(section: S, changes: dict) -> S:
+    """A new, validated section: `section` with `changes` laid over it. A change to a nested section is merged
+    key by key; a library's settings (a plain mapping such as `train.lightgbm`) are replaced as given."""
+    values, fields = section.model_dump(by_alias=True), type(section).model_fields
+    for key, value in changes.items():  # `key` as params.yaml spells it (`register`, not `register_`)
+        name = next((n for n, f in fields.items() if f.alias == key), key)
+        current = getattr(section, name, None) if name in fields else None
+        values[key] = (overridden(current, value).model_dump(by_alias=True)
+                         if isinstance(current, BaseModel) and isinstance(value, dict) else value)
+    return type(section).model_validate(values)
+
+
 def _problem(error: dict) -> str:
-    where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"])[1:] or "(top level)"
+    loc = [part for part in error["loc"] if part not in ("int", "float")]  # a Real's union member
+    where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)[1:] or "(top level)"
     message = error["msg"].removeprefix("Value error, ")
     message = message[:1].lower() + message[1:]
     if error["type"] == "missing":
@@ -226,12 +245,14 @@ def _problem(error: dict) -> str:
     return f"{where}: {message}, got {error['input']!r}"
 
 
-def validate(params: Any) -> dict:
-    """params as loaded from YAML, unchanged, once they match the declaration; else ParamsError."""
+def validate(params: Any) -> Params:
+    """params as loaded from YAML, as the typed, read-only `Params`; else ParamsError naming the key."""
     try:
-        Params.model_validate(params)
+        return Params.model_validate(params)
     except ValidationError as error:
-        problems = [_problem(e) for e in error.errors(include_url=False)]
+        errors = error.errors(include_url=False)
+        floats = {e["loc"][:-1] for e in errors if e["loc"][-1:] == ("float",)}
+        # a Real that is neither: report it once, as a number
+        problems = [_problem(e) for e in errors if not (e["loc"][-1:] == ("int",) and e["loc"][:-1] in floats)]
         more = f" (and {len(problems) - 1} more: {'; '.join(problems[1:])})" if len(problems) > 1 else ""
         raise ParamsError(f"params.yaml: {problems[0]}{more}") from None
-    return params

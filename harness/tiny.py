@@ -66,8 +66,9 @@ def environment(**values: str):
 
 
 def build(folder: Path, overrides: dict | None = None) -> TinyRun:
-    """Run generate, prepare, engineer, probe, train, threshold and explain into `folder`; return the paths."""
-    from stages import engineer, explain, generate, prepare, probe_feature_selection, threshold, train
+    """Run generate, prepare, engineer, probe, train, threshold, explain and reference into `folder`; return the
+    paths."""
+    from stages import engineer, explain, generate, prepare, probe_feature_selection, reference, threshold, train
 
     folder.mkdir(parents=True, exist_ok=True)
     params = folder / "params.yaml"
@@ -75,7 +76,7 @@ def build(folder: Path, overrides: dict | None = None) -> TinyRun:
     params.write_text(yaml.safe_dump(merged(merged(base, FAST), overrides or {}), sort_keys=False))
     d = {name: str(folder / name) for name in (
         "synthetic", "prepared", "features", "selection.json", "probe.png", "model.joblib", "predictions",
-        "submission.csv", "plots", "scorecard", "bundle.joblib", "figures", "reference.joblib", "metrics")}
+        "submission.csv", "plots", "scorecard", "bundle.joblib", "figures", "importance.json", "reference.joblib", "metrics")}
     m = f"{folder}/metrics"
     steps = [
         (generate, ["--out", d["synthetic"]]),
@@ -90,8 +91,11 @@ def build(folder: Path, overrides: dict | None = None) -> TinyRun:
                      "--bundle", d["bundle.joblib"], "--plots", f"{d['plots']}/threshold",
                      "--metrics", f"{m}/threshold.json"]),
         (explain, ["--features", d["features"], "--predictions", d["predictions"], "--prepared", d["prepared"],
-                   "--bundle", d["bundle.joblib"], "--figures", d["figures"], "--reference", d["reference.joblib"],
+                   "--bundle", d["bundle.joblib"], "--figures", d["figures"], "--importance", d["importance.json"],
                    "--metrics", f"{m}/explain.json"]),
+        (reference, ["--features", d["features"], "--predictions", d["predictions"], "--prepared", d["prepared"],
+                     "--bundle", d["bundle.joblib"], "--importance", d["importance.json"],
+                     "--reference", d["reference.joblib"]]),
     ]
     tracking = (folder / "mlflow.db").as_posix()
     with environment(**{PARAMS_ENV: str(params), "MLFLOW_TRACKING_URI": f"sqlite:///{tracking}",

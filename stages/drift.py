@@ -24,6 +24,7 @@ from creditscore.errors import ArtifactError, DataError
 from creditscore.io import atomic_outputs, write_json
 from creditscore.monitoring.drift import drift_summary
 from creditscore.monitoring.inference_log import describe, is_url, logged_rows, read_features
+from creditscore.params import Drift
 from creditscore.serving.bundle import Bundle, load
 from creditscore.stage import logger
 from creditscore.stage import run as run_stage
@@ -97,13 +98,13 @@ def alert_line(metrics: dict) -> str:
 
 
 def run(features: Path, predictions: Path, bundle: Path, importance: Path, log: Path | str | None, report: Path,
-        metrics_path: Path, params: dict, seed: int) -> int:
+        metrics_path: Path, params: Drift, seed: int) -> int:
     """Compute drift and write the report and the metrics; return the exit code (1 on an alert with
     `drift.fail_on_alert`, else 0). Bad input raises an DataError naming the file and column; nothing is written.
     """
     with atomic_outputs(report, metrics_path) as (tmp_report, tmp_metrics):
         model_features, calibration = load_bundle(bundle)
-        names = top_features(importance, model_features, params["top_features"])
+        names = top_features(importance, model_features, params.top_features)
         reference = _scored(features / "train.parquet", predictions / "oof.parquet", names, calibration)
         source, current = "application_test", None
         if log is not None:
@@ -120,19 +121,19 @@ def run(features: Path, predictions: Path, bundle: Path, importance: Path, log: 
                 _log(f"{describe(log)}: no logged application yet; comparing with application_test instead")
         if current is None:
             current = _scored(features / "test.parquet", predictions / "test.parquet", names, calibration)
-        summary = drift_summary(reference, current, names, tmp_report, reference_sample=params["reference_sample"],
-                                current_sample=params["current_sample"], seed=seed)
+        summary = drift_summary(reference, current, names, tmp_report, reference_sample=params.reference_sample,
+                                current_sample=params.current_sample, seed=seed)
         reasons = []
-        if summary["share_drifted"] >= params["share_alert"]:
+        if summary["share_drifted"] >= params.share_alert:
             reasons.append("share_drifted")
-        if summary["score_psi"] > params["psi_alert"]:
+        if summary["score_psi"] > params.psi_alert:
             reasons.append("score_psi")
         score_drift = summary.pop("score")
         metrics = {**summary, "score_drift": score_drift, "alert": bool(reasons), "alert_reasons": reasons,
                    "current_source": source, "top_features": names}
         write_json(tmp_metrics, metrics)
     _log(alert_line(metrics))
-    return 1 if metrics["alert"] and params["fail_on_alert"] else 0
+    return 1 if metrics["alert"] and params.fail_on_alert else 0
 
 
 def _main(argv: list[str] | None = None) -> int:
@@ -147,11 +148,11 @@ def _main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics", required=True, help="JSON drift metrics")
     args = parser.parse_args(argv)
     params = load_params()
-    section = params["drift"]
-    log = args.log if args.log is not None else section["log"]
+    section = params.drift
+    log = args.log if args.log is not None else section.log
     return run(resolve(args.features), resolve(args.predictions), resolve(args.bundle), resolve(args.importance),
                (log if is_url(log) else resolve(log)) if log else None, resolve(args.report), resolve(args.metrics),
-               section, params["seed"])
+               section, params.seed)
 
 
 def main(argv: list[str] | None = None) -> int:

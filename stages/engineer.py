@@ -34,7 +34,7 @@ from creditscore.features.encoding import (
 from creditscore.features.extras import MEANINGS
 from creditscore.features.manifest import build_manifest
 from creditscore.io import atomic_outputs, write_json
-from creditscore.params import check_groups
+from creditscore.params import Engineer
 from creditscore.stage import run as run_stage
 
 SPLITS = ("train", "holdout", "test")
@@ -52,26 +52,26 @@ def _scan_sorted(prepared: Path, name: str) -> pl.LazyFrame:
     return pl.scan_parquet(path)
 
 
-def fit_spec(prepared: Path, params: dict) -> dict:
+def fit_spec(prepared: Path, params: Engineer) -> dict:
     """Vocabulary, groups and settings that define the features (no label is used)."""
     tables = {name: pl.scan_parquet(prepared / f"{name}.parquet") for name in HISTORY}
     vocab = fit_vocabulary(pl.scan_parquet(prepared / "application_train.parquet"), tables,
-                           params["max_levels"], params["min_count"])
-    return {"vocab": vocab, "groups": check_groups(params["groups"]), "poly": dict(params["poly"]), "target_encoding": {}}
+                           params.max_levels, params.min_count)
+    return {"vocab": vocab, "groups": list(params.groups), "poly": params.poly.model_dump(), "target_encoding": {}}
 
 
-def _target_encode(apps: dict, spec: dict, params: dict, seed: int) -> pl.DataFrame | None:
+def _target_encode(apps: dict, spec: dict, params: Engineer, seed: int) -> pl.DataFrame | None:
     """Out-of-fold encodings of the training clients (SK_ID_CURR and one column per encoded column), and the
     full-train mapping in the spec for the hold-out and test clients; None when target encoding is off."""
-    settings = params["target_encoding"]
+    settings = params.target_encoding
     keys = encoding_keys(settings)
     if not keys:
         return None
     y = apps["train"]["TARGET"].to_numpy()
     encoded = {KEY: apps["train"][KEY]}
     for key in keys:
-        values, mapping, prior = encode_out_of_fold(encoding_key(apps["train"], key), y, settings["folds"],
-                                                    settings["smoothing"], seed, settings["min_count"])
+        values, mapping, prior = encode_out_of_fold(encoding_key(apps["train"], key), y, settings.folds,
+                                                    settings.smoothing, seed, settings.min_count)
         encoded[target_encoded_name(key)] = values
         spec["target_encoding"][key] = {"mapping": mapping, "prior": prior}
     return pl.DataFrame(encoded)
@@ -126,7 +126,7 @@ def part_name(split: str, k: int) -> str:
     return f".{split}.part{k:04d}.parquet"
 
 
-def engineer(prepared: Path, out: Path, params: dict, seed: int, compute: Runner | None = None) -> dict:
+def engineer(prepared: Path, out: Path, params: Engineer, seed: int, compute: Runner | None = None) -> dict:
     """Build and write the three feature matrices, spec.json and manifest.json; return a report.
 
     Clients are taken in ranges of `engineer.chunk_clients` SK_ID_CURR (the application files and every history
@@ -139,7 +139,7 @@ def engineer(prepared: Path, out: Path, params: dict, seed: int, compute: Runner
     compute = compute or Runner()
     spec = fit_spec(prepared, params)
     _log("vocabulary fitted", start)
-    read = dict.fromkeys(c for k in encoding_keys(params["target_encoding"]) for c in key_columns(k))
+    read = dict.fromkeys(c for k in encoding_keys(params.target_encoding) for c in key_columns(k))
     columns = [KEY, "TARGET", *read]
     apps = {s: pl.read_parquet(prepared / f"application_{s}.parquet",
                                columns=columns if s == "train" else [KEY]) for s in SPLITS}
@@ -153,7 +153,7 @@ def engineer(prepared: Path, out: Path, params: dict, seed: int, compute: Runner
     groups = feature_groups(spec)
     groups.update({target_encoded_name(c): "target_encoding" for c in spec["target_encoding"]})
     spec["features"] = list(groups)
-    ranges = client_ranges(np.concatenate([apps[s][KEY].to_numpy() for s in SPLITS]), params["chunk_clients"])
+    ranges = client_ranges(np.concatenate([apps[s][KEY].to_numpy() for s in SPLITS]), params.chunk_clients)
     single = len(ranges) == 1
     tasks = [(k, low, high) for k, (low, high) in enumerate(ranges)]
     shared = {"prepared": prepared, "out": out, "spec": spec, "encoded": encoded, "single": single}
@@ -185,7 +185,7 @@ def _main(argv: list[str] | None = None) -> int:
     params = load_params()  # engineer.groups is checked there (creditscore.params)
     with runner(params) as compute, atomic_outputs(resolve(args.out), resolve(args.metrics)) as (out, metrics):
         out.mkdir()
-        report = engineer(resolve(args.prepared), out, params["engineer"], params["seed"], compute)
+        report = engineer(resolve(args.prepared), out, params.engineer, params.seed, compute)
         report.pop("seconds")  # timings belong to benchmarks, not to metrics compared across runs
         write_json(metrics, report)
     return 0

@@ -1,4 +1,5 @@
-"""DVC stage `explain`: global and local explanations, reason codes, fairness and the serving reference."""
+"""DVC stage `explain`: global and local explanations, reason codes and fairness; the complete global importance
+for the `reference` stage."""
 from __future__ import annotations
 
 import argparse
@@ -10,71 +11,40 @@ import polars as pl
 
 from creditscore.config import load_params, resolve
 from creditscore.decision.calibration import calibrate
-from creditscore.explanation import fairness, groups, reasons
-from creditscore.explanation.contributions import (
-    Contributions,
-    contributions,
-    labels_from_manifest,
-    raw_score,
-    typical_values,
-)
+from creditscore.explanation import fairness, reasons
+from creditscore.explanation.contributions import Contributions, contributions, labels_from_manifest, raw_score
 from creditscore.explanation.figures import global_figures, local_explanations, native_importance, shap_library_check
+from creditscore.explanation.reference import aligned, granted_training, load_matrix, reason_fields
 from creditscore.features.serving import model_values, serving_plan
 from creditscore.io import atomic_outputs, write_json
 from creditscore.modelling.models import model_kind
-from creditscore.serving.artifacts import checksum_path
-from creditscore.serving.bundle import QUANTILES, Bundle, Reference, load, save
+from creditscore.params import Explain
+from creditscore.serving.bundle import Bundle, load
 from creditscore.stage import logger
 from creditscore.stage import run as run_stage
 
 _log = logger("explain")
 
 
-def load_matrix(folder: Path, split: str, names: list[str], extra: list[str] = ()) -> tuple[pl.DataFrame, np.ndarray]:
-    columns = list(dict.fromkeys(["SK_ID_CURR", *extra, *names]))
-    frame = pl.read_parquet(folder / f"{split}.parquet", columns=columns)
-    return frame, frame.select(names).to_numpy().astype(np.float64)
-
-
-def aligned(keys: pl.DataFrame, path: Path, columns: list[str] | None = None) -> pl.DataFrame:
-    """The rows of `path` for the clients of `keys` (SK_ID_CURR and any columns to keep), in their order."""
-    return keys.join(pl.read_parquet(path, columns=columns), on="SK_ID_CURR", how="left", maintain_order="left")
-
-
-def distributions(frame: pl.DataFrame, granted: np.ndarray, fields: list[str]) -> dict:
-    """Quantiles of key fields among granted and refused training clients, for the dashboard."""
-    out = {}
-    for field in fields:
-        values = frame[field].to_numpy().astype(np.float64)
-        out[field] = {}
-        for group, mask in (("granted", granted), ("refused", ~granted)):
-            v = values[mask & ~np.isnan(values)]
-            out[field][group] = [round(float(q), 6) for q in np.quantile(v, QUANTILES)] if len(v) else []
-    return out
-
-
-def explain(features: Path, predictions: Path, prepared: Path, bundle: Bundle, params: dict, seed: int,
-            figures: Path) -> tuple[dict, Reference]:
+def explain(features: Path, predictions: Path, prepared: Path, bundle: Bundle, params: Explain, seed: int,
+            figures: Path) -> tuple[dict, dict]:
+    """The explain metrics, and the complete global importance (`ranking` by feature, `drivers` by field)."""
     names, pipeline, threshold = bundle.features, bundle.pipeline, float(bundle.threshold)
     labels = labels_from_manifest(bundle.manifest)
-    key_fields = list(params["key_fields"])
-    top = params["top_features"]
-    # typical values: training clients the model grants (out-of-fold scores, so no client scores itself)
-    train_frame, x_train = load_matrix(features, "train", names, key_fields)
-    oof = aligned(train_frame.select("SK_ID_CURR"), predictions / "oof.parquet")
-    granted = calibrate(oof["proba"].to_numpy(), bundle.calibration) < threshold
-    typical = typical_values(x_train[granted])
+    top = params.top_features
+    # the reasons compare with training clients the model grants (out-of-fold scores: no client scores itself)
+    train_frame, x_train, granted = granted_training(features, predictions, bundle, [])
     _log(f"typical values from {int(granted.sum())} granted training clients")
     # global: contributions on the whole hold-out (on a seeded sample of explain.global_sample rows above it, for scale)
     hold_frame, x_hold = load_matrix(features, "holdout", names, ["TARGET"])
-    n_global = min(params["global_sample"], len(x_hold))
+    n_global = min(params.global_sample, len(x_hold))
     rows = (np.arange(len(x_hold)) if n_global == len(x_hold)
             else np.sort(np.random.default_rng(seed).choice(len(x_hold), size=n_global, replace=False)))
     x_global = x_hold[rows]
     contrib = contributions(pipeline, x_global)
     additivity = float(np.max(np.abs(contrib.score - raw_score(pipeline, x_global))))
     rng = np.random.default_rng(seed)
-    sample = np.sort(rng.choice(len(x_global), size=min(params["sample"], len(x_global)), replace=False))
+    sample = np.sort(rng.choice(len(x_global), size=min(params.sample, len(x_global)), replace=False))
     # background of the scorecard's linear SHAP check: every labelled client (a logistic regression is checked
     # against its own scaler's centre)
     library_diff = shap_library_check(pipeline, x_global[sample], np.vstack([x_train, x_hold]))
@@ -94,9 +64,8 @@ def explain(features: Path, predictions: Path, prepared: Path, bundle: Bundle, p
     proba = calibrate(hold_pred["proba"].to_numpy(), bundle.calibration)
     ids = hold_frame["SK_ID_CURR"].to_numpy()
     # reasons by source field, in human units, with the typical granted training client's value of each field
-    fields = sorted({f for fs in sources.values() for f in fs if not f.startswith("history:")})
     train_app = aligned(train_frame.select("SK_ID_CURR"), prepared / "application_train.parquet")
-    typical_fields = reasons.typical_fields(train_app.filter(pl.Series(granted)), fields)
+    typical_fields = reasons.typical_fields(train_app.filter(pl.Series(granted)), reason_fields(bundle))
     hold_raw = aligned(hold_frame.select("SK_ID_CURR"), prepared / "application_holdout.parquet")
 
     def say_reasons(row: int, contrib_row, refused: bool) -> list[dict]:
@@ -105,7 +74,7 @@ def explain(features: Path, predictions: Path, prepared: Path, bundle: Bundle, p
 
     local = local_explanations(figures, pipeline, x_hold, ids, proba, threshold, x_train, names, say_reasons,
                                params, seed)
-    _log(f"local: {len(local)} clients, mean SHAP/LIME top-{params['top_k']} agreement "
+    _log(f"local: {len(local)} clients, mean SHAP/LIME top-{params.top_k} agreement "
          f"{np.mean([r['agreement'] for r in local]):.2f}")
     # fairness on the hold-out at the chosen threshold
     hold_app = aligned(hold_frame.select("SK_ID_CURR", "TARGET"), prepared / "application_holdout.parquet",
@@ -114,7 +83,7 @@ def explain(features: Path, predictions: Path, prepared: Path, bundle: Bundle, p
     fair = {"gender": fairness.group_rates(hold_app["TARGET"].to_numpy(), refused,
                                            hold_app["CODE_GENDER"].fill_null("unknown").to_numpy()),
             "age_band": fairness.group_rates(hold_app["TARGET"].to_numpy(), refused,
-                                             fairness.age_bands(hold_app["DAYS_BIRTH"].to_numpy(), params["age_bands"]))}
+                                             fairness.age_bands(hold_app["DAYS_BIRTH"].to_numpy(), params.age_bands))}
     # older applicants (62+) scored as they are and with only their age set to 61: the one feature code path
     plan = serving_plan(bundle.spec, names)
     app_index = [names.index(n) for n in plan["app_names"]]
@@ -137,25 +106,7 @@ def explain(features: Path, predictions: Path, prepared: Path, bundle: Bundle, p
                "global": ranking[:top], "global_by_field": drivers[:top], "local": local,
                "mean_agreement": round(float(np.mean([r["agreement"] for r in local])), 4) if local else None,
                "fairness": fair}
-    # the serving reference: what the API needs beside the bundle
-    test_frame, x_test = load_matrix(features, "test", names, key_fields)
-    test_pred = aligned(test_frame.select("SK_ID_CURR"), predictions / "test.parquet")
-    test_app = aligned(test_frame.select("SK_ID_CURR"), prepared / "application_test.parquet")
-    # similar clients: the training clients' filter attributes and values (the API answers with aggregates only)
-    compared = list(dict.fromkeys([*names, *key_fields]))
-    population = {"attributes": groups.attributes({c: train_app[c].to_list() for c in (
-                      "NAME_CONTRACT_TYPE", "CODE_GENDER", "NAME_FAMILY_STATUS", "DAYS_BIRTH", "AMT_INCOME_TOTAL")},
-                      params["age_bands"]),
-                  "names": compared, "values": train_frame.select(compared).to_numpy().astype(np.float32),
-                  "granted": granted}
-    reference = Reference(typical=typical, typical_fields=typical_fields, labels={n: labels.get(n, n) for n in compared},
-                          ranking=ranking, key_fields=key_fields, drivers=drivers, population=population,
-                          distributions=distributions(train_frame, granted, key_fields),
-                          clients={"ids": test_frame["SK_ID_CURR"].to_numpy(), "features": x_test,
-                                   "key_values": test_frame.select(key_fields).to_numpy().astype(np.float64),
-                                   "proba": calibrate(test_pred["proba"].to_numpy(), bundle.calibration),
-                                   "application": test_app})
-    return metrics, reference
+    return metrics, {"ranking": ranking, "drivers": drivers}
 
 
 def _main(argv: list[str] | None = None) -> int:
@@ -165,20 +116,19 @@ def _main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prepared", required=True)
     parser.add_argument("--bundle", required=True)
     parser.add_argument("--figures", required=True, help="folder for the PNG figures")
-    parser.add_argument("--reference", required=True, help="serving reference for the API (joblib)")
+    parser.add_argument("--importance", required=True, help="complete global importance, for the reference stage")
     parser.add_argument("--metrics", required=True)
     args = parser.parse_args(argv)
     params = load_params()
     bundle = load(resolve(args.bundle), Bundle)
-    path = resolve(args.reference)
-    with atomic_outputs(resolve(args.figures), path, checksum_path(path), resolve(args.metrics)) as (
-            figures, served, digest, metrics_path):
+    with atomic_outputs(resolve(args.figures), resolve(args.importance), resolve(args.metrics)) as (
+            figures, importance_path, metrics_path):
         figures.mkdir()
-        metrics, reference = explain(resolve(args.features), resolve(args.predictions), resolve(args.prepared),
-                                     bundle, params["explain"], params["seed"], figures)
-        save(reference, served, checksum_at=digest)
+        metrics, importance = explain(resolve(args.features), resolve(args.predictions), resolve(args.prepared),
+                                      bundle, params.explain, params.seed, figures)
+        write_json(importance_path, importance)
         write_json(metrics_path, metrics)
-    _log(f"wrote {args.figures}, {args.reference}, {resolve(args.metrics).name} (the register stage writes the model "
+    _log(f"wrote {args.figures}, {args.importance}, {resolve(args.metrics).name} (the register stage writes the model "
          "card)")
     return 0
 

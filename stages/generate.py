@@ -20,14 +20,14 @@ def _main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="folder for the eight CSV files")
     args = parser.parse_args(argv)
     params = load_params()
-    data = params["data"]
+    data = params.data
     with atomic_dir(resolve(args.out)) as scratch:
-        if data["source"] == "synthetic":
-            rows = generate(scratch, data["n_clients"], params["seed"], data["drift"])
+        if data.source == "synthetic":
+            rows = generate(scratch, data.n_clients, params.seed, data.drift)
             logger("generate")(", ".join(f"{t} {n:,}" for t, n in rows.items()))
         else:
             (scratch / "NOT_GENERATED.txt").write_text(
-                f"data.source is 'kaggle': prepare reads {data['raw_dir']} instead of this folder.\n")
+                f"data.source is 'kaggle': prepare reads {data.raw_dir} instead of this folder.\n")
     return 0
 
 

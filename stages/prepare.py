@@ -106,10 +106,9 @@ def _main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics", required=True, help="JSON file of row counts and data-quality figures")
     args = parser.parse_args(argv)
     params = load_params()
-    data = params["data"]
-    raw_dir = resolve(args.synthetic if data["source"] == "synthetic" else data["raw_dir"])
-    return run(raw_dir, resolve(args.out), resolve(args.metrics), data["source"], data["holdout_size"],
-               params["seed"])
+    data = params.data
+    raw_dir = resolve(args.synthetic if data.source == "synthetic" else data.raw_dir)
+    return run(raw_dir, resolve(args.out), resolve(args.metrics), data.source, data.holdout_size, params.seed)
 
 
 def main(argv: list[str] | None = None) -> int:

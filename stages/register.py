@@ -19,6 +19,7 @@ from creditscore.config import load_params, resolve
 from creditscore.explanation.modelcard import render_model_card
 from creditscore.io import atomic_outputs, write_json
 from creditscore.modelling import registry, tracking
+from creditscore.params import Params
 from creditscore.serving.artifacts import checksum_path
 from creditscore.serving.bundle import Bundle, load
 from creditscore.stage import logger
@@ -28,24 +29,24 @@ CARD_METRICS = ("prepare", "engineer", "probe", "train", "threshold", "explain")
 _log = logger("register")
 
 
-def register(bundle_path: Path, features: Path, predictions: Path, metrics: dict, params: dict) -> dict:
+def register(bundle_path: Path, features: Path, predictions: Path, metrics: dict, params: Params) -> dict:
     """Register the bundle's model once and decide its alias; returns the decision as written to metrics."""
-    spec = params["register"]
+    spec = params.register_
     bundle = load(bundle_path, Bundle)
     digest = checksum_path(bundle_path).read_text().split()[0]
     hold = pl.read_parquet(predictions / "holdout.parquet")
     holdout = registry.fingerprint(hold["SK_ID_CURR"].to_numpy(), hold["TARGET"].to_numpy())
     figures = registry.gate_figures(metrics["train"], metrics["threshold"], metrics["explain"],
-                                    spec["gates"]["fairness_attributes"])
-    name = spec["registered_model"]
-    tracking.start(params["train"]["mlflow"]["experiment"])
+                                    spec.gates.fairness_attributes)
+    name = spec.registered_model
+    tracking.start(params.train.mlflow.experiment)
     for version in tracking.versions(name):
         if version.tags.get("bundle_sha256") == digest and "decision" in version.tags:
             _log(f"this bundle is already {name} version {version.version}: the decision made then stands")
             return json.loads(version.tags["decision"])
     champion = tracking.alias_version(name, "champion")
-    decision = registry.decide(figures, {k: v for k, v in spec["gates"].items() if k != "fairness_attributes"},
-                               spec["margin"], holdout, None if champion is None else champion.tags)
+    decision = registry.decide(figures, spec.gates.model_dump(exclude={"fairness_attributes"}), spec.margin, holdout,
+                               None if champion is None else champion.tags)
     x_example = pl.read_parquet(features / "train.parquet", n_rows=50).select(bundle.features).to_numpy()
     version = tracking.log_final(bundle.pipeline, tracking.as_frame(x_example.astype(np.float32), bundle.features),
                                  {"holdout_auc": figures["holdout_auc"], "holdout_ece": figures["holdout_ece"],

@@ -16,6 +16,7 @@ from creditscore.decision.cost import choose_threshold, cost_curve, decision_rep
 from creditscore.decision.uncertainty import auc_interval, band_rank_ordering, bootstrap_intervals
 from creditscore.decision.validation import expected_calibration_error, gini, ks, validator_figures
 from creditscore.io import atomic_outputs, write_json, write_rows
+from creditscore.params import Threshold
 from creditscore.serving.artifacts import checksum_path
 from creditscore.serving.bundle import Bundle, TrainedModel, load, save
 from creditscore.stage import logger
@@ -34,11 +35,11 @@ def holdout_uncertainty(y: np.ndarray, proba: np.ndarray, bands: list[dict], see
     return {"auc": auc_interval(y, proba), **boot, "level": 0.95, "rank_ordering": band_rank_ordering(bands)}
 
 
-def choose(oof_y, oof_p, hold_y, hold_p, cost: dict, settings: dict, scale: dict | None = None,
+def choose(oof_y, oof_p, hold_y, hold_p, cost: dict, settings: Threshold, scale: dict | None = None,
            seed: int = 0) -> tuple[dict, dict, dict]:
     """Calibration and threshold from the out-of-fold predictions only; the hold-out is only reported on."""
-    method = settings["calibration"]
-    calibration = fit_calibration(oof_p, oof_y, method, settings["pd_floor"], settings["pd_ceiling"])
+    method = settings.calibration
+    calibration = fit_calibration(oof_p, oof_y, method, settings.pd_floor, settings.pd_ceiling)
     oof_cal = calibrate(oof_p, calibration)
     threshold = choose_threshold(oof_y, oof_cal, cost["fn_cost"], cost["fp_cost"])
     hold_cal = calibrate(hold_p, calibration)
@@ -95,21 +96,21 @@ def _main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics", required=True)
     args = parser.parse_args(argv)
     params = load_params()
+    cost, points = params.cost.model_dump(), params.points.model_dump()  # as the bundle carries them
     predictions = resolve(args.predictions)
     calibration, metrics, plots = choose(*_predictions(predictions, "oof"), *_predictions(predictions, "holdout"),
-                                         params["cost"], params["threshold"], params["points"], params["seed"])
+                                         cost, params.threshold, points, params.seed)
     if (predictions / "scorecard_holdout.parquet").exists():
         metrics["challenger"] = challenger(*_predictions(predictions, "scorecard_oof"),
-                                           *_predictions(predictions, "scorecard_holdout"), params["cost"],
-                                           params["points"])
+                                           *_predictions(predictions, "scorecard_holdout"), cost, points)
         plots["bands_challenger"] = [{"band": row["band"], "default_rate": row["default_rate"]}
                                      for row in metrics["challenger"]["validation"]["holdout"]["bands"]]
     features = resolve(args.features)
     bundle = Bundle.from_trained(load(resolve(args.model), TrainedModel, checksum=False), calibration=calibration,
-                                 threshold=metrics["threshold"], cost=params["cost"],
+                                 threshold=metrics["threshold"], cost=cost,
                                  spec=json.loads((features / "spec.json").read_text()),
                                  manifest=json.loads((features / "manifest.json").read_text()), metrics=metrics,
-                                 points=params["points"])
+                                 points=points)
     served_path = resolve(args.bundle)
     with atomic_outputs(served_path, checksum_path(served_path), resolve(args.plots),
                         resolve(args.metrics)) as (served, digest, folder, path):

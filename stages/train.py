@@ -38,7 +38,17 @@ from creditscore.modelling.models import (
     n_trees,
 )
 from creditscore.modelling.sampling import stratified_sample
-from creditscore.modelling.training import benchmark, ensemble, evaluate, highest_auc, least_cost, score, tune_lightgbm
+from creditscore.modelling.training import (
+    benchmark,
+    ensemble,
+    evaluate,
+    highest_auc,
+    least_cost,
+    model_settings,
+    score,
+    tune_lightgbm,
+)
+from creditscore.params import Train
 from creditscore.serving.bundle import TrainedModel, save
 from creditscore.stage import logger
 from creditscore.stage import run as run_stage
@@ -55,7 +65,7 @@ def load_split(features: Path, split: str, names: list[str]) -> tuple[pl.DataFra
     return frame, frame.select(names).to_numpy().astype(np.float32)
 
 
-def choose_model(x, y, params: dict, cost: dict, seed: int, log,
+def choose_model(x, y, params: Train, settings: dict[str, dict], cost: dict, seed: int, log,
                  compute: Runner | None = None) -> tuple[dict, dict, np.ndarray]:
     """Benchmark every candidate, tune LightGBM, stack the servable candidates; return every result (the
     benchmark table), the ensemble and the rows of the benchmark (every training client, or the sample).
@@ -67,24 +77,24 @@ def choose_model(x, y, params: dict, cost: dict, seed: int, log,
     Above the sample size, the members the stacker kept are cross-fitted again on every training client
     (LightGBM early-stopped again), with the sample's weights.
     """
-    sample = stratified_sample(len(y), y, params["benchmark_sample"], seed)
+    sample = stratified_sample(len(y), y, params.benchmark_sample, seed)
     xs, ys = x[sample], y[sample]
-    results = benchmark(xs, ys, params, cost, seed, log, compute)
+    results = benchmark(xs, ys, params, cost, seed, log, compute, settings)
     lightgbm = {k: v for k, v in results.items() if v["model"] == "lightgbm"}
-    if lightgbm and params["search_budget"] > 0:  # the grid around the LightGBM strategy of best AUC
+    if lightgbm and params.search_budget > 0:  # the grid around the LightGBM strategy of best AUC
         strategy = results[highest_auc(lightgbm)]["strategy"]
-        results.update(tune_lightgbm(xs, ys, params, strategy, cost, seed, log, compute))
+        results.update(tune_lightgbm(xs, ys, params, strategy, cost, seed, log, compute, settings))
     served = ensemble(results, ys, params, cost)
     if len(sample) < len(y):
         again = {}
         for name, settings in zip(served["params"]["members"], served["params"]["settings"]):
             member = results[name]
             if member["model"] == "lightgbm":  # early stopping chooses the count again, on every training client
-                settings = {**settings, "n_estimators": params["lightgbm"]["n_estimators"]}
+                settings = {**settings, "n_estimators": params.lightgbm["n_estimators"]}
             again[name] = evaluate(member["model"], member["strategy"], settings, x, y, params, cost, seed)
         z = np.column_stack([logit(again[n]["oof"]) for n in again]) @ np.asarray(served["params"]["weights"])
         proba = 1.0 / (1.0 + np.exp(-z))
-        served = {**served, **score(y, proba, cost, params["fbeta"]), "oof": proba,
+        served = {**served, **score(y, proba, cost, params.fbeta), "oof": proba,
                   "fold_models": [again[n]["fold_models"] for n in again],
                   "params": {**served["params"], "settings": [again[n]["params"] for n in again]}}
     log("ensemble", served)
@@ -115,39 +125,20 @@ def scorecard_outputs(result: dict, x, y, x_hold, y_hold, x_test, ids: dict, see
                                       zip(values["feature"][:10], values["iv"][:10])]}, p_hold
 
 
-def with_feature_settings(params: dict, names: list[str], points: dict | None) -> dict:
-    """The settings that need the feature names: `train.monotone` as LightGBM's monotone constraints (one per
-    column) and the scorecard's trends, and the scorecard's names and points scaling."""
-    monotone = dict(params.get("monotone") or {})
-    unknown = sorted(set(monotone) - set(names))
-    if unknown:
-        raise ParamsError(f"params.yaml: train.monotone: {unknown[0]} is not among the {len(names)} features the "
-                        "model is trained on (data/selection/features.json)")
-    params = dict(params)
-    if monotone and "lightgbm" in params:
-        params["lightgbm"] = {**params["lightgbm"], "monotone_constraints": [int(monotone.get(n, 0)) for n in names]}
-    if "scorecard" in params:
-        trends = {**params["scorecard"].get("trends", {}),
-                  **{n: "ascending" if d > 0 else "descending" for n, d in monotone.items()}}
-        params["scorecard"] = {**params["scorecard"], "trends": trends, **(points or {}), "feature_names": names}
-    return params
-
-
 def candidate_table(results: dict) -> dict:
     """The benchmark table: every candidate's out-of-fold figures (a report; the ensemble is not chosen from it)."""
     return {k: {m: (round(v[m], 5) if isinstance(v[m], float) else v[m])
                 for m in ("auc", "cost_per_client", "recall", "precision", "fbeta")} for k, v in results.items()}
 
 
-def train(features: Path, selection: Path, model_path: Path, out: Path, plots: Path, params: dict, cost: dict,
+def train(features: Path, selection: Path, model_path: Path, out: Path, plots: Path, params: Train, cost: dict,
           seed: int, points: dict | None = None, scorecard_dir: Path | None = None, compute: Runner | None = None) -> dict:
     """Run the benchmark, stack the served ensemble, score the hold-out once; write the model and predictions."""
     names = json.loads(selection.read_text())["features"]
-    params = with_feature_settings(params, names, points)
+    settings = model_settings(params, names, points)
     train_frame, x = load_split(features, "train", names)
     y = train_frame["TARGET"].to_numpy()
-    mlflow_params = params["mlflow"]
-    tracking.start(mlflow_params["experiment"])
+    tracking.start(params.mlflow.experiment)
     tags = {"n_features": str(len(names))}
 
     def told(name: str, result: dict) -> None:
@@ -156,9 +147,9 @@ def train(features: Path, selection: Path, model_path: Path, out: Path, plots: P
              + (f", {n_trees(result)} trees" if n_trees(result) and name != "ensemble" else ""))
         tracking.log_candidate(name, result, tags)
 
-    results, served, sample = choose_model(x, y, params, cost, seed, told, compute)
+    results, served, sample = choose_model(x, y, params, settings, cost, seed, told, compute)
     oof = served["oof"]
-    oof_score = score(y, oof, cost, params["fbeta"])
+    oof_score = score(y, oof, cost, params.fbeta)
     pipeline = Pipeline([("model", CrossFitEnsemble(served["fold_models"], served["params"]["weights"],
                                                     served["params"]["members"]))])
     refuse_unservable(pipeline)
@@ -240,8 +231,9 @@ def _main(argv: list[str] | None = None) -> int:
     finals = (args.model, args.predictions, args.plots, args.scorecard, args.submission, args.metrics)
     with runner(params) as compute, atomic_outputs(*map(resolve, finals)) as (model, predictions, plots, card,
                                                                              submission, metrics_path):
-        metrics = train(resolve(args.features), resolve(args.selection), model, predictions, plots, params["train"],
-                        params["cost"], params["seed"], params["points"], card, compute)
+        # the cost and the points scaling travel as the plain mappings the served bundle carries
+        metrics = train(resolve(args.features), resolve(args.selection), model, predictions, plots, params.train,
+                        params.cost.model_dump(), params.seed, params.points.model_dump(), card, compute)
         test = pl.read_parquet(predictions / "test.parquet")
         test.select("SK_ID_CURR", pl.col("proba").alias("TARGET")).write_csv(submission)
         write_json(metrics_path, metrics)

@@ -11,6 +11,7 @@ from distributed import LocalCluster, get_task_stream
 
 from creditscore.compute import LOCAL, Runner, runner
 from creditscore.config import load_params
+from creditscore.params import overridden
 from stages.engineer import engineer
 from stages.prepare import run
 from stages.probe_feature_selection import probe_select
@@ -39,9 +40,8 @@ def _ran_on_workers(stream: list[dict], name: str) -> int:
 
 
 def test_engineer_on_a_cluster_writes_the_same_bytes(prepared, scheduler, tmp_path):
-    params = load_params()["engineer"]
-    params = {**params, "min_count": 1, "chunk_clients": 97,
-              "target_encoding": {**params["target_encoding"], "enabled": True}}
+    params = overridden(load_params().engineer, {"min_count": 1, "chunk_clients": 97,
+                                                 "target_encoding": {"enabled": True}})
     (tmp_path / "here").mkdir()
     (tmp_path / "cluster").mkdir()
     engineer(prepared, tmp_path / "here", params, 42)
@@ -63,10 +63,11 @@ def test_probe_runs_on_a_cluster_give_the_same_selection(scheduler, tmp_path):
     (tmp_path / "spec.json").write_text(json.dumps({"features": names}))
     pl.DataFrame({"SK_ID_CURR": np.arange(n), "TARGET": y, **{c: x[:, i] for i, c in enumerate(names)}}).write_parquet(
         tmp_path / "train.parquet")
-    params = {"probes_per_kind": 3, "seeds": [1, 2], "folds": 2, "rule": "quantile", "quantile": 0.75,
-              "min_share": 0.5, "validation_folds": 2, "tolerance": 0.002, "sample": 50000}
+    params = overridden(load_params().probe, {"probes_per_kind": 3, "seeds": [1, 2], "folds": 2, "rule": "quantile",
+                                              "quantile": 0.75, "min_share": 0.5, "validation_folds": 2,
+                                              "tolerance": 0.002, "sample": 50000})
     # the probe model of params.yaml (bagging, col-wise histograms), smaller: 2 threads here, 1 on a worker
-    model = {**load_params()["probe"]["model"], "n_estimators": 40, "min_child_samples": 50}
+    model = {**load_params().probe.model, "n_estimators": 40, "min_child_samples": 50}
     assert model["n_jobs"] == 2 and model["subsample_freq"] > 0
     here = probe_select(tmp_path, params, model, 0)
     with Runner(scheduler) as compute, get_task_stream(client=compute.client()) as stream:
@@ -84,12 +85,13 @@ def test_benchmark_candidates_on_a_cluster_score_the_same(scheduler):
     rng = np.random.default_rng(6)
     x = rng.normal(size=(2400, 6))
     y = (rng.random(2400) < 1 / (1 + np.exp(-(-2.0 + 1.2 * x[:, 0] - x[:, 1] ** 2 / 2)))).astype(np.int64)
-    params = {"folds": 3, "early_stopping_rounds": 20, "fbeta": 2, "models": ["logistic_regression", "lightgbm",
-                                                                              "random_forest"],
-              "strategies": ["none", "class_weight"], "logistic_regression": {"C": 0.1},
-              "random_forest": {"n_estimators": 20, "min_samples_leaf": 20},
-              "lightgbm": {"n_estimators": 300, "learning_rate": 0.1, "num_leaves": 7, "deterministic": True,
-                           "force_col_wise": True}}
+    params = overridden(load_params().train, {
+        "folds": 3, "early_stopping_rounds": 20, "fbeta": 2, "strategies": ["none", "class_weight"],
+        "logistic_regression": {"C": 0.1}, "random_forest": {"n_estimators": 20, "min_samples_leaf": 20},
+        "lightgbm": {"n_estimators": 300, "learning_rate": 0.1, "num_leaves": 7, "deterministic": True,
+                     "force_col_wise": True}})
+    # the benchmark alone, without the scorecard challenger that params.yaml requires of the pipeline
+    params = params.model_copy(update={"models": ["logistic_regression", "lightgbm", "random_forest"]})
     cost = {"fn_cost": 10, "fp_cost": 1}
     here = benchmark(x, y, params, cost, 0)
     told = []

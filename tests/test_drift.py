@@ -9,6 +9,8 @@ import math
 import multiprocessing
 import shutil
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,7 @@ from creditscore.config import load_params
 from creditscore.decision.calibration import calibrate, fit_calibration
 from creditscore.monitoring.drift import EPSILON, psi, psi_band
 from creditscore.monitoring.inference_log import open_log, read_features
+from creditscore.params import Params, overridden
 from creditscore.serving.bundle import Bundle, load, save
 from creditscore.stage import run as run_stage
 from creditscore.synthetic.generate import generate
@@ -105,6 +108,46 @@ def _append_many(log, worker: int, rows: int, barrier, errors) -> None:
         raise
 
 
+def _open_and_append(path, worker: int, rows: int, barrier, errors) -> None:
+    try:
+        log = open_log(path)  # every worker opens the new file at once, as gunicorn's workers do on a first deploy
+        barrier.wait()
+        for i in range(rows):
+            if not log.append([_record(worker * 1000 + i)]):
+                errors.put(f"{worker}: row {i} dropped ({log.status()})")
+    except BaseException as error:
+        errors.put(f"{worker}: {error!r}")
+        raise
+
+
+def test_workers_opening_a_new_sqlite_log_at_once_drop_no_row(tmp_path):
+    """Contention is not an outage: the first open of a new file (the switch to WAL, the schema) by several
+    processes at once waits for the lock instead of failing and dropping rows in the back-off."""
+    held = sqlite3.connect(tmp_path / "held.db", isolation_level=None, check_same_thread=False)
+    held.execute("CREATE TABLE t (x)")
+    held.execute("BEGIN IMMEDIATE")  # another process mid-write on a file not yet in WAL mode
+    threading.Timer(0.3, lambda: held.execute("COMMIT")).start()
+    started = time.monotonic()
+    assert open_log(tmp_path / "held.db").append([_record(1)])  # waits for the lock, then writes: no drop
+    assert time.monotonic() - started >= 0.25
+    # and the race itself: 8 workers opening a new file at once (it dropped a worker's rows in about 1 of 15
+    # attempts before the switch to WAL waited for the lock)
+    ctx = multiprocessing.get_context("fork")
+    for attempt in range(30):
+        path = tmp_path / f"new{attempt}.db"
+        barrier, errors = ctx.Barrier(8), ctx.Queue()
+        workers = [ctx.Process(target=_open_and_append, args=(path, w, 10, barrier, errors)) for w in range(8)]
+        for p in workers:
+            p.start()
+        for p in workers:
+            p.join(60)
+        messages = []
+        while not errors.empty():
+            messages.append(errors.get())
+        assert messages == [] and [p.exitcode for p in workers] == [0] * 8, (attempt, messages)
+        assert open_log(path).count() == 8 * 10
+
+
 def test_inference_log_concurrent_appends_from_several_processes(tmp_path):
     """Like gunicorn: the log object exists before the fork, each worker opens its own connection."""
     path = tmp_path / "log.db"
@@ -160,12 +203,17 @@ PARAMS = {"top_features": 15, "reference_sample": 5000, "current_sample": 5000, 
           "psi_alert": 0.25, "fail_on_alert": False, "log": ""}
 
 
+def _params(**changes) -> Params:
+    """params.yaml with these drift settings."""
+    return overridden(load_params(), {"seed": 42, "drift": {**PARAMS, **changes}})
+
+
 def _project(root: Path, drift: float) -> Path:
     """Synthetic data with the generator's drift knob, the real prepare and engineer code, a small fitted model."""
     generate(root / "raw", N_CLIENTS, SEED, drift)
     assert prepare(root / "raw", root / "prepared", root / "prepare.json", "synthetic", 0.2, SEED) == 0
     (root / "full").mkdir()
-    engineer(root / "prepared", root / "full", load_params()["engineer"], SEED)
+    engineer(root / "prepared", root / "full", load_params().engineer, SEED)
     features, predictions = root / "features", root / "predictions"
     features.mkdir()
     predictions.mkdir()
@@ -202,11 +250,12 @@ def projects(tmp_path_factory) -> dict[float, Path]:
 def _run(project: Path, out: Path, log: Path | None = None, **params) -> tuple[int, dict | None]:
     code = run_stage("drift", lambda _: stage.run(project / "features", project / "predictions", project / "bundle.joblib",
                                                   project / "explain.json", log, out / "drift.html", out / "drift.json",
-                                                  {**PARAMS, **params}, 42))  # as main() runs it
+                                                  _params(**params).drift, 42))  # as main() runs it
     metrics = out / "drift.json"
     return code, json.loads(metrics.read_text()) if metrics.exists() else None
 
 
+@pytest.mark.slow  # two synthetic projects and evidently
 def test_stage_flags_planted_drift_and_not_its_absence(projects, tmp_path, capsys):
     code, calm = _run(projects[0.0], tmp_path / "calm")
     assert code == 0 and "no drift alert" in capsys.readouterr().err
@@ -239,6 +288,7 @@ def test_stage_flags_planted_drift_and_not_its_absence(projects, tmp_path, capsy
     assert "<html" in (tmp_path / "drifted" / "drift.html").read_text()[:2000].lower()
 
 
+@pytest.mark.slow  # two synthetic projects and evidently
 def test_stage_outputs_are_byte_reproducible(projects, tmp_path):
     """dvc.lock records both outputs: metrics and the HTML report (random widget ids renamed) must not change."""
     _run(projects[1.0], tmp_path / "a")
@@ -247,6 +297,7 @@ def test_stage_outputs_are_byte_reproducible(projects, tmp_path):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
 
+@pytest.mark.slow  # two synthetic projects and evidently
 def test_stage_reads_the_inference_log_as_current_data(projects, tmp_path, capsys):
     project = projects[1.0]
     bundle = load(project / "bundle.joblib", Bundle)
@@ -270,19 +321,21 @@ def test_stage_reads_the_inference_log_as_current_data(projects, tmp_path, capsy
     assert "no logged application yet" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # two synthetic projects and evidently
 def test_stage_main_fails_on_alert_only_when_asked(projects, tmp_path, monkeypatch, capsys):
     project = projects[1.0]
     args = ["--features", str(project / "features"), "--predictions", str(project / "predictions"),
             "--bundle", str(project / "bundle.joblib"), "--importance", str(project / "explain.json"),
             "--report", str(tmp_path / "drift.html"), "--metrics", str(tmp_path / "drift.json")]
-    monkeypatch.setattr(stage, "load_params", lambda: {"seed": 42, "drift": {**PARAMS, "fail_on_alert": True}})
+    monkeypatch.setattr(stage, "load_params", lambda: _params(fail_on_alert=True))
     assert stage.main(args) == 1
     assert json.loads((tmp_path / "drift.json").read_text())["alert"] is True  # outputs are still written
     assert sum("DRIFT ALERT" in line for line in capsys.readouterr().err.splitlines()) == 1
-    monkeypatch.setattr(stage, "load_params", lambda: {"seed": 42, "drift": PARAMS})
+    monkeypatch.setattr(stage, "load_params", lambda: _params())
     assert stage.main(args) == 0
 
 
+@pytest.mark.slow  # two synthetic projects and evidently
 def test_stage_bad_input_names_file_and_column_and_writes_nothing(projects, tmp_path, capsys):
     project = Path(shutil.copytree(projects[0.0], tmp_path / "project"))
     test = project / "features" / "test.parquet"

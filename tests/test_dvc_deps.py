@@ -36,3 +36,12 @@ def test_rewrite_replaces_only_the_deps_lists():
     assert rewrite(text, {"a": ["new.py", "data/x"], "b": ["z.py"]}) == (
         "stages:\n  a:\n    cmd: python -m stages.a\n    deps:\n      - new.py\n      - data/x\n"
         "    params:\n      - seed\n  b:\n    cmd: python -m stages.b\n    outs:\n      - y\n")
+
+
+def test_an_explanation_figure_does_not_rebuild_what_the_api_serves():
+    """The serving reference is its own stage: the figures' module is the explain stage's alone, and the reference
+    stage reads the explain stage's importance file, not its figures."""
+    assert [n for n, s in STAGES.items() if "creditscore/explanation/figures.py" in s.get("deps", [])] == ["explain"]
+    assert "models/reference.joblib" in STAGES["reference"]["outs"]
+    assert "models/reference.joblib" not in STAGES["explain"]["outs"]
+    assert "reports/explain" not in STAGES["reference"]["deps"]

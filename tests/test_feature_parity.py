@@ -11,6 +11,7 @@ from creditscore.config import load_params
 from creditscore.data.raw import read_table
 from creditscore.data.schema import TABLES
 from creditscore.features.serving import client_features
+from creditscore.params import overridden
 from stages.engineer import engineer
 from stages.prepare import run
 
@@ -22,8 +23,7 @@ def pipeline(tiny_synthetic_dir, tmp_path_factory):
     """prepare + engineer on the tiny synthetic folder, with out-of-fold target encoding switched on."""
     root = tmp_path_factory.mktemp("pipeline")
     assert run(tiny_synthetic_dir, root / "prepared", root / "prepare.json", "synthetic", 0.2, 42) == 0
-    params = load_params()["engineer"]
-    params = {**params, "min_count": 1, "target_encoding": {**params["target_encoding"], **ENCODED}}
+    params = overridden(load_params().engineer, {"min_count": 1, "target_encoding": ENCODED})
     (root / "features").mkdir()
     engineer(root / "prepared", root / "features", params, 42)
     return root / "features"
@@ -31,9 +31,7 @@ def pipeline(tiny_synthetic_dir, tmp_path_factory):
 
 def test_client_ranges_give_the_same_matrices(pipeline, tmp_path):
     """The engineer stage in ranges of 97 clients writes the same matrices and spec as in one range."""
-    params = load_params()["engineer"]
-    params = {**params, "min_count": 1, "target_encoding": {**params["target_encoding"], **ENCODED},
-              "chunk_clients": 97}
+    params = overridden(load_params().engineer, {"min_count": 1, "target_encoding": ENCODED, "chunk_clients": 97})
     report = engineer(pipeline.parent / "prepared", tmp_path, params, 42)
     assert sum(report["clients"].values()) > 3 * 97  # several ranges, the last one partial
     assert (tmp_path / "spec.json").read_text() == (pipeline / "spec.json").read_text()

@@ -17,7 +17,7 @@ from creditscore.features.build import HISTORY, build_features, feature_groups, 
 from creditscore.features.core import Aggregation, aggregate, grouped, level_shares, row_count
 from creditscore.features.encoding import apply_encoding, encode_out_of_fold
 from creditscore.features.serving import client_features, typed_frame
-from creditscore.params import GROUPS, check_groups
+from creditscore.params import GROUPS, TargetEncoding, check_groups
 
 APPS = [
     {"SK_ID_CURR": 1, "AMT_INCOME_TOTAL": 100000.0, "AMT_CREDIT": 200000.0, "AMT_ANNUITY": 10000.0,
@@ -220,9 +220,10 @@ def test_loan_terms_key_counts_monthly_annuities_in_steps():
     assert encoding_key(app, "LOAN_TERMS_100").to_list() == ["20", "34", None, None, None]
     assert key_columns("LOAN_TERMS_010") == ("AMT_CREDIT", "AMT_ANNUITY") and key_columns("OCCUPATION_TYPE") == (
         "OCCUPATION_TYPE",)
-    settings = {"enabled": True, "columns": ["OCCUPATION_TYPE"], "loan_terms_steps": [0.05, 0.1]}
+    settings = TargetEncoding(enabled=True, columns=["OCCUPATION_TYPE"], loan_terms_steps=[0.05, 0.1], folds=5,
+                              smoothing=20, min_count=20)
     assert encoding_keys(settings) == ["OCCUPATION_TYPE", "LOAN_TERMS_005", "LOAN_TERMS_010"]
-    assert encoding_keys({**settings, "enabled": False}) == []
+    assert encoding_keys(settings.model_copy(update={"enabled": False})) == []
 
 
 @pytest.mark.filterwarnings("ignore:The least populated class")

@@ -13,6 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
+from creditscore.config import load_params
 from creditscore.decision.calibration import calibrate, fit_calibration
 from creditscore.decision.cost import business_cost, choose_threshold, confusion, cost_curve, decision_report
 from creditscore.modelling.leaves import leaf_floor
@@ -29,6 +30,7 @@ from creditscore.modelling.training import (
     search_space_draws,
     stack,
 )
+from creditscore.params import Threshold, overridden
 from creditscore.serving.bundle import TrainedModel, load
 from stages.threshold import choose
 
@@ -97,7 +99,7 @@ def test_threshold_and_calibration_never_see_the_holdout():
     oof_p = np.clip(0.1 + 0.3 * oof_y + rng.normal(0, 0.1, 2000), 0, 1)
     hold_y = (rng.random(500) < 0.1).astype(int)
     hold_p = np.clip(0.1 + 0.3 * hold_y + rng.normal(0, 0.1, 500), 0, 1)
-    settings = {"calibration": "isotonic", "pd_floor": 0.0003, "pd_ceiling": 0.9997}
+    settings = Threshold(calibration="isotonic", pd_floor=0.0003, pd_ceiling=0.9997)
     cal_a, met_a, _ = choose(oof_y, oof_p, hold_y, hold_p, COST, settings)
     cal_b, met_b, _ = choose(oof_y, oof_p, 1 - hold_y, hold_p[::-1], COST, settings)
     assert cal_a == cal_b and met_a["threshold"] == met_b["threshold"]
@@ -169,7 +171,7 @@ def test_ensemble_stacks_the_servable_candidates_only_and_drops_light_members():
         noise[y == label] -= noise[y == label].mean()
     results = {n: {"oof": _sigmoid(v), "model": n.split("+")[0], "strategy": n.split("+")[1], "auc": 0.7,
                    "params": {"n": n}, "fit_seconds": 1.0, "fold_models": [n]} for n, v in z.items()}
-    params = {"folds": 5, "fbeta": 2, "ensemble": {"min_weight": 0.05, "l2": 1.0}}
+    params = overridden(load_params().train, {"folds": 5, "fbeta": 2, "ensemble": {"min_weight": 0.05, "l2": 1.0}})
     served = ensemble(results, y, params, COST)
     # the forest and the scorecard are stronger here, but not servable; the noise member is dropped
     assert served["params"]["members"] == ["lightgbm+none", "logistic_regression+none"]
@@ -235,7 +237,7 @@ def test_lightgbm_on_few_clients_learns_with_the_leaf_floor():
               "deterministic": True, "force_col_wise": True, "n_jobs": 1}
     oof, _, _, _ = early_stopping_out_of_fold(make_pipeline("lightgbm", "none", 0, kernel), x, y, 5, 0, 300, 30)
     assert np.unique(oof).size <= 5 and roc_auc_score(y, oof) == pytest.approx(0.5, abs=0.03)  # the prior per fold
-    params = {"folds": 5, "early_stopping_rounds": 30, "fbeta": 2}
+    params = overridden(load_params().train, {"folds": 5, "early_stopping_rounds": 30, "fbeta": 2})
     result = evaluate("lightgbm", "none", kernel, x, y, params, {"fn_cost": 10, "fp_cost": 1}, 0)
     assert result["params"]["min_child_weight"] < 39.3 and result["auc"] > 0.75
     assert result["params"]["min_child_weight"] == leaf_floor(kernel, y, 0.8)["min_child_weight"]  # the folds' floor
@@ -264,10 +266,12 @@ def test_the_served_model_is_the_evaluated_cross_fitted_ensemble(tmp_path, monke
     (tmp_path / "selection.json").write_text(json.dumps({"features": names}))
     lightgbm = {"n_estimators": 300, "learning_rate": 0.1, "num_leaves": 7, "deterministic": True,
                 "force_col_wise": True}
-    params = {"folds": 3, "benchmark_sample": 100_000, "early_stopping_rounds": 20, "fbeta": 2,
-              "models": ["lightgbm", "logistic_regression"], "strategies": ["none"], "lightgbm": lightgbm,
-              "logistic_regression": {"C": 0.1}, "search_budget": 0, "search_space": {},
-              "ensemble": {"min_weight": 0.0, "l2": 1.0}, "mlflow": {"experiment": "test"}}
+    params = overridden(load_params().train, {
+        "folds": 3, "benchmark_sample": 100_000, "early_stopping_rounds": 20, "fbeta": 2, "strategies": ["none"],
+        "lightgbm": lightgbm, "logistic_regression": {"C": 0.1}, "search_budget": 0, "search_space": {},
+        "ensemble": {"min_weight": 0.0, "l2": 1.0}, "mlflow": {"experiment": "test"}})
+    # the served ensemble's two models alone (no scorecard challenger, which params.yaml requires of a pipeline)
+    params = params.model_copy(update={"models": ["lightgbm", "logistic_regression"]})
     metrics = train(features, tmp_path / "selection.json", tmp_path / "model.joblib", tmp_path / "predictions",
                     tmp_path / "plots", params, COST, 0)
     (x_fit, y_fit), (x_hold, y_hold), (x_test, _) = splits["train"], splits["holdout"], splits["test"]
@@ -314,13 +318,16 @@ def test_a_model_the_api_cannot_load_is_refused_before_any_artifact():
 
 
 def test_train_monotone_becomes_lightgbm_constraints_and_scorecard_trends():
-    from stages.train import with_feature_settings
-    params = {"lightgbm": {"num_leaves": 7}, "scorecard": {"trends": {"default": "auto_asc_desc", "A": "descending"}},
-              "monotone": {"B": 1, "A": -1}}
-    out = with_feature_settings(params, ["A", "B", "C"], {"pdo": 20})
+    from creditscore.modelling.training import model_settings
+    params = overridden(load_params().train, {
+        "lightgbm": {"num_leaves": 7}, "scorecard": {"trends": {"default": "auto_asc_desc", "A": "descending"}},
+        "monotone": {"B": 1, "A": -1}})
+    out = model_settings(params, ["A", "B", "C"], {"pdo": 20})
     assert out["lightgbm"] == {"num_leaves": 7, "monotone_constraints": [-1, 1, 0]}
     assert out["scorecard"]["trends"] == {"default": "auto_asc_desc", "A": "descending", "B": "ascending"}
     assert out["scorecard"]["feature_names"] == ["A", "B", "C"] and out["scorecard"]["pdo"] == 20
-    assert "monotone_constraints" not in with_feature_settings({**params, "monotone": {}}, ["A", "B"], None)["lightgbm"]
+    assert params.lightgbm == {"num_leaves": 7} and params.scorecard.trends["A"] == "descending"  # unchanged
+    unconstrained = overridden(params, {"monotone": {}})
+    assert "monotone_constraints" not in model_settings(unconstrained, ["A", "B"], None)["lightgbm"]
     with pytest.raises(ValueError, match="train.monotone: Z is not among the 3 features"):
-        with_feature_settings({**params, "monotone": {"Z": 1}}, ["A", "B", "C"], None)
+        model_settings(overridden(params, {"monotone": {"Z": 1}}), ["A", "B", "C"], None)

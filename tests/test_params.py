@@ -9,18 +9,35 @@ import sys
 import numpy as np
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from creditscore.config import ROOT, load_params
 from creditscore.errors import DataError, ParamsError
-from creditscore.params import validate
+from creditscore.params import overridden, validate
 from creditscore.stage import logger, run
 
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 
 
-def test_the_repository_params_are_valid_and_returned_unchanged():
-    assert load_params() == PARAMS
-    assert validate(copy.deepcopy(PARAMS)) == PARAMS
+def test_the_repository_params_are_valid_and_typed_without_changing_a_value():
+    params = load_params()
+    assert params.model_dump(by_alias=True) == PARAMS  # a YAML 20 stays the int 20: outputs do not change
+    assert type(params.cost.fn_cost) is int and type(params.threshold.pd_floor) is float
+    assert params.train.folds == PARAMS["train"]["folds"] and params.register_.margin == PARAMS["register"]["margin"]
+    assert validate(copy.deepcopy(PARAMS)) == params
+
+
+def test_params_are_read_only_and_a_change_is_a_new_validated_object():
+    params = load_params()
+    with pytest.raises(ValidationError, match="frozen"):
+        params.train.folds = 3
+    changed = overridden(params, {"train": {"folds": 3, "ensemble": {"l2": 2.0}}, "register": {"margin": 0.01}})
+    assert (changed.train.folds, changed.train.ensemble.l2, changed.register_.margin) == (3, 2.0, 0.01)
+    assert changed.train.ensemble.min_weight == params.train.ensemble.min_weight  # merged, not replaced
+    assert (params.train.folds, params.register_.margin) == (PARAMS["train"]["folds"], PARAMS["register"]["margin"])
+    assert overridden(params, {"train": {"lightgbm": {"num_leaves": 7}}}).train.lightgbm == {"num_leaves": 7}
+    with pytest.raises(ValidationError):
+        overridden(params, {"train": {"folds": 1}})
 
 
 @pytest.mark.parametrize("change,message", [

@@ -194,7 +194,7 @@ def test_dvc_push_then_pull_on_a_fresh_host_gives_the_checksummed_model(repo, tm
             assert data == built[path.name]
             assert hashlib.sha256(data).hexdigest() == path.with_name(path.name + ".sha256").read_text().strip()
             verified_load(path, kinds[path.name])  # what the API does before it starts
-        status = _dvc(repo, "status", "threshold", "explain").stdout  # only the outputs not pulled are listed
+        status = _dvc(repo, "status", "threshold", "reference").stdout  # only the outputs not pulled are listed
         assert "models/bundle.joblib" not in status and "models/reference.joblib" not in status
     finally:
         _dvc(repo, "remote", "remove", "localremote")

@@ -5,8 +5,10 @@ import numpy as np
 import polars as pl
 import pytest
 
+from creditscore.config import load_params
 from creditscore.modelling import registry
 from creditscore.modelling.models import make_pipeline
+from creditscore.params import overridden
 from creditscore.serving.bundle import Bundle, save
 
 GATES = {"min_holdout_auc": 0.70, "max_ece": 0.05, "max_fairness_gap": 0.10}
@@ -68,8 +70,8 @@ def _run(tmp_path, monkeypatch, threshold: float, cost: float, ece: float = 0.02
     metrics = {"train": {"holdout_auc": 0.8},
                "threshold": {"holdout_cost_per_client": cost, "validation": {"holdout": {"ece": ece}}},
                "explain": {"fairness": {"gender": {"equalized_odds_difference": 0.03}}}}
-    params = {"train": {"mlflow": {"experiment": "test"}},
-              "register": {"registered_model": "m", "margin": 0.001, "gates": {**GATES, "fairness_attributes": ["gender"]}}}
+    params = overridden(load_params(), {"train": {"mlflow": {"experiment": "test"}}, "register": {
+        "registered_model": "m", "margin": 0.001, "gates": {**GATES, "fairness_attributes": ["gender"]}}})
     return register(tmp_path / "bundle.joblib", tmp_path / "features", tmp_path / "predictions", metrics, params)
 
 

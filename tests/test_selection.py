@@ -18,6 +18,7 @@ from creditscore.modelling.selection import (
     probe_threshold,
     select,
 )
+from creditscore.params import Probe, overridden
 from creditscore.synthetic.generate import generate
 from stages.engineer import engineer
 from stages.prepare import run
@@ -42,6 +43,11 @@ CARRIERS = {
         k in n for k in ("BALANCE", "UTILISATION", "RECEIVABLE", "RECIVABLE", "INST_MIN")),
 }
 
+
+
+def _probe(settings: dict) -> Probe:
+    """params.yaml's probe section with these settings."""
+    return overridden(load_params().probe, settings)
 
 def test_probes_have_the_four_kinds_and_are_seeded():
     x = np.column_stack([np.arange(100.0), np.linspace(0, 1, 100)])
@@ -76,9 +82,9 @@ def selected(tmp_path_factory):
     assert run(root / "raw", root / "prepared", root / "prepare.json", "synthetic", 0.2, 42) == 0
     (root / "features").mkdir()
     params = load_params()
-    engineer(root / "prepared", root / "features", params["engineer"], 42)
+    engineer(root / "prepared", root / "features", params.engineer, 42)
     (root / "features" / "holdout.parquet").unlink()  # the selection must not need the hold-out
-    selection, metrics = probe_select(root / "features", params["probe"], params["probe"]["model"], 42)
+    selection, metrics = probe_select(root / "features", params.probe, params.probe.model, 42)
     manifest = {m["name"]: m for m in json.loads((root / "features" / "manifest.json").read_text())}
     signals = json.loads((root / "raw" / "planted_signals.json").read_text())
     yield selection, metrics, manifest, signals
@@ -136,14 +142,14 @@ def test_guard_keeps_a_weak_real_signal_the_probes_drop(tmp_path):
     (tmp_path / "spec.json").write_text(json.dumps({"features": names}))
     pl.DataFrame({"SK_ID_CURR": np.arange(n), "TARGET": y, **{c: x[:, i] for i, c in enumerate(names)}}).write_parquet(
         tmp_path / "train.parquet")
-    params = {"probes_per_kind": 5, "seeds": [1, 2], "folds": 3, "rule": "max", "min_share": 0.5,
-              "validation_folds": 3, "tolerance": 0.002, "sample": 50000}
+    params = _probe({"probes_per_kind": 5, "seeds": [1, 2], "folds": 3, "rule": "max", "min_share": 0.5,
+                  "validation_folds": 3, "tolerance": 0.002, "sample": 50000})
     model = {"n_estimators": 60, "learning_rate": 0.1, "num_leaves": 7, "min_child_samples": 50, "n_jobs": 2}
     selection, metrics = probe_select(tmp_path, params, model, 0)
     weak_names = {f"WEAK_{i}" for i in range(30)}
     assert "STRONG" in selection["probe_features"]
     assert len(weak_names & set(selection["probe_features"])) <= 20  # the probes alone drop much of the signal...
-    assert metrics["oos_auc"]["probe"] < metrics["oos_auc"]["all"] - params["tolerance"]  # ...which costs AUC
+    assert metrics["oos_auc"]["probe"] < metrics["oos_auc"]["all"] - params.tolerance  # ...which costs AUC
     assert metrics["served_set"] != "probe" and weak_names <= set(selection["features"])  # the guard keeps it
 
 
@@ -158,8 +164,8 @@ def test_probes_on_few_clients_still_select(tmp_path):
     (tmp_path / "spec.json").write_text(json.dumps({"features": names}))
     pl.DataFrame({"SK_ID_CURR": np.arange(n), "TARGET": y, **{c: x[:, i] for i, c in enumerate(names)}}).write_parquet(
         tmp_path / "train.parquet")
-    params = {"probes_per_kind": 5, "seeds": [1, 2], "folds": 3, "rule": "quantile", "quantile": 0.75,
-              "min_share": 0.5, "validation_folds": 3, "tolerance": 0.002, "sample": None}
+    params = _probe({"probes_per_kind": 5, "seeds": [1, 2], "folds": 3, "rule": "quantile", "quantile": 0.75,
+                  "min_share": 0.5, "validation_folds": 3, "tolerance": 0.002, "sample": None})
     model = {"n_estimators": 60, "learning_rate": 0.06, "num_leaves": 15, "min_child_samples": 200, "n_jobs": 1,
              "deterministic": True, "force_col_wise": True}
     selection, metrics = probe_select(tmp_path, params, model, 0)
@@ -191,7 +197,7 @@ def test_booster_params_are_the_classifier_the_params_describe():
 
 def test_probe_runs_find_the_signal_and_are_seeded():
     x, y = _weak_signal(4000, 2)
-    params = {"probes_per_kind": 3, "seeds": [1, 2], "folds": 2, "rule": "max", "min_share": 0.5}
+    params = _probe({"probes_per_kind": 3, "seeds": [1, 2], "folds": 2, "rule": "max", "min_share": 0.5})
     model = {"n_estimators": 30, "learning_rate": 0.1, "num_leaves": 7, "min_child_samples": 50, "n_jobs": 1}
     runs = probe_runs(x, y, params, model)
     assert runs["runs"] == 4
@@ -206,10 +212,10 @@ def test_probe_selects_on_a_stratified_sample_above_probe_sample(tmp_path):
     (tmp_path / "spec.json").write_text(json.dumps({"features": names}))
     pl.DataFrame({"SK_ID_CURR": np.arange(len(y)), "TARGET": y, **{c: x[:, i] for i, c in enumerate(names)}}
                  ).write_parquet(tmp_path / "train.parquet")
-    params = {"probes_per_kind": 3, "seeds": [1], "folds": 2, "rule": "max", "min_share": 0.5,
-              "validation_folds": 2, "tolerance": 0.002, "sample": 2000}
+    params = _probe({"probes_per_kind": 3, "seeds": [1], "folds": 2, "rule": "max", "min_share": 0.5,
+                  "validation_folds": 2, "tolerance": 0.002, "sample": 2000})
     model = {"n_estimators": 30, "learning_rate": 0.1, "num_leaves": 7, "min_child_samples": 50, "n_jobs": 1}
     _, metrics = probe_select(tmp_path, params, model, 0)
     assert (metrics["n_clients"], metrics["n_training_clients"]) == (2000, 6000)
-    _, every = probe_select(tmp_path, {**params, "sample": 6000}, model, 0)
+    _, every = probe_select(tmp_path, overridden(params, {"sample": 6000}), model, 0)
     assert (every["n_clients"], every["n_training_clients"]) == (6000, 6000)

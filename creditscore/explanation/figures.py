@@ -132,8 +132,9 @@ def pick_clients(proba: np.ndarray, threshold: float, counts: dict) -> list[tupl
 
 
 def local_explanations(out: Path, pipeline, x_hold, ids, proba, threshold, x_train, names, say_reasons,
-                       params: dict, seed: int) -> list[dict]:
-    """SHAP waterfall and LIME figures and reason codes of the clients `explain.clients` picks;
+                       params, seed: int) -> list[dict]:
+    """SHAP waterfall and LIME figures and reason codes of the clients `explain.clients` picks (`params`: the
+    typed `explain` section);
     `say_reasons(row, contributions, refused)` gives a client's reasons (`creditscore.explanation.reasons`)."""
     import shap
     from lime.lime_tabular import LimeTabularExplainer
@@ -141,13 +142,13 @@ def local_explanations(out: Path, pipeline, x_hold, ids, proba, threshold, x_tra
     train_filled = np.where(np.isnan(x_train), fill, x_train)
     # "highest_weights": the top_k of one weighted ridge on every feature. LIME's "auto" would switch to forward
     # selection for top_k <= 6, one ridge per remaining feature per step (20,736 fits for 6 clients on 773 features,
-    # 110 of the e2e run's 120 explain seconds); it uses "highest_weights" itself above 6.
+    # 110 of the e2e run's 128 explain seconds); it uses "highest_weights" itself above 6.
     lime = LimeTabularExplainer(train_filled, feature_names=names, class_names=["repaid", "default"],
                                 discretize_continuous=True, random_state=seed, mode="classification",
                                 feature_selection="highest_weights")
-    k = params["top_k"]
+    k = params.top_k
     rows = []
-    for kind, row in pick_clients(proba, threshold, params["clients"]):
+    for kind, row in pick_clients(proba, threshold, params.clients.model_dump()):
         client = int(ids[row])
         c = contributions(pipeline, x_hold[row:row + 1])
         explanation = shap.Explanation(values=c.values[0], base_values=c.base[0], data=x_hold[row], feature_names=names)
@@ -159,7 +160,7 @@ def local_explanations(out: Path, pipeline, x_hold, ids, proba, threshold, x_tra
         plt.close("all")
         lime_row = np.where(np.isnan(x_hold[row]), fill, x_hold[row])
         lime_exp = lime.explain_instance(lime_row, pipeline.predict_proba, num_features=k,
-                                         num_samples=params["lime_samples"])
+                                         num_samples=params.lime_samples)
         fig = lime_exp.as_pyplot_figure()
         fig.suptitle(f"LIME, client {client} ({kind})")
         fig.tight_layout()

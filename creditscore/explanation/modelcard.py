@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 from creditscore.explanation.fairness import group_key
+from creditscore.params import Params
 
 
 def _fmt(value, digits: int = 4) -> str:
@@ -102,18 +103,18 @@ def _validation(threshold: dict) -> str:
     return "\n\n".join(parts)
 
 
-def _scorecard(params: dict, train: dict, threshold: dict, table: list[dict]) -> str:
+def _scorecard(params: Params, train: dict, threshold: dict, table: list[dict]) -> str:
     """The challenger: what it is, how it did beside the served model, its information values and its card."""
     if "scorecard" not in train:
         return "The scorecard challenger is not among `train.models` in this run."
-    sc, p, points = train["scorecard"], params["train"]["scorecard"], params["points"]
+    sc, p, points = train["scorecard"], params.train.scorecard, params.points
     ch = threshold.get("challenger", {})
-    text = (f"A points scorecard (optbinning: optimal bins of at least {p['min_bin_size']:.0%} of the clients, a bin "
+    text = (f"A points scorecard (optbinning: optimal bins of at least {p.min_bin_size:.0%} of the clients, a bin "
             f"for missing values, monotonic trends where `train.scorecard.trends` sets them; the {sc['n_features']} "
             f"features of highest information value whose weights of evidence correlate at most "
-            f"{p['max_correlation']} with one kept before; a logistic regression on the weights of evidence) is scored "
-            f"on the same folds and cost as every candidate. {points['base_points']:g} points at good:bad odds of "
-            f"{points['base_odds']:g}:1, {points['pdo']:g} more points each time the odds double. "
+            f"{p.max_correlation} with one kept before; a logistic regression on the weights of evidence) is scored "
+            f"on the same folds and cost as every candidate. {points.base_points:g} points at good:bad odds of "
+            f"{points.base_odds:g}:1, {points.pdo:g} more points each time the odds double. "
             f"Cross-validated AUC {_fmt(sc['cv_auc'])}, hold-out AUC {_fmt(sc['holdout_auc'])} (the served model: "
             f"{_fmt(train['cv_auc'])} and {_fmt(train['holdout_auc'])}); "
             + "it is reported as the challenger, never served (the API does not carry optbinning). "
@@ -131,7 +132,7 @@ def _scorecard(params: dict, train: dict, threshold: dict, table: list[dict]) ->
     return f"{text}\n\nInformation value, highest first:\n\n{ivs}\n\nThe card:\n\n{card}"
 
 
-def _registry(register: dict, params: dict) -> str:
+def _registry(register: dict, params: Params) -> str:
     gates = register["gates"]
     rows = [[name, _fmt(g["value"]), f"≥ {g['min']}" if "min" in g else f"≤ {g['max']}", "pass" if g["passed"]
              else "**fail**"] for name, g in sorted(gates.items())]
@@ -142,28 +143,28 @@ def _registry(register: dict, params: dict) -> str:
     return (f"This model is `{register['registered_model']}` version {register['version']} in MLflow, with the alias "
             f"**`{register['alias']}`**: {register['reason']}.{compared} The gates (`params.yaml: register`; the "
             f"fairness gap is the largest equalised-odds difference over "
-            f"{', '.join(params['register']['gates']['fairness_attributes'])}):\n\n"
+            f"{', '.join(params.register_.gates.fairness_attributes)}):\n\n"
             + _table(["gate", "value", "limit", "result"], rows))
 
 
-def render_model_card(params: dict, metrics: dict, figures_dir: Path, card_dir: Path) -> str:
+def render_model_card(params: Params, metrics: dict, figures_dir: Path, card_dir: Path) -> str:
     """Markdown model card; `metrics` maps a stage name to its metrics JSON (prepare ... register), and
     `scorecard_table` to the rows of the challenger's card."""
     prepare, engineer, probe = metrics["prepare"], metrics["engineer"], metrics["probe"]
     train, threshold, explain = metrics["train"], metrics["threshold"], metrics["explain"]
     fig = Path(os.path.relpath(figures_dir, card_dir)).as_posix()
-    data = params["data"]
+    data = params.data
     split = prepare["split"]
     source = ("synthetic data from the embedded generator (Kaggle format; `data.n_clients` = "
-              f"{data['n_clients']}, drift knob {data['drift']})" if prepare["source"] == "synthetic"
-              else f"the Kaggle Home Credit Default Risk files in `{data['raw_dir']}`")
+              f"{data.n_clients}, drift knob {data.drift})" if prepare["source"] == "synthetic"
+              else f"the Kaggle Home Credit Default Risk files in `{data.raw_dir}`")
     candidates = sorted(train["candidates"].items(), key=lambda kv: (-(kv[1]["auc"] or 0), kv[0]))
     cand_rows = [[name, v["auc"], v["cost_per_client"], v["recall"], v["precision"], v["fbeta"]]
                  for name, v in candidates]
     top = explain["global"][:10]
     local_rows = [[r["client"], r["kind"], r["proba"], r["decision"], r["agreement"], "; ".join(r["reasons"][:2])]
                   for r in explain["local"]]
-    cost = params["cost"]
+    cost = params.cost
     sections = [
         "# Model card: probability of default for Prêt à dépenser",
         "_Generated by the `register` stage from `params.yaml` and `metrics/*.json` at every `dvc repro`; "
@@ -172,7 +173,7 @@ def render_model_card(params: dict, metrics: dict, figures_dir: Path, card_dir: 
         f"Source: {source}. Labelled clients: {split['application_train']['clients']} for training "
         f"(default rate {_fmt(split['application_train'].get('target_rate'))}) and "
         f"{split['application_holdout']['clients']} kept apart as a hold-out (stratified, share "
-        f"{data['holdout_size']}); {split['application_test']['clients']} unlabelled application_test clients are scored. "
+        f"{data.holdout_size}); {split['application_test']['clients']} unlabelled application_test clients are scored. "
         f"The `prepare` stage validates every table against the Kaggle schema, turns the 365243 sentinel and XNA "
         f"into missing values and drops orphan history rows.",
         "## Features and selection",
@@ -186,13 +187,13 @@ def render_model_card(params: dict, metrics: dict, figures_dir: Path, card_dir: 
         f"{probe['n_features_used']} features that earned gain, {_fmt(probe['oos_auc']['all'])} with all). "
         f"The model is trained on the **{probe['served_set']}** set: {probe['n_features_kept']} features.",
         "## Training methodology",
-        f"Every candidate (model × imbalance strategy) is scored with the same {params['train']['folds']}-fold "
+        f"Every candidate (model × imbalance strategy) is scored with the same {params.train.folds}-fold "
         f"stratified cross-validation on every training client (a stratified sample only above "
-        f"{params['train']['benchmark_sample']} clients); imputation, scaling and resampling sit inside an "
+        f"{params.train.benchmark_sample} clients); imputation, scaling and resampling sit inside an "
         "imbalanced-learn pipeline, so they only ever see training folds. LightGBM's number of trees comes from "
-        f"early stopping inside the cross-validation (patience {params['train']['early_stopping_rounds']} trees; the "
+        f"early stopping inside the cross-validation (patience {params.train.early_stopping_rounds} trees; the "
         "count of best mean validation AUC over the folds), and a seeded random search tries "
-        f"{params['train']['search_budget']} more configurations. **No candidate is picked by a figure.** Every "
+        f"{params.train.search_budget} more configurations. **No candidate is picked by a figure.** Every "
         "LightGBM and logistic regression candidate enters the served ensemble at a weight learned on its out-of-fold "
         "predictions; one that adds nothing gets 0. The served model is the ensemble of the very fold models that "
         f"scored the {train['clients']['train']} training clients out of fold: its calibration and threshold are "
@@ -205,9 +206,9 @@ def render_model_card(params: dict, metrics: dict, figures_dir: Path, card_dir: 
         "between candidates this close that cost is noise.",
         "**Benchmark of every candidate** (a report, not the selector; cross-validated; cost per client at each "
         "candidate's own best threshold):",
-        _table(["candidate", "AUC", "cost/client", "recall", "precision", f"F{params['train']['fbeta']}"], cand_rows),
+        _table(["candidate", "AUC", "cost/client", "recall", "precision", f"F{params.train.fbeta}"], cand_rows),
         "## Cost function and threshold",
-        f"A granted defaulter costs {cost['fn_cost']}, a refused good client costs {cost['fp_cost']}. Scores are "
+        f"A granted defaulter costs {cost.fn_cost}, a refused good client costs {cost.fp_cost}. Scores are "
         f"calibrated ({threshold['calibration']}) on out-of-fold predictions of the training clients, and the "
         "threshold minimising the total cost on those same out-of-fold predictions is chosen; the hold-out is only "
         "reported on.",
@@ -245,7 +246,7 @@ def render_model_card(params: dict, metrics: dict, figures_dir: Path, card_dir: 
         f"![Mean absolute SHAP beside the model's own importance]({fig}/importance.png)",
         "## Local interpretability",
         f"Hold-out clients chosen by `explain.clients`, explained by SHAP (waterfall figures) and by seeded LIME "
-        f"(top-{params['explain']['top_k']} agreement below; mean {_fmt(explain['mean_agreement'])}). Reasons are "
+        f"(top-{params.explain.top_k} agreement below; mean {_fmt(explain['mean_agreement'])}). Reasons are "
         "given by source field (a derived feature is attributed to the fields it is built from), in human units: "
         "a refusal's 4 main reasons, a grant's 4 main strengths, with the value of a typical granted client; the "
         "API and the dashboard use the same function.",
@@ -255,7 +256,7 @@ def render_model_card(params: dict, metrics: dict, figures_dir: Path, card_dir: 
         "## Fairness (hold-out, at the chosen threshold)",
         _fairness("gender (CODE_GENDER)", explain["fairness"]["gender"]),
         _fairness("age band", explain["fairness"]["age_band"]),
-        _older(explain["fairness"].get("older_applicants"), params["train"].get("monotone") or {}),
+        _older(explain["fairness"].get("older_applicants"), dict(params.train.monotone)),
         "## Registry",
         _registry(metrics["register"], params) if "register" in metrics else "Not registered in this run.",
         "## Limits and possible improvements",

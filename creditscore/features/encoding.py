@@ -81,12 +81,12 @@ def _loan_terms_step(key: str) -> float:
     return int(key[len(LOAN_TERMS):]) / 100
 
 
-def encoding_keys(settings: dict) -> list[str]:
-    """Every key `engineer.target_encoding` encodes: its application columns, then the loan's terms at each step;
-    none when it is off."""
-    if not settings["enabled"]:
+def encoding_keys(settings) -> list[str]:
+    """Every key `engineer.target_encoding` (a `creditscore.params.TargetEncoding`) encodes: its application
+    columns, then the loan's terms at each step; none when it is off."""
+    if not settings.enabled:
         return []
-    return [*settings["columns"], *(loan_terms_key(s) for s in settings["loan_terms_steps"])]
+    return [*settings.columns, *(loan_terms_key(s) for s in settings.loan_terms_steps)]
 
 
 def key_columns(key: str) -> tuple[str, ...]:

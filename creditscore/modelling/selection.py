@@ -22,6 +22,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from creditscore.compute import Runner
 from creditscore.errors import ParamsError
+from creditscore.params import Probe
 
 PROBE_KINDS = ("gaussian", "uniform", "binary", "permuted")
 RULES = ("max", "mean3sd", "quantile")
@@ -58,7 +59,7 @@ def booster_params(model_params: dict, seed: int) -> dict:
     return {"objective": "binary", "seed": seed, "verbose": -1, **params}
 
 
-def seed_runs(item: tuple[int, np.ndarray | None], x: np.ndarray, y: np.ndarray, params: dict, model_params: dict,
+def seed_runs(item: tuple[int, np.ndarray | None], x: np.ndarray, y: np.ndarray, params: Probe, model_params: dict,
               tick=None) -> list[tuple[np.ndarray, float]]:
     """One task: a seed's probe runs on the rows `item[1]` of x (every row when None).
 
@@ -70,15 +71,15 @@ def seed_runs(item: tuple[int, np.ndarray | None], x: np.ndarray, y: np.ndarray,
     if rows is not None:
         x, y = x[rows], y[rows]
     rng = np.random.default_rng(seed)
-    probes, _ = make_probes(x, params["probes_per_kind"], rng)
+    probes, _ = make_probes(x, params.probes_per_kind, rng)
     booster = booster_params(model_params, seed)
     binned = lgb.Dataset(np.hstack([x, probes]), y, params=booster, free_raw_data=True).construct()
     out = []
-    for fit_idx, _ in StratifiedKFold(params["folds"], shuffle=True, random_state=seed).split(x, y):
+    for fit_idx, _ in StratifiedKFold(params.folds, shuffle=True, random_state=seed).split(x, y):
         model = lgb.train(booster, binned.subset(fit_idx), num_boost_round=int(model_params.get("n_estimators", 100)))
         importance = model.feature_importance(importance_type="gain")
         real, noise = importance[: x.shape[1]], importance[x.shape[1]:]
-        out.append((real, probe_threshold(noise, params["rule"], params.get("quantile", 0.95))))
+        out.append((real, probe_threshold(noise, params.rule, params.quantile)))
         if tick:
             tick()
     return out
@@ -95,18 +96,18 @@ def combine_runs(per_seed: list[list[tuple[np.ndarray, float]]], n_features: int
             "mean_threshold": float(np.mean(thresholds)), "runs": len(thresholds)}
 
 
-def _many_runs(x, y, params: dict, model_params: dict, row_sets: list, compute: Runner | None) -> list[dict]:
+def _many_runs(x, y, params: Probe, model_params: dict, row_sets: list, compute: Runner | None) -> list[dict]:
     """The probe runs of every seed on each set of rows (None: every row), as tasks; one combined result per set."""
     compute = compute or Runner()
     model_params = {**model_params, "n_jobs": compute.threads(int(model_params.get("n_jobs", 0)))}
-    items = [(seed, rows) for rows in row_sets for seed in params["seeds"]]
+    items = [(seed, rows) for rows in row_sets for seed in params.seeds]
     done = compute.map(seed_runs, items, {"x": x, "y": y, "params": params, "model_params": model_params},
-                       progress=("probe runs", "fit", params["folds"]), ticks=True)
-    n = len(params["seeds"])
+                       progress=("probe runs", "fit", params.folds), ticks=True)
+    n = len(params.seeds)
     return [combine_runs(done[i * n:(i + 1) * n], x.shape[1]) for i in range(len(row_sets))]
 
 
-def probe_runs(x: np.ndarray, y: np.ndarray, params: dict, model_params: dict, compute: Runner | None = None) -> dict:
+def probe_runs(x: np.ndarray, y: np.ndarray, params: Probe, model_params: dict, compute: Runner | None = None) -> dict:
     """Gain importances of real features and probes over seeds × folds; which real features beat the probes."""
     return _many_runs(x, y, params, model_params, [None], compute)[0]
 
@@ -130,7 +131,7 @@ def _fit_predict(x_fit, y_fit, x_val, columns: list[int], seed: int, model_param
     return model.predict_proba(x_val[:, columns])[:, 1]
 
 
-def validate_sets(x: np.ndarray, y: np.ndarray, params: dict, model_params: dict, seed: int, log=None,
+def validate_sets(x: np.ndarray, y: np.ndarray, params: Probe, model_params: dict, seed: int, log=None,
                   compute: Runner | None = None) -> dict:
     """Out-of-sample AUC of each candidate set: selected on the outer training folds, scored on the outer fold.
 
@@ -141,10 +142,10 @@ def validate_sets(x: np.ndarray, y: np.ndarray, params: dict, model_params: dict
     oof = {s: np.zeros(len(y)) for s in SETS}
     per_fold = {s: [] for s in SETS}
     sizes = {s: [] for s in SETS}
-    outer = list(StratifiedKFold(params["validation_folds"], shuffle=True, random_state=seed).split(x, y))
+    outer = list(StratifiedKFold(params.validation_folds, shuffle=True, random_state=seed).split(x, y))
     fold_runs = _many_runs(x, y, params, model_params, [fit for fit, _ in outer], compute)
     for k, ((fit, val), runs) in enumerate(zip(outer, fold_runs)):
-        for name, columns in candidate_sets(index, runs, params["min_share"]).items():
+        for name, columns in candidate_sets(index, runs, params.min_share).items():
             columns = [int(c) for c in columns]
             oof[name][val] = _fit_predict(x[fit], y[fit], x[val], columns, seed, model_params)
             per_fold[name].append(float(roc_auc_score(y[val], oof[name][val])))

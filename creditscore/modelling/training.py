@@ -22,6 +22,7 @@ from creditscore.decision.cost import choose_threshold, decision_report
 from creditscore.errors import ParamsError
 from creditscore.modelling.leaves import leaf_floor
 from creditscore.modelling.models import SERVABLE, logit, make_pipeline
+from creditscore.params import Train
 from creditscore.stage import progress_bar
 
 
@@ -144,27 +145,27 @@ def search_space_draws(space: dict[str, list], budget: int, seed: int) -> list[d
     return [grid[i] for i in order]
 
 
-def evaluate(model: str, strategy: str, model_params: dict, x, y, params: dict, cost: dict, seed: int) -> dict:
+def evaluate(model: str, strategy: str, model_params: dict, x, y, params: Train, cost: dict, seed: int) -> dict:
     """Out-of-fold score, predictions, fit time and fold models of one candidate configuration.
 
     For LightGBM, `n_estimators` is the most trees a fold may grow; the returned params hold the count
     chosen by early stopping, at which every fold model predicts.
     """
     if model == "lightgbm":  # the floor of the folds' rows (80% of these rows)
-        model_params = leaf_floor(model_params, y, 1.0 - 1.0 / params["folds"])
+        model_params = leaf_floor(model_params, y, 1.0 - 1.0 / params.folds)
     pipeline = make_pipeline(model, strategy, seed, model_params)
     if model == "lightgbm":
-        oof, rounds, seconds, models = early_stopping_out_of_fold(pipeline, x, y, params["folds"], seed,
+        oof, rounds, seconds, models = early_stopping_out_of_fold(pipeline, x, y, params.folds, seed,
                                                           int(model_params["n_estimators"]),
-                                                          params["early_stopping_rounds"])
+                                                          params.early_stopping_rounds)
         model_params = {**model_params, "n_estimators": rounds}
     else:
-        oof, seconds, models = out_of_fold(pipeline, x, y, params["folds"], seed)
-    return {**score(y, oof, cost, params["fbeta"]), "fit_seconds": round(seconds, 2), "model": model,
+        oof, seconds, models = out_of_fold(pipeline, x, y, params.folds, seed)
+    return {**score(y, oof, cost, params.fbeta), "fit_seconds": round(seconds, 2), "model": model,
             "strategy": strategy, "params": model_params, "oof": oof, "fold_models": models}
 
 
-def evaluate_candidate(candidate: tuple[str, str, dict], x, y, params: dict, cost: dict, seed: int) -> dict:
+def evaluate_candidate(candidate: tuple[str, str, dict], x, y, params: Train, cost: dict, seed: int) -> dict:
     """One task: `evaluate` of a (model, strategy, model params) candidate; runs here or on a Dask worker."""
     model, strategy, model_params = candidate
     return evaluate(model, strategy, model_params, x, y, params, cost, seed)
@@ -177,7 +178,7 @@ def _with_threads(model_params: dict, model: str, compute: Runner) -> dict:
     return {**model_params, "n_jobs": compute.threads(0)}
 
 
-def _evaluate_all(named: list[tuple[str, tuple[str, str, dict]]], x, y, params: dict, cost: dict, seed: int, log,
+def _evaluate_all(named: list[tuple[str, tuple[str, str, dict]]], x, y, params: Train, cost: dict, seed: int, log,
                   compute: Runner | None) -> dict[str, dict]:
     """Every named candidate out of fold, as tasks (`compute`); `log(name, result)` is told of each, in order."""
     compute = compute or Runner()
@@ -199,18 +200,40 @@ def _evaluate_all(named: list[tuple[str, tuple[str, str, dict]]], x, y, params: 
     return results
 
 
-def benchmark(x: np.ndarray, y: np.ndarray, params: dict, cost: dict, seed: int, log=None,
-              compute: Runner | None = None) -> dict[str, dict]:
-    """Score every candidate out of fold; `log(name, result)` is told of each. The candidates are tasks."""
-    named = [(f"{m}+{s}", (m, s, params.get(m, {}))) for m, s in candidates(params["models"], params["strategies"])]
+def model_settings(params: Train, names: list[str] | None = None, points: dict | None = None) -> dict[str, dict]:
+    """Each model's library settings, as new dicts: `train.<model>`, with `train.monotone` as LightGBM's monotone
+    constraints (one per column of `names`) and as the scorecard's trends, and the scorecard's feature names and
+    points scaling."""
+    monotone = dict(params.monotone)
+    unknown = sorted(set(monotone) - set(names or []))
+    if unknown:
+        raise ParamsError(f"params.yaml: train.monotone: {unknown[0]} is not among the {len(names or [])} features "
+                          "the model is trained on (data/selection/features.json)")
+    lightgbm = dict(params.lightgbm)
+    if monotone:
+        lightgbm["monotone_constraints"] = [int(monotone.get(n, 0)) for n in names]
+    trends = {**params.scorecard.trends, **{n: "ascending" if d > 0 else "descending" for n, d in monotone.items()}}
+    scorecard = {**params.scorecard.model_dump(), "trends": trends, **(points or {}),
+                 **({"feature_names": list(names)} if names is not None else {})}
+    return {"dummy": {}, "logistic_regression": dict(params.logistic_regression),
+            "random_forest": dict(params.random_forest), "lightgbm": lightgbm, "scorecard": scorecard}
+
+
+def benchmark(x: np.ndarray, y: np.ndarray, params: Train, cost: dict, seed: int, log=None,
+              compute: Runner | None = None, settings: dict[str, dict] | None = None) -> dict[str, dict]:
+    """Score every candidate out of fold, each with its `settings` (default: `model_settings(params)`);
+    `log(name, result)` is told of each. The candidates are tasks."""
+    settings = settings or model_settings(params)
+    named = [(f"{m}+{s}", (m, s, settings[m])) for m, s in candidates(params.models, params.strategies)]
     return _evaluate_all(named, x, y, params, cost, seed, log, compute)
 
 
-def tune_lightgbm(x, y, params: dict, strategy: str, cost: dict, seed: int, log=None,
-                  compute: Runner | None = None) -> dict[str, dict]:
+def tune_lightgbm(x, y, params: Train, strategy: str, cost: dict, seed: int, log=None,
+                  compute: Runner | None = None, settings: dict[str, dict] | None = None) -> dict[str, dict]:
     """Random search over the LightGBM grid with the given imbalance strategy, on the same folds (as tasks)."""
-    draws = search_space_draws(params["search_space"], params["search_budget"], seed)
-    named = [(f"lightgbm+{strategy}+search{i}", ("lightgbm", strategy, {**params["lightgbm"], **draw}))
+    base = (settings or model_settings(params))["lightgbm"]
+    draws = search_space_draws(params.search_space, params.search_budget, seed)
+    named = [(f"lightgbm+{strategy}+search{i}", ("lightgbm", strategy, {**base, **draw}))
              for i, draw in enumerate(draws)]
     return _evaluate_all(named, x, y, params, cost, seed, log, compute)
 
@@ -248,7 +271,7 @@ def log_loss(y: np.ndarray, proba: np.ndarray) -> float:
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
 
-def ensemble(results: dict[str, dict], y: np.ndarray, params: dict, cost: dict) -> dict:
+def ensemble(results: dict[str, dict], y: np.ndarray, params: Train, cost: dict) -> dict:
     """The served candidate: every servable candidate (`SERVABLE` kinds) stacked on its out-of-fold predictions.
 
     The weights are `stack`'s; a member below `train.ensemble.min_weight` is dropped and the others stacked
@@ -257,7 +280,7 @@ def ensemble(results: dict[str, dict], y: np.ndarray, params: dict, cost: dict) 
     `fold_models` build the served `CrossFitEnsemble`. No candidate is picked by a figure: one that adds
     nothing gets a weight of 0.
     """
-    spec = params["ensemble"]
+    spec = params.ensemble
     names = sorted(n for n, r in results.items() if r["model"] in SERVABLE)
     if not names:
         raise ParamsError(f"train.models: none of {sorted(results)} is a model the ensemble is built from "
@@ -265,16 +288,16 @@ def ensemble(results: dict[str, dict], y: np.ndarray, params: dict, cost: dict) 
     kept, weights = list(names), None
     while True:
         oof = np.column_stack([results[n]["oof"] for n in kept])
-        weights = stack(oof, y, spec["l2"])
-        if weights.min() >= spec["min_weight"] or len(kept) == 1:
+        weights = stack(oof, y, spec.l2)
+        if weights.min() >= spec.min_weight or len(kept) == 1:
             break
-        kept = [n for n, w in zip(kept, weights) if w >= spec["min_weight"]] or [kept[int(np.argmax(weights))]]
+        kept = [n for n, w in zip(kept, weights) if w >= spec.min_weight] or [kept[int(np.argmax(weights))]]
     z = logit(oof) @ weights
     proba = 1.0 / (1.0 + np.exp(-z))
     members = {n: results[n] for n in kept}
-    return {**score(y, proba, cost, params["fbeta"]), "model": "ensemble", "strategy": "none",
+    return {**score(y, proba, cost, params.fbeta), "model": "ensemble", "strategy": "none",
             "fit_seconds": round(sum(m["fit_seconds"] for m in members.values()), 2),
-            "params": {"members": kept, "weights": [round(float(w), 6) for w in weights], "folds": params["folds"],
+            "params": {"members": kept, "weights": [round(float(w), 6) for w in weights], "folds": params.folds,
                        "settings": [m["params"] for m in members.values()]},
             "oof": proba, "fold_models": [m["fold_models"] for m in members.values()],
             "log_loss": log_loss(y, proba),

@@ -54,6 +54,21 @@ def _migrate_sqlite(conn: sqlite3.Connection) -> None:
         raise
 
 
+def _switch_to_wal(conn: sqlite3.Connection) -> None:
+    """Put the file in WAL mode, waiting for the lock as the busy timeout would: SQLite does not call its busy handler
+    for the switch, so workers opening a new file at once would otherwise get "database is locked" at once, and
+    the back-off would drop their rows. Contention is not an outage."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
+
+
 class SQLiteLog(InferenceLog):
     """One SQLite file shared by the workers of one machine.
 
@@ -91,7 +106,7 @@ class SQLiteLog(InferenceLog):
         conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                                check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        _switch_to_wal(conn)
         conn.execute("PRAGMA synchronous = NORMAL")  # a killed process loses no commit; a power cut may lose the last
         _migrate_sqlite(conn)
         self._conn, self._pid = conn, os.getpid()

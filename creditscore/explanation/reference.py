@@ -1,0 +1,85 @@
+"""The serving reference: what the API and the dashboard show beside a score, built from the pipeline's outputs.
+
+The `reference` stage builds it from the features, the predictions, the prepared applications, the bundle and
+the explain stage's complete global importance; the explain stage shares the readers below. The reference is
+its own stage so that a change to an explanation figure does not rebuild what the API serves.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from creditscore.decision.calibration import calibrate
+from creditscore.explanation import groups, reasons
+from creditscore.explanation.contributions import labels_from_manifest, typical_values
+from creditscore.serving.bundle import QUANTILES, Bundle, Reference
+
+POPULATION_ATTRIBUTES = ("NAME_CONTRACT_TYPE", "CODE_GENDER", "NAME_FAMILY_STATUS", "DAYS_BIRTH", "AMT_INCOME_TOTAL")
+
+
+def load_matrix(folder: Path, split: str, names: list[str], extra: list[str] = ()) -> tuple[pl.DataFrame, np.ndarray]:
+    """One split's clients (SK_ID_CURR and the `extra` columns) and its float64 matrix of `names`."""
+    columns = list(dict.fromkeys(["SK_ID_CURR", *extra, *names]))
+    frame = pl.read_parquet(folder / f"{split}.parquet", columns=columns)
+    return frame, frame.select(names).to_numpy().astype(np.float64)
+
+
+def aligned(keys: pl.DataFrame, path: Path, columns: list[str] | None = None) -> pl.DataFrame:
+    """The rows of `path` for the clients of `keys` (SK_ID_CURR and any columns to keep), in their order."""
+    return keys.join(pl.read_parquet(path, columns=columns), on="SK_ID_CURR", how="left", maintain_order="left")
+
+
+def granted_training(features: Path, predictions: Path, bundle: Bundle,
+                     extra: list[str]) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
+    """The training clients, their matrix, and whether the model grants them (their out-of-fold scores, so no
+    client is scored by a model that saw it)."""
+    frame, x = load_matrix(features, "train", bundle.features, extra)
+    oof = aligned(frame.select("SK_ID_CURR"), predictions / "oof.parquet")
+    return frame, x, calibrate(oof["proba"].to_numpy(), bundle.calibration) < float(bundle.threshold)
+
+
+def distributions(frame: pl.DataFrame, granted: np.ndarray, fields: list[str]) -> dict:
+    """Quantiles of key fields among granted and refused training clients, for the dashboard."""
+    out = {}
+    for field in fields:
+        values = frame[field].to_numpy().astype(np.float64)
+        out[field] = {}
+        for group, mask in (("granted", granted), ("refused", ~granted)):
+            v = values[mask & ~np.isnan(values)]
+            out[field][group] = [round(float(q), 6) for q in np.quantile(v, QUANTILES)] if len(v) else []
+    return out
+
+
+def reason_fields(bundle: Bundle) -> list[str]:
+    """The application fields the reasons speak of (history features are said from their own rows)."""
+    sources = reasons.sources_of(bundle.spec, bundle.manifest, bundle.features)
+    return sorted({f for fs in sources.values() for f in fs if not f.startswith("history:")})
+
+
+def build_reference(features: Path, predictions: Path, prepared: Path, bundle: Bundle, importance: dict,
+                    key_fields: list[str], age_edges: list[int]) -> Reference:
+    """The reference the API loads beside the bundle."""
+    names = bundle.features
+    labels = labels_from_manifest(bundle.manifest)
+    train_frame, x_train, granted = granted_training(features, predictions, bundle, key_fields)
+    train_app = aligned(train_frame.select("SK_ID_CURR"), prepared / "application_train.parquet")
+    test_frame, x_test = load_matrix(features, "test", names, key_fields)
+    test_pred = aligned(test_frame.select("SK_ID_CURR"), predictions / "test.parquet")
+    test_app = aligned(test_frame.select("SK_ID_CURR"), prepared / "application_test.parquet")
+    # similar clients: the training clients' filter attributes and values (the API answers with aggregates only)
+    compared = list(dict.fromkeys([*names, *key_fields]))
+    population = {"attributes": groups.attributes({c: train_app[c].to_list() for c in POPULATION_ATTRIBUTES},
+                                                  age_edges),
+                  "names": compared, "values": train_frame.select(compared).to_numpy().astype(np.float32),
+                  "granted": granted}
+    return Reference(typical=typical_values(x_train[granted]),
+                     typical_fields=reasons.typical_fields(train_app.filter(pl.Series(granted)), reason_fields(bundle)),
+                     labels={n: labels.get(n, n) for n in compared}, ranking=importance["ranking"],
+                     key_fields=key_fields, drivers=importance["drivers"], population=population,
+                     distributions=distributions(train_frame, granted, key_fields),
+                     clients={"ids": test_frame["SK_ID_CURR"].to_numpy(), "features": x_test,
+                              "key_values": test_frame.select(key_fields).to_numpy().astype(np.float64),
+                              "proba": calibrate(test_pred["proba"].to_numpy(), bundle.calibration),
+                              "application": test_app})
