@@ -108,7 +108,8 @@ def test_benchmark_candidates_on_a_cluster_score_the_same(scheduler):
 
 
 def test_the_switch_reads_params():
-    assert runner({"compute": {"scheduler": "local"}}).local and runner({}).scheduler == LOCAL
-    far = runner({"compute": {"scheduler": "tcp://10.0.0.5:8786"}})
+    params = load_params()
+    assert params.compute.scheduler == LOCAL and runner(params).local and runner(params).scheduler == LOCAL
+    far = runner(overridden(params, {"compute": {"scheduler": "tcp://10.0.0.5:8786"}}))
     assert not far.local and far.scheduler == "tcp://10.0.0.5:8786"
     assert Runner().threads(3) == 3
