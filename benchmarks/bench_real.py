@@ -75,11 +75,18 @@ def split_raw(source: Path, raw: Path, seed: int, clients: int | None = None) ->
     return held[["SK_ID_CURR", "TARGET"]]
 
 
-def run_pipeline(repo: Path, raw: Path) -> dict:
-    """Every stage of dvc.yaml in kaggle mode on `raw`; wall time and peak memory per stage, and the metrics."""
+def run_pipeline(repo: Path, raw: Path, overrides: dict | None = None) -> dict:
+    """Every stage of dvc.yaml in kaggle mode on `raw` (with `overrides` of params.yaml, dotted keys); wall time and
+    peak memory per stage, and the metrics."""
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["data"]["source"] = "kaggle"
     params["data"]["raw_dir"] = str(raw)
+    for key, value in (overrides or {}).items():
+        *path, last = key.split(".")
+        target = params
+        for part in path:
+            target = target[part]
+        target[last] = value
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     timings, metrics = run_stages(repo)
     return {"stages": timings, "probe": metrics["probe"],
@@ -104,8 +111,9 @@ def submission(repo: Path, held: pd.DataFrame) -> np.ndarray:
     return scored["proba"].to_numpy()
 
 
-def one_split(name: str, seed: int, clients: int | None = None) -> dict:
-    """The pipeline and both references on one seeded split of one data set."""
+def one_split(name: str, seed: int, clients: int | None = None, versus: dict | None = None) -> dict:
+    """The pipeline and both references on one seeded split of one data set; with `versus` (dotted params.yaml
+    keys), the pipeline again with those settings, and the paired interval of the default minus that arm."""
     work = WORK / "real" / f"{name}-{seed}"
     shutil.rmtree(work, ignore_errors=True)
     held = split_raw(DATASETS[name], work / "raw", seed, clients)
@@ -146,7 +154,15 @@ def one_split(name: str, seed: int, clients: int | None = None) -> dict:
         alone = submission(work / "repo_application", held)
         result["auc"]["pipeline_application_only"] = round(float(roc_auc_score(y, alone)), 5)
         result["history_minus_application_only_interval"] = paired_auc_difference(y, served, alone)
-    print(f"  AUC {result['auc']}", file=sys.stderr, flush=True)
+    if versus:
+        copy_repository(work / "repo_versus")
+        other = run_pipeline(work / "repo_versus", work / "raw", versus)
+        scores = submission(work / "repo_versus", held)
+        result["versus"] = {"settings": versus, "served": other["served"],
+                            "auc": round(float(roc_auc_score(y, scores)), 5),
+                            "default_minus_versus_interval": paired_auc_difference(y, served, scores)}
+    print(f"  AUC {result['auc']}" + (f", versus {result['versus']['auc']}" if versus else ""), file=sys.stderr,
+          flush=True)
     shutil.rmtree(work, ignore_errors=True)
     return result
 
@@ -156,7 +172,11 @@ def main() -> int:
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--clients", type=int, help="a stratified sample of this many labelled clients first")
+    parser.add_argument("--versus", nargs="+", default=[], metavar="KEY=YAML",
+                        help="also run the pipeline with these params.yaml settings (e.g. protected=[]) and report the "
+                             "paired AUC difference of the default against them")
     args = parser.parse_args()
+    versus = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.versus)}
     missing = [n for n in args.datasets if not (DATASETS[n] / "application_train.csv").is_file()]
     if missing:
         print(f"bench_real: skipped: {', '.join(str(DATASETS[n]) for n in missing)} absent", file=sys.stderr)
@@ -168,7 +188,7 @@ def main() -> int:
     for name, key in keys.items():
         splits = out["datasets"].get(key, {}).get("splits", {})
         for seed in args.seeds:
-            splits[str(seed)] = one_split(name, seed, args.clients)
+            splits[str(seed)] = one_split(name, seed, args.clients, versus)
         splits = dict(sorted(splits.items(), key=lambda item: int(item[0])))
         gaps = [s["pipeline_minus_kernel"] for s in splits.values()]
         out["datasets"][key] = {
@@ -183,6 +203,13 @@ def main() -> int:
                                                     for s in splits.values() if "pipeline_minus_kernel_interval" in s),
             "served": {seed: s.get("served") for seed, s in splits.items()},
             "goal_met": bool(statistics.median(gaps) >= GOAL)}
+        compared = [s["versus"] for s in splits.values() if s.get("versus", {}).get("settings") == versus and versus]
+        if compared:  # the default against another setting, paired on each split's scored clients
+            out["datasets"][key]["versus"] = {
+                "settings": versus, "splits": len(compared),
+                "mean_default_minus_versus": round(float(np.mean(
+                    [c["default_minus_versus_interval"]["difference"] for c in compared])), 5),
+                "differences": [c["default_minus_versus_interval"] for c in compared]}
         RESULTS.parent.mkdir(parents=True, exist_ok=True)  # after each data set: a later failure loses nothing
         RESULTS.write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
     for key in keys.values():

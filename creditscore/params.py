@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from creditscore.errors import ParamsError
 
@@ -174,6 +174,11 @@ class Explain(Section):
     key_fields: list[str] = Field(min_length=1)
 
 
+class Portfolio(Section):
+    lgd: Real = Field(gt=0.0, le=1.0)  # loss given default: the share of the credit amount lost on a default
+    segment_min_defaults: Count  # a segment with fewer defaulters (or good clients) is flagged too small to judge
+
+
 class Gates(Section):
     min_holdout_auc: Share
     max_ece: Share
@@ -203,6 +208,7 @@ class Compute(Section):
 
 class Params(Section):
     seed: int
+    protected: list[str]  # application fields no feature is built from (the fairness checks still read them)
     compute: Compute
     data: Data
     engineer: Engineer
@@ -212,8 +218,30 @@ class Params(Section):
     train: Train
     threshold: Threshold
     explain: Explain
+    portfolio: Portfolio
     register_: Register = Field(alias="register")  # "register" itself would shadow BaseModel.register (ABC)
     drift: Drift
+
+    @field_validator("protected")
+    @classmethod
+    def _application_fields(cls, protected: list[str]) -> list[str]:
+        from creditscore.data.schema import TABLES
+
+        fields = {c for c, _ in TABLES["application_train"].columns} - {"SK_ID_CURR", "TARGET"}
+        unknown = [c for c in protected if c not in fields]
+        if unknown:
+            raise ValueError(f"{unknown[0]!r} is not a field of application_train.csv")
+        return protected
+
+    @model_validator(mode="after")
+    def _protected_stay_out(self) -> Params:
+        for where, columns in (("engineer.poly.columns", self.engineer.poly.columns),
+                               ("engineer.target_encoding.columns", self.engineer.target_encoding.columns),
+                               ("explain.key_fields", self.explain.key_fields)):
+            both = [c for c in columns if c in self.protected]
+            if both:
+                raise ValueError(f"{where}: {both[0]!r} is protected (params.yaml: protected): no feature may read it")
+        return self
 
 
 S = TypeVar("S", bound=BaseModel)
@@ -241,7 +269,7 @@ def _problem(error: dict) -> str:
     if error["type"] == "extra_forbidden":
         return f"{where}: unknown key"
     if error["type"] == "value_error":
-        return f"{where}: {message}"
+        return f"{where}: {message}" if loc else message  # a check across sections names its keys itself
     return f"{where}: {message}, got {error['input']!r}"
 
 

@@ -52,12 +52,15 @@ def _scan_sorted(prepared: Path, name: str) -> pl.LazyFrame:
     return pl.scan_parquet(path)
 
 
-def fit_spec(prepared: Path, params: Engineer) -> dict:
-    """Vocabulary, groups and settings that define the features (no label is used)."""
+def fit_spec(prepared: Path, params: Engineer, protected: list[str]) -> dict:
+    """Vocabulary, groups and settings that define the features (no label is used). No level of a `protected`
+    column is learnt, and the spec carries the list: no feature reads those columns, here or in the API."""
     tables = {name: pl.scan_parquet(prepared / f"{name}.parquet") for name in HISTORY}
     vocab = fit_vocabulary(pl.scan_parquet(prepared / "application_train.parquet"), tables,
                            params.max_levels, params.min_count)
-    return {"vocab": vocab, "groups": list(params.groups), "poly": params.poly.model_dump(), "target_encoding": {}}
+    vocab["application"] = {c: levels for c, levels in vocab["application"].items() if c not in protected}
+    return {"vocab": vocab, "groups": list(params.groups), "poly": params.poly.model_dump(), "target_encoding": {},
+            "protected": list(protected)}
 
 
 def _target_encode(apps: dict, spec: dict, params: Engineer, seed: int) -> pl.DataFrame | None:
@@ -126,7 +129,8 @@ def part_name(split: str, k: int) -> str:
     return f".{split}.part{k:04d}.parquet"
 
 
-def engineer(prepared: Path, out: Path, params: Engineer, seed: int, compute: Runner | None = None) -> dict:
+def engineer(prepared: Path, out: Path, params: Engineer, seed: int, compute: Runner | None = None,
+             protected: list[str] = ()) -> dict:
     """Build and write the three feature matrices, spec.json and manifest.json; return a report.
 
     Clients are taken in ranges of `engineer.chunk_clients` SK_ID_CURR (the application files and every history
@@ -137,7 +141,7 @@ def engineer(prepared: Path, out: Path, params: Engineer, seed: int, compute: Ru
     """
     start = time.perf_counter()
     compute = compute or Runner()
-    spec = fit_spec(prepared, params)
+    spec = fit_spec(prepared, params, list(protected))
     _log("vocabulary fitted", start)
     read = dict.fromkeys(c for k in encoding_keys(params.target_encoding) for c in key_columns(k))
     columns = [KEY, "TARGET", *read]
@@ -185,7 +189,7 @@ def _main(argv: list[str] | None = None) -> int:
     params = load_params()  # engineer.groups is checked there (creditscore.params)
     with runner(params) as compute, atomic_outputs(resolve(args.out), resolve(args.metrics)) as (out, metrics):
         out.mkdir()
-        report = engineer(resolve(args.prepared), out, params.engineer, params.seed, compute)
+        report = engineer(resolve(args.prepared), out, params.engineer, params.seed, compute, params.protected)
         report.pop("seconds")  # timings belong to benchmarks, not to metrics compared across runs
         write_json(metrics, report)
     return 0

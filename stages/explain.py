@@ -11,14 +11,15 @@ import polars as pl
 
 from creditscore.config import load_params, resolve
 from creditscore.decision.calibration import calibrate
-from creditscore.explanation import fairness, reasons
+from creditscore.decision.portfolio import book, segment_figures
+from creditscore.explanation import fairness, groups, reasons
 from creditscore.explanation.contributions import Contributions, contributions, labels_from_manifest, raw_score
 from creditscore.explanation.figures import global_figures, local_explanations, native_importance, shap_library_check
 from creditscore.explanation.reference import aligned, granted_training, load_matrix, reason_fields
 from creditscore.features.serving import model_values, serving_plan
 from creditscore.io import atomic_outputs, write_json
 from creditscore.modelling.models import model_kind
-from creditscore.params import Explain
+from creditscore.params import Explain, Portfolio
 from creditscore.serving.bundle import Bundle, load
 from creditscore.stage import logger
 from creditscore.stage import run as run_stage
@@ -26,8 +27,23 @@ from creditscore.stage import run as run_stage
 _log = logger("explain")
 
 
+def hold_money(prepared: Path, hold_raw: pl.DataFrame, y: np.ndarray, proba: np.ndarray, refused: np.ndarray,
+               portfolio: Portfolio) -> dict:
+    """The approved book's expected loss, and the figures by segment: contract type, new or repeat client (a
+    previous application with the lender or not), income band."""
+    previous = pl.read_parquet(prepared / "previous_application.parquet", columns=["SK_ID_CURR"])["SK_ID_CURR"]
+    segments = {"contract_type": hold_raw["NAME_CONTRACT_TYPE"].fill_null("unknown").to_numpy(),
+                "client": np.where(hold_raw["SK_ID_CURR"].is_in(previous.unique().implode()).to_numpy(), "repeat",
+                                   "new"),
+                "income_band": groups.income_bands(hold_raw["AMT_INCOME_TOTAL"].to_list())}
+    ead = hold_raw["AMT_CREDIT"].to_numpy().astype(np.float64)
+    return {"portfolio": book(y, proba, ead, refused, portfolio.lgd),
+            "segments": segment_figures(y, proba, refused, ead, portfolio.lgd, segments,
+                                        portfolio.segment_min_defaults)}
+
+
 def explain(features: Path, predictions: Path, prepared: Path, bundle: Bundle, params: Explain, seed: int,
-            figures: Path) -> tuple[dict, dict]:
+            figures: Path, portfolio: Portfolio) -> tuple[dict, dict]:
     """The explain metrics, and the complete global importance (`ranking` by feature, `drivers` by field)."""
     names, pipeline, threshold = bundle.features, bundle.pipeline, float(bundle.threshold)
     labels = labels_from_manifest(bundle.manifest)
@@ -84,6 +100,8 @@ def explain(features: Path, predictions: Path, prepared: Path, bundle: Bundle, p
                                            hold_app["CODE_GENDER"].fill_null("unknown").to_numpy()),
             "age_band": fairness.group_rates(hold_app["TARGET"].to_numpy(), refused,
                                              fairness.age_bands(hold_app["DAYS_BIRTH"].to_numpy(), params.age_bands))}
+    # money and segments on the hold-out at the chosen threshold, from the served model's calibrated PD
+    money = hold_money(prepared, hold_raw, hold_app["TARGET"].to_numpy(), proba, refused, portfolio)
     # older applicants (62+) scored as they are and with only their age set to 61: the one feature code path
     plan = serving_plan(bundle.spec, names)
     app_index = [names.index(n) for n in plan["app_names"]]
@@ -105,7 +123,7 @@ def explain(features: Path, predictions: Path, prepared: Path, bundle: Bundle, p
                "shap_library_max_abs_diff": float(f"{library_diff:.3g}"),
                "global": ranking[:top], "global_by_field": drivers[:top], "local": local,
                "mean_agreement": round(float(np.mean([r["agreement"] for r in local])), 4) if local else None,
-               "fairness": fair}
+               "fairness": fair, **money}
     return metrics, {"ranking": ranking, "drivers": drivers}
 
 
@@ -125,7 +143,7 @@ def _main(argv: list[str] | None = None) -> int:
             figures, importance_path, metrics_path):
         figures.mkdir()
         metrics, importance = explain(resolve(args.features), resolve(args.predictions), resolve(args.prepared),
-                                      bundle, params.explain, params.seed, figures)
+                                      bundle, params.explain, params.seed, figures, params.portfolio)
         write_json(importance_path, importance)
         write_json(metrics_path, metrics)
     _log(f"wrote {args.figures}, {args.importance}, {resolve(args.metrics).name} (the register stage writes the model "

@@ -24,7 +24,8 @@ from sklearn.preprocessing import StandardScaler
 
 from creditscore.config import load_params
 from creditscore.decision.calibration import calibrate, fit_calibration
-from creditscore.monitoring.drift import EPSILON, psi, psi_band
+from creditscore.errors import DataError
+from creditscore.monitoring.drift import EPSILON, characteristic_psi, psi, psi_band, stability_table
 from creditscore.monitoring.inference_log import open_log, read_features
 from creditscore.params import Params, overridden
 from creditscore.serving.bundle import Bundle, load, save
@@ -68,6 +69,20 @@ def test_psi_rejects_bad_input():
         psi([], [0.1])
     with pytest.raises(ValueError, match="missing or infinite"):
         psi([0.1, 0.2], [0.1, float("nan")])
+
+
+def test_characteristic_psi_by_hand_with_missing_values_as_a_bin():
+    reference = [1.0, 2.0, 3.0, 4.0, np.nan]  # bins: below 2.5, from 2.5, missing: 2/5, 2/5, 1/5
+    current = [1.0, 1.0, np.nan, np.nan, np.nan]  # 2/5, none, 3/5
+    expected = (EPSILON - 0.4) * math.log(EPSILON / 0.4) + (0.6 - 0.2) * math.log(0.6 / 0.2)
+    assert characteristic_psi(reference, current, bins=2) == pytest.approx(expected, rel=1e-12)
+    assert characteristic_psi(reference, reference, bins=2) == 0.0
+    frame = pl.DataFrame({"A": reference, "score": [0.1, 0.2, 0.3, 0.4, 0.5]})
+    table = stability_table(frame, frame.with_columns(pl.Series("A", current)), ["A", "score"], bins=2)
+    assert [(r["characteristic"], r["band"], r["missing_reference"], r["missing_current"]) for r in table] == [
+        ("A", "act", 0.2, 0.6), ("score", "stable", 0.0, 0.0)]
+    with pytest.raises(DataError, match="must both have rows"):
+        characteristic_psi([], [1.0])
 
 
 @pytest.mark.parametrize("value, band", [(0.0, "stable"), (0.0999, "stable"), (0.1, "watch"), (0.25, "watch"),

@@ -16,7 +16,7 @@ from creditscore.features.application import polynomial_terms
 from creditscore.features.build import HISTORY, build_features, feature_groups, fit_vocabulary
 from creditscore.features.core import Aggregation, aggregate, grouped, level_shares, row_count
 from creditscore.features.encoding import apply_encoding, encode_out_of_fold
-from creditscore.features.serving import client_features, typed_frame
+from creditscore.features.serving import client_features, client_matrix, serving_plan, typed_frame
 from creditscore.params import GROUPS, TargetEncoding, check_groups
 
 APPS = [
@@ -258,3 +258,24 @@ def _fold_priors(y, folds, seed):
     for fit, enc in StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y):
         out[enc] = y[fit].mean()
     return out
+
+
+def test_a_protected_field_changes_no_feature_on_either_path(spec):
+    """params.yaml: protected. Every feature, through the stage's and the API's code, is the same whatever the
+    protected field says, and none is named after it; without the list, the field is a feature (the test can fail)."""
+    guarded = {**spec, "protected": ["CODE_GENDER"]}  # the vocabulary still knows its levels: no feature reads them
+    guarded["features"] = list(feature_groups(guarded))
+    assert not any("GENDER" in name for name in guarded["features"])
+    open_spec = {**spec, "features": list(feature_groups(spec))}
+    assert any("GENDER" in name for name in open_spec["features"])
+    flipped = [{**row, "CODE_GENDER": {"M": "F", "F": "M"}.get(row.get("CODE_GENDER"), "M")} for row in APPS]
+    for path in ("stage", "api"):
+        if path == "stage":
+            a = client_features(APPS, HISTORY_ROWS, guarded)
+            b = client_features(flipped, HISTORY_ROWS, guarded)
+            assert a.equals(b)
+        else:
+            plan = serving_plan(guarded, guarded["features"])
+            a, b = client_matrix(APPS, None, plan), client_matrix(flipped, None, plan)
+            assert np.array_equal(a, b, equal_nan=True)
+    assert not client_features(APPS, HISTORY_ROWS, open_spec).equals(client_features(flipped, HISTORY_ROWS, open_spec))

@@ -60,6 +60,9 @@ def test_params_are_read_only_and_a_change_is_a_new_validated_object():
      "engineer.groups: unknown group(s) ['bureaux']; expected some of ['application', 'bureau', "
      "'previous', 'pos_cash', 'installments', 'credit_card', 'recent_and_rates']"),
     (("threshold", "calibration", "beta"), "threshold.calibration: input should be 'isotonic' or 'sigmoid', got 'beta'"),
+    (("protected", ["GENDER"]), "protected: 'GENDER' is not a field of application_train.csv"),
+    (("protected", ["CODE_GENDER", "DAYS_BIRTH"]),
+     "engineer.poly.columns: 'DAYS_BIRTH' is protected (params.yaml: protected): no feature may read it"),
 ])
 def test_a_bad_value_names_its_key(change, message):
     params = copy.deepcopy(PARAMS)
@@ -93,7 +96,8 @@ def test_run_gives_one_line_and_exit_1_on_bad_input_and_keeps_tracebacks_for_def
     assert run("demo", missing) == 1
     assert capsys.readouterr().err == "demo: error: /nonexistent/input.parquet: file not found\n"
     assert run("demo", lambda argv: validate({})) == 1
-    assert capsys.readouterr().err.startswith("demo: error: params.yaml: seed: missing (and 11 more: compute: missing; data: missing;")
+    assert capsys.readouterr().err.startswith("demo: error: params.yaml: seed: missing (and 13 more: protected: missing; "
+                                              "compute: missing; data: missing;")
     with pytest.raises(ZeroDivisionError):  # a defect is not bad input: it keeps its traceback
         run("demo", lambda argv: 1 / 0)
 

@@ -114,13 +114,36 @@ def fairness() -> str:
                    "false positive rate"], rows) + f"\n\n{gaps}." + extra + source("metrics/explain.json"))
 
 
+@renders("portfolio")
+def portfolio() -> str:
+    explain = load("metrics/explain.json")
+    if "portfolio" not in explain:
+        return "Not in this run's metrics."
+    b = explain["portfolio"]
+    text = (f"Approved book at the threshold: {b['approved']:,} of {b['clients']:,} hold-out clients, exposure "
+            f"{b['exposure_approved']:,.0f}, expected loss {b['expected_loss_approved']:,.0f} "
+            f"({b['expected_loss_rate_approved']:.2%} of the exposure, LGD {b['lgd']}); the hold-out's labels give "
+            f"{b['observed_loss_approved']:,.0f} on the same book.\n\n")
+    rows = [[name, level, v["clients"], v["defaulters"], f"{v['default_rate']:.3f}", f"{v['approval_rate']:.3f}",
+             "" if v["auc"] is None else f"{v['auc']:.4f}", "too small" if v["too_small"] else ""]
+            for name, levels in explain["segments"].items() for level, v in levels.items()]
+    return text + table(["segment", "level", "clients", "defaulters", "default rate", "approval rate", "AUC", ""],
+                        rows) + source("metrics/explain.json")
+
+
 @renders("drift")
 def drift() -> str:
     d = load("metrics/drift.json")
     rows = [["current data", d["current_source"]], ["clients (reference / current)", f"{d['n_reference']:,} / {d['n_current']:,}"],
             ["features compared", d["n_features"]], ["features drifted", d["n_drifted"]],
             ["score PSI", f"{d['score_psi']:.4f} ({d['score_psi_band']})"], ["alert", "yes" if d["alert"] else "no"]]
-    return table(["figure", "value"], rows) + source("metrics/drift.json")
+    text = table(["figure", "value"], rows)
+    if "stability" in d:  # the characteristic stability table: bands stable < 0.1 <= watch <= 0.25 < act
+        text += "\n\nCharacteristic stability (PSI, training clients against current applications):\n\n" + table(
+            ["characteristic", "PSI", "band", "missing (training)", "missing (current)"],
+            [[f"`{r['characteristic']}`", f"{r['psi']:.4f}", r["band"], f"{r['missing_reference']:.1%}",
+              f"{r['missing_current']:.1%}"] for r in d["stability"]])
+    return text + source("metrics/drift.json")
 
 
 @renders("real")

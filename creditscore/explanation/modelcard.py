@@ -132,6 +132,39 @@ def _scorecard(params: Params, train: dict, threshold: dict, table: list[dict]) 
     return f"{text}\n\nInformation value, highest first:\n\n{ivs}\n\nThe card:\n\n{card}"
 
 
+SEGMENT_TITLES = {"contract_type": "contract type", "client": "new or repeat client (a previous application with "
+                  "the lender)", "income_band": "income band"}
+
+
+def _money(explain: dict, params: Params) -> str:
+    """The target's definition, the approved book's expected loss and the figures by segment."""
+    if "portfolio" not in explain:
+        return "Not computed in this run."
+    b = explain["portfolio"]
+    parts = [
+        "The target is Kaggle's `TARGET`: a client with payment difficulties (a payment late by more than a number of "
+        "days on at least one of the first instalments of the loan; Home Credit does not publish the horizon). The "
+        "probability of default is the calibrated probability of that event, so the expected loss below (PD × "
+        f"exposure × LGD, the exposure being the credit amount, LGD {b['lgd']} from `params.yaml: portfolio.lgd`) is "
+        "an upper reading: not every client with payment difficulties defaults for good.",
+        _table(["figure", "value"], [
+            ["approved clients", f"{b['approved']} of {b['clients']}"],
+            ["exposure of the approved book", f"{b['exposure_approved']:,.0f}"],
+            ["expected loss of the approved book", f"{b['expected_loss_approved']:,.0f}"],
+            ["expected loss rate (of the exposure)", _fmt(b["expected_loss_rate_approved"])],
+            ["loss the hold-out's labels give on the same book", f"{b['observed_loss_approved']:,.0f}"],
+            ["expected loss of every applicant (no threshold)", f"{b['expected_loss_all_applicants']:,.0f}"]])]
+    for name, levels in explain["segments"].items():
+        rows = [[level, v["clients"], v["defaulters"], v["default_rate"], v["approval_rate"], v["auc"], v["gini"],
+                 f"{v['expected_loss_approved']:,.0f}", "too small to judge" if v["too_small"] else ""]
+                for level, v in levels.items()]
+        parts.append(f"By {SEGMENT_TITLES.get(name, name)} (a segment with fewer than "
+                     f"{params.portfolio.segment_min_defaults} defaulters or good clients is too small to judge):\n\n"
+                     + _table(["segment", "clients", "defaulters", "default rate", "approval rate", "AUC", "Gini",
+                               "expected loss (approved)", ""], rows))
+    return "\n\n".join(parts)
+
+
 def _registry(register: dict, params: Params) -> str:
     gates = register["gates"]
     rows = [[name, _fmt(g["value"]), f"≥ {g['min']}" if "min" in g else f"≤ {g['max']}", "pass" if g["passed"]
@@ -179,7 +212,10 @@ def render_model_card(params: Params, metrics: dict, figures_dir: Path, card_dir
         "## Features and selection",
         f"The `engineer` stage builds {engineer['n_features']} features from the application row and the six "
         f"history tables (groups: {', '.join(f'{g} {n}' for g, n in engineer['features_per_group'].items())}). "
-        f"Probe feature selection (random probes, {probe['runs']} LightGBM runs on training folds, rule "
+        + (f"No feature reads the protected field(s) {', '.join(f'`{c}`' for c in params.protected)} "
+           "(`params.yaml: protected`): the selection, the models and this card never see them; the fairness "
+           "checks below read them from the raw application. " if params.protected else "")
+        + f"Probe feature selection (random probes, {probe['runs']} LightGBM runs on training folds, rule "
         f"`{probe['rule']}`) keeps {probe['n_features_probe']} of {probe['n_features_in']}. A selection is only served "
         f"when it costs at most {probe['tolerance']} AUC out of sample against the best candidate set: the whole "
         f"procedure was repeated on the training part of {probe['validation_folds']} outer folds and scored on the fold it never saw "
@@ -257,6 +293,8 @@ def render_model_card(params: Params, metrics: dict, figures_dir: Path, card_dir
         _fairness("gender (CODE_GENDER)", explain["fairness"]["gender"]),
         _fairness("age band", explain["fairness"]["age_band"]),
         _older(explain["fairness"].get("older_applicants"), dict(params.train.monotone)),
+        "## Expected loss and segments (hold-out, at the chosen threshold)",
+        _money(explain, params),
         "## Registry",
         _registry(metrics["register"], params) if "register" in metrics else "Not registered in this run.",
         "## Limits and possible improvements",
@@ -266,8 +304,10 @@ def render_model_card(params: Params, metrics: dict, figures_dir: Path, card_dir
             "synthetic run are still not those of real clients. Read the benchmark table of your own run.",
             "The served model never sees the hold-out clients: they measure it, and it does not learn from them "
             "(about a fifth of the labelled clients). A lender with few labels can lower `data.holdout_size`.",
-            "Gender and age are inputs or proxies (age is one of the strongest predictors); the gaps above should be "
-            "reviewed against the lender's legal obligations before use.",
+            ("Age is an input (one of the strongest predictors) and other inputs may proxy a protected field; the "
+             "gaps above should be reviewed against the lender's legal obligations before use."
+             if params.protected else "Gender and age are inputs or proxies (age is one of the strongest "
+             "predictors); the gaps above should be reviewed against the lender's legal obligations before use."),
             "The cost matrix (10:1) is a business assumption; the threshold moves with it (`params.yaml: cost`).",
             "Explanations describe the model, not causes: a reason code says what moved the score, not what the "
             "client should change.",

@@ -48,7 +48,8 @@ def sources_of(spec: dict, manifest: list[dict], features: list[str]) -> dict[st
     encoded = {row["name"] for row in manifest if row.get("group") == "target_encoding"}
     app = [f for f in features if tables.get(f) == "application" and f not in encoded]
     roots = {}
-    for e in application_expressions(spec["vocab"], numeric_columns("application_train"), spec["poly"], only=app):
+    for e in application_expressions(spec["vocab"], numeric_columns("application_train"), spec["poly"], only=app,
+                                     protected=spec.get("protected", ())):
         roots[e.meta.output_name()] = tuple(sorted(set(e.meta.root_names()) - {"SK_ID_CURR"}))
     out = {}
     for f in features:

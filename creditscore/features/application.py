@@ -65,16 +65,21 @@ def polynomial_features(columns: list[str], degree: int) -> list[pl.Expr]:
     return exprs
 
 
-def application_expressions(vocab: dict, numeric: list[str], poly: dict, only: list[str] | None = None) -> list[pl.Expr]:
+def application_expressions(vocab: dict, numeric: list[str], poly: dict, only: list[str] | None = None,
+                            protected: list[str] | tuple = ()) -> list[pl.Expr]:
     """The expressions of the application features; `only` keeps those producing the given names, in that order.
 
-    The API's serving plan builds the model's subset once at start and reuses it for every request.
+    No expression reads a `protected` column (`params.yaml: protected`): a feature that would is not built, so
+    the selection, the models and the card never see it. The API's serving plan builds the model's subset once at
+    start and reuses it for every request.
     """
     levels = vocab.get("application", {})
     exprs = ([C(c).cast(pl.Float64) for c in numeric]
              + [e for column, lv in levels.items() for e in level_indicators(column, lv)]
              + business_features() + ext_source_features()
              + polynomial_features(poly["columns"], int(poly["degree"])))
+    if protected:
+        exprs = [e for e in exprs if not set(e.meta.root_names()) & set(protected)]
     if only is None:
         return exprs
     by_name = {e.meta.output_name(): e for e in exprs}
@@ -82,6 +87,6 @@ def application_expressions(vocab: dict, numeric: list[str], poly: dict, only: l
 
 
 def application_features(app: pl.LazyFrame, vocab: dict, numeric: list[str], poly: dict,
-                         only: list[str] | None = None) -> pl.LazyFrame:
+                         only: list[str] | None = None, protected: list[str] | tuple = ()) -> pl.LazyFrame:
     """One row per application: raw numeric columns, category indicators and derived features."""
-    return app.select([C("SK_ID_CURR")] + application_expressions(vocab, numeric, poly, only))
+    return app.select([C("SK_ID_CURR")] + application_expressions(vocab, numeric, poly, only, protected))

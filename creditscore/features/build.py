@@ -84,7 +84,8 @@ def build_features(app: pl.LazyFrame, tables: dict[str, pl.LazyFrame], spec: dic
     the same from run to run (a hash group-by adds them in a varying order). The groups are computed
     in parallel as float32 and placed side by side, aligned on the application rows.
     """
-    frames = [application_features(app, spec["vocab"], numeric_columns("application_train"), spec["poly"])]
+    frames = [application_features(app, spec["vocab"], numeric_columns("application_train"), spec["poly"],
+                                   protected=spec.get("protected", ()))]
     frames += _group_frames(tables, spec["vocab"], spec["groups"])
     frames = pl.collect_all([f.with_columns(pl.exclude(KEY).cast(pl.Float32)) for f in frames])
     keys = frames[0].select(KEY)
@@ -115,7 +116,7 @@ def feature_groups(spec: dict) -> dict[str, str]:
     """Feature name -> group, in the order build_features produces them (no data needed)."""
     tables = empty_tables()
     app = application_features(tables["application_train"], spec["vocab"], numeric_columns("application_train"),
-                               spec["poly"])
+                               spec["poly"], protected=spec.get("protected", ()))
     names = {n: "application" for n in app.collect_schema().names() if n != KEY}
     for group in spec["groups"]:
         if group != "application":

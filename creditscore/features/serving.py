@@ -67,7 +67,7 @@ def serving_plan(spec: dict, names: list[str]) -> dict:
     needed = {groups[n] for n in names if n in groups}
     app_names = [n for n in names if groups.get(n) == "application"]
     app_exprs = application_expressions(spec["vocab"], numeric_columns("application_train"), spec["poly"],
-                                        only=app_names)
+                                        only=app_names, protected=spec.get("protected", ()))
     keys = {target_encoded_name(k): k for k in spec.get("target_encoding") or {}}
     encoded_names = [n for n in names if n in keys]
     roots = {r for e in app_exprs for r in e.meta.root_names()}
@@ -93,7 +93,7 @@ def client_features(applications: list[dict], history: dict[str, list[dict]] | N
     app = typed_frame("application_test", [{k: v for k, v in row.items() if k != "TARGET"} for row in applications])
     if not any(history.values()):  # no history rows: every history aggregate is missing; skip their queries
         exprs = plan["app_exprs"] if plan else application_expressions(
-            spec["vocab"], numeric_columns("application_train"), spec["poly"])
+            spec["vocab"], numeric_columns("application_train"), spec["poly"], protected=spec.get("protected", ()))
         features = app.select([pl.col("SK_ID_CURR"), *exprs])
         return finalize(add_target_encoding(features, app, spec), names, absent_are_missing=True)
     tables = sort_history({name: typed_frame(name, history.get(name, [])).lazy() for name in HISTORY})

@@ -49,6 +49,41 @@ def psi(reference_scores, current_scores, bins: int = 10) -> float:
     return float(np.sum((cur - ref) * np.log(cur / ref)))
 
 
+def characteristic_psi(reference, current, bins: int = 10) -> float:
+    """PSI of one characteristic (a model feature) that may be missing: missing values are a bin of their own,
+    the others are binned as `psi` bins scores (the reference's quantiles, open outer bins). A side with no value
+    at all counts its whole mass in the missing bin."""
+    if bins < 2:
+        raise ParamsError(f"psi: bins must be >= 2, got {bins}")
+    reference = np.asarray(reference, dtype=np.float64).ravel()
+    current = np.asarray(current, dtype=np.float64).ravel()
+    if reference.size == 0 or current.size == 0:
+        raise DataError("psi: reference and current values must both have rows")
+    present = reference[~np.isnan(reference)]
+    edges = np.unique(np.quantile(present, np.linspace(0, 1, bins + 1))[1:-1]) if present.size else np.array([])
+
+    def shares(values: np.ndarray) -> np.ndarray:
+        known = values[~np.isnan(values)]
+        counts = np.bincount(np.searchsorted(edges, known, side="right"), minlength=len(edges) + 1)
+        return np.append(counts, values.size - known.size) / values.size
+
+    ref, cur = np.maximum(shares(reference), EPSILON), np.maximum(shares(current), EPSILON)
+    return float(np.sum((cur - ref) * np.log(cur / ref)))
+
+
+def stability_table(reference: pl.DataFrame, current: pl.DataFrame, columns: list[str], bins: int = 10) -> list[dict]:
+    """The characteristic stability table: PSI, its band and the missing shares of each column (the model's
+    features and the score), training clients against current applications, in the order given."""
+    rows = []
+    for column in columns:
+        ref, cur = reference[column].to_numpy().astype(np.float64), current[column].to_numpy().astype(np.float64)
+        value = characteristic_psi(ref, cur, bins)
+        rows.append({"characteristic": column, "psi": round(value, DIGITS), "band": psi_band(value),
+                     "missing_reference": round(float(np.isnan(ref).mean()), DIGITS),
+                     "missing_current": round(float(np.isnan(cur).mean()), DIGITS)})
+    return rows
+
+
 def psi_band(value: float) -> str:
     """stable (< 0.1), watch (0.1 to 0.25 inclusive), act (> 0.25)."""
     if value < STABLE:
@@ -176,4 +211,5 @@ def drift_summary(reference: pl.DataFrame, current: pl.DataFrame, features: list
     summary = feature_drift(reference, current, features, report, reference_sample=reference_sample,
                             current_sample=current_sample, seed=seed)
     return {**summary, "score_psi": round(value, DIGITS), "score_psi_band": psi_band(value),
+            "stability": stability_table(reference, current, [*features, "score"], psi_bins),
             "n_reference": reference.height, "n_current": current.height}
