@@ -24,7 +24,7 @@ from creditscore.config import ROOT
 RESULTS = ROOT / "benchmarks" / "results" / "engineer.json"
 POLARS = ("import sys, json; from pathlib import Path; from creditscore.config import load_params; "
           "from stages.engineer import engineer; out = Path(sys.argv[2]); out.mkdir(parents=True, exist_ok=True); "
-          "engineer(Path(sys.argv[1]), out, load_params().engineer, 42)")
+          "engineer(Path(sys.argv[1]), out, load_params().engineer, 42, load_params().protected)")
 PANDAS = """
 import sys, json, pandas as pd
 from pathlib import Path

@@ -22,7 +22,7 @@ from creditscore.config import ROOT
 RESULTS = ROOT / "benchmarks" / "results" / "ranges.json"
 RUN = ("import sys, json; from pathlib import Path; from creditscore.config import load_params; "
        "from stages.engineer import engineer; from creditscore.params import overridden; p = overridden(load_params().engineer, {'chunk_clients': int(sys.argv[3])}); "
-       "engineer(Path(sys.argv[1]), Path(sys.argv[2]), p, 42)")
+       "engineer(Path(sys.argv[1]), Path(sys.argv[2]), p, 42, load_params().protected)")
 
 
 SPLITS = ("train", "holdout", "test")

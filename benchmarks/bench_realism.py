@@ -43,7 +43,7 @@ def history_figures(raw: Path, work: Path, folds: int = 5, seed: int = 42) -> di
     if run(raw, work / "prepared", work / "prepare.json", "synthetic", 0.2, seed) != 0:
         raise RuntimeError(f"prepare failed on {raw}")
     (work / "features").mkdir(parents=True, exist_ok=True)
-    engineer(work / "prepared", work / "features", load_params().engineer, seed)
+    engineer(work / "prepared", work / "features", load_params().engineer, seed, load_params().protected)
     frame = pl.concat([pl.read_parquet(work / "features" / f"{s}.parquet") for s in ("train", "holdout")])
     manifest = json.loads((work / "features" / "manifest.json").read_text())
     application = [m["name"] for m in manifest if m["group"] == "application"]

@@ -4,8 +4,7 @@ The features are those of the public Kaggle kernels ("LightGBM with simple featu
 part), as computed by `creditscore.synthetic.realism.kernel_features`: every raw application column,
 one-hot categories, DAYS_EMPLOYED 365243 as missing, and five ratios; none of the pipeline's feature
 code. The one-hot levels are those of the labelled and the scored rows together, as in the kernel.
-The LightGBM settings are the kernel's, with 400 trees at learning rate 0.02, as in the independent
-check that opened the real-data issue.
+The LightGBM settings are the kernel's, with 400 trees at learning rate 0.02.
 """
 from __future__ import annotations
 

@@ -179,6 +179,11 @@ class Portfolio(Section):
     segment_min_defaults: Count  # a segment with fewer defaulters (or good clients) is flagged too small to judge
 
 
+class Performance(Section):
+    outcomes: str  # matured outcomes CSV (SK_ID_CURR, APPLICATION_MONTH, TARGET); "": the synthetic generator's
+    min_cohort_clients: Count
+
+
 class Gates(Section):
     min_holdout_auc: Share
     max_ece: Share
@@ -219,6 +224,7 @@ class Params(Section):
     threshold: Threshold
     explain: Explain
     portfolio: Portfolio
+    performance: Performance
     register_: Register = Field(alias="register")  # "register" itself would shadow BaseModel.register (ABC)
     drift: Drift
 
@@ -235,9 +241,12 @@ class Params(Section):
 
     @model_validator(mode="after")
     def _protected_stay_out(self) -> Params:
+        encoding = self.engineer.target_encoding
+        loan_terms = ["AMT_CREDIT", "AMT_ANNUITY"] if encoding.enabled and encoding.loan_terms_steps else []
         for where, columns in (("engineer.poly.columns", self.engineer.poly.columns),
-                               ("engineer.target_encoding.columns", self.engineer.target_encoding.columns),
-                               ("explain.key_fields", self.explain.key_fields)):
+                               ("engineer.target_encoding.columns", encoding.columns if encoding.enabled else []),
+                               ("engineer.target_encoding.loan_terms_steps (they read AMT_CREDIT and AMT_ANNUITY)",
+                                loan_terms)):
             both = [c for c in columns if c in self.protected]
             if both:
                 raise ValueError(f"{where}: {both[0]!r} is protected (params.yaml: protected): no feature may read it")

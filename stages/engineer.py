@@ -129,8 +129,8 @@ def part_name(split: str, k: int) -> str:
     return f".{split}.part{k:04d}.parquet"
 
 
-def engineer(prepared: Path, out: Path, params: Engineer, seed: int, compute: Runner | None = None,
-             protected: list[str] = ()) -> dict:
+def engineer(prepared: Path, out: Path, params: Engineer, seed: int, protected: list[str],
+             compute: Runner | None = None) -> dict:
     """Build and write the three feature matrices, spec.json and manifest.json; return a report.
 
     Clients are taken in ranges of `engineer.chunk_clients` SK_ID_CURR (the application files and every history
@@ -189,7 +189,7 @@ def _main(argv: list[str] | None = None) -> int:
     params = load_params()  # engineer.groups is checked there (creditscore.params)
     with runner(params) as compute, atomic_outputs(resolve(args.out), resolve(args.metrics)) as (out, metrics):
         out.mkdir()
-        report = engineer(resolve(args.prepared), out, params.engineer, params.seed, compute, params.protected)
+        report = engineer(resolve(args.prepared), out, params.engineer, params.seed, params.protected, compute)
         report.pop("seconds")  # timings belong to benchmarks, not to metrics compared across runs
         write_json(metrics, report)
     return 0

@@ -25,7 +25,7 @@ from creditscore.serving.bundle import Bundle, load
 from creditscore.stage import logger
 from creditscore.stage import run as run_stage
 
-CARD_METRICS = ("prepare", "engineer", "probe", "train", "threshold", "explain")  # declared deps
+CARD_METRICS = ("prepare", "engineer", "probe", "train", "threshold", "explain", "drift", "performance")  # deps
 _log = logger("register")
 
 

@@ -40,6 +40,7 @@ from creditscore.modelling.models import (
 from creditscore.modelling.sampling import stratified_sample
 from creditscore.modelling.training import (
     benchmark,
+    card_ineligible,
     ensemble,
     evaluate,
     highest_auc,
@@ -87,11 +88,11 @@ def choose_model(x, y, params: Train, settings: dict[str, dict], cost: dict, see
     served = ensemble(results, ys, params, cost)
     if len(sample) < len(y):
         again = {}
-        for name, settings in zip(served["params"]["members"], served["params"]["settings"]):
+        for name, member_settings in zip(served["params"]["members"], served["params"]["settings"]):
             member = results[name]
             if member["model"] == "lightgbm":  # early stopping chooses the count again, on every training client
-                settings = {**settings, "n_estimators": params.lightgbm["n_estimators"]}
-            again[name] = evaluate(member["model"], member["strategy"], settings, x, y, params, cost, seed)
+                member_settings = {**member_settings, "n_estimators": params.lightgbm["n_estimators"]}
+            again[name] = evaluate(member["model"], member["strategy"], member_settings, x, y, params, cost, seed)
         z = np.column_stack([logit(again[n]["oof"]) for n in again]) @ np.asarray(served["params"]["weights"])
         proba = 1.0 / (1.0 + np.exp(-z))
         served = {**served, **score(y, proba, cost, params.fbeta), "oof": proba,
@@ -135,7 +136,8 @@ def train(features: Path, selection: Path, model_path: Path, out: Path, plots: P
           seed: int, points: dict | None = None, scorecard_dir: Path | None = None, compute: Runner | None = None) -> dict:
     """Run the benchmark, stack the served ensemble, score the hold-out once; write the model and predictions."""
     names = json.loads(selection.read_text())["features"]
-    settings = model_settings(params, names, points)
+    manifest = json.loads((features / "manifest.json").read_text())
+    settings = model_settings(params, names, points, card_ineligible(manifest))
     train_frame, x = load_split(features, "train", names)
     y = train_frame["TARGET"].to_numpy()
     tracking.start(params.mlflow.experiment)

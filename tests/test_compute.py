@@ -44,9 +44,9 @@ def test_engineer_on_a_cluster_writes_the_same_bytes(prepared, scheduler, tmp_pa
                                                  "target_encoding": {"enabled": True}})
     (tmp_path / "here").mkdir()
     (tmp_path / "cluster").mkdir()
-    engineer(prepared, tmp_path / "here", params, 42)
+    engineer(prepared, tmp_path / "here", params, 42, load_params().protected)
     with Runner(scheduler) as compute, get_task_stream(client=compute.client()) as stream:
-        report = engineer(prepared, tmp_path / "cluster", params, 42, compute)
+        report = engineer(prepared, tmp_path / "cluster", params, 42, load_params().protected, compute)
     ranges = -(-sum(report["clients"].values()) // 97)
     assert ranges >= 4 and _ran_on_workers(stream.data, "range_features") == ranges  # one task per client range
     for name in FILES:

@@ -228,7 +228,7 @@ def _project(root: Path, drift: float) -> Path:
     generate(root / "raw", N_CLIENTS, SEED, drift)
     assert prepare(root / "raw", root / "prepared", root / "prepare.json", "synthetic", 0.2, SEED) == 0
     (root / "full").mkdir()
-    engineer(root / "prepared", root / "full", load_params().engineer, SEED)
+    engineer(root / "prepared", root / "full", load_params().engineer, SEED, load_params().protected)
     features, predictions = root / "features", root / "predictions"
     features.mkdir()
     predictions.mkdir()

@@ -25,14 +25,14 @@ def pipeline(tiny_synthetic_dir, tmp_path_factory):
     assert run(tiny_synthetic_dir, root / "prepared", root / "prepare.json", "synthetic", 0.2, 42) == 0
     params = overridden(load_params().engineer, {"min_count": 1, "target_encoding": ENCODED})
     (root / "features").mkdir()
-    engineer(root / "prepared", root / "features", params, 42)
+    engineer(root / "prepared", root / "features", params, 42, load_params().protected)
     return root / "features"
 
 
 def test_client_ranges_give_the_same_matrices(pipeline, tmp_path):
     """The engineer stage in ranges of 97 clients writes the same matrices and spec as in one range."""
     params = overridden(load_params().engineer, {"min_count": 1, "target_encoding": ENCODED, "chunk_clients": 97})
-    report = engineer(pipeline.parent / "prepared", tmp_path, params, 42)
+    report = engineer(pipeline.parent / "prepared", tmp_path, params, 42, load_params().protected)
     assert sum(report["clients"].values()) > 3 * 97  # several ranges, the last one partial
     assert (tmp_path / "spec.json").read_text() == (pipeline / "spec.json").read_text()
     for split in ("train", "holdout", "test"):

@@ -279,3 +279,8 @@ def test_a_protected_field_changes_no_feature_on_either_path(spec):
             a, b = client_matrix(APPS, None, plan), client_matrix(flipped, None, plan)
             assert np.array_equal(a, b, equal_nan=True)
     assert not client_features(APPS, HISTORY_ROWS, open_spec).equals(client_features(flipped, HISTORY_ROWS, open_spec))
+
+
+def test_a_protected_days_column_takes_its_sentinel_flag_and_every_product_with_it(spec):
+    names = list(feature_groups({**spec, "protected": ["DAYS_EMPLOYED"]}))
+    assert "DAYS_EMPLOYED_ANOM" in feature_groups(spec) and not any("DAYS_EMPLOYED" in n for n in names)

@@ -264,6 +264,8 @@ def test_the_served_model_is_the_evaluated_cross_fitted_ensemble(tmp_path, monke
                  **{c: x[:, i].astype(np.float32) for i, c in enumerate(names)}}
         pl.DataFrame(frame).write_parquet(features / f"{split}.parquet")
     (tmp_path / "selection.json").write_text(json.dumps({"features": names}))
+    (features / "manifest.json").write_text(json.dumps([{"name": n, "table": "application", "group": "application",
+                                                         "dtype": "float32", "meaning": n} for n in names]))
     lightgbm = {"n_estimators": 300, "learning_rate": 0.1, "num_leaves": 7, "deterministic": True,
                 "force_col_wise": True}
     params = overridden(load_params().train, {
@@ -331,3 +333,26 @@ def test_train_monotone_becomes_lightgbm_constraints_and_scorecard_trends():
     assert "monotone_constraints" not in model_settings(unconstrained, ["A", "B"], None)["lightgbm"]
     with pytest.raises(ValueError, match="train.monotone: Z is not among the 3 features"):
         model_settings(overridden(params, {"monotone": {"Z": 1}}), ["A", "B", "C"], None)
+
+
+def test_the_points_card_reads_source_fields_and_ratios_only():
+    """No polynomial term, product or target encoding on a card a committee signs, even when it is the strongest."""
+    from creditscore.modelling.scorecard import PointsScorecard
+    from creditscore.modelling.training import card_ineligible
+
+    manifest = [{"name": "AMT_CREDIT", "group": "application", "meaning": "credit amount"},
+                {"name": "CREDIT_INCOME_RATIO", "group": "application", "meaning": "credit amount / yearly income"},
+                {"name": "EXT_SOURCE_PROD", "group": "application", "meaning": "product of the three external scores"},
+                {"name": "POLY_EXT_SOURCE_2_POW2", "group": "application", "meaning": "external score 2 squared"},
+                {"name": "LOAN_TERMS_010_TARGET_ENC", "group": "target_encoding", "meaning": "default rate"}]
+    excluded = card_ineligible(manifest)
+    assert excluded == ["EXT_SOURCE_PROD", "POLY_EXT_SOURCE_2_POW2", "LOAN_TERMS_010_TARGET_ENC"]
+    rng = np.random.default_rng(5)
+    signal = rng.normal(size=3000)
+    y = (rng.random(3000) < 1 / (1 + np.exp(-(-2.0 + 1.5 * signal)))).astype(int)
+    names = [m["name"] for m in manifest]
+    x = np.column_stack([signal + rng.normal(scale=2.0, size=3000), rng.normal(size=3000), signal, signal, signal])
+    card = PointsScorecard(feature_names=names, max_features=5, min_iv=0.0001, excluded=excluded).fit(x, y)
+    assert set(card.selected_) <= {"AMT_CREDIT", "CREDIT_INCOME_RATIO"} and "AMT_CREDIT" in card.selected_
+    open_card = PointsScorecard(feature_names=names, max_features=5, min_iv=0.0001).fit(x, y)
+    assert set(open_card.selected_) & set(excluded)  # without the rule the strongest lines are the derived ones

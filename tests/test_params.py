@@ -61,6 +61,9 @@ def test_params_are_read_only_and_a_change_is_a_new_validated_object():
      "'previous', 'pos_cash', 'installments', 'credit_card', 'recent_and_rates']"),
     (("threshold", "calibration", "beta"), "threshold.calibration: input should be 'isotonic' or 'sigmoid', got 'beta'"),
     (("protected", ["GENDER"]), "protected: 'GENDER' is not a field of application_train.csv"),
+    (("protected", ["AMT_ANNUITY"]),
+     "engineer.target_encoding.loan_terms_steps (they read AMT_CREDIT and AMT_ANNUITY): 'AMT_ANNUITY' is protected "
+     "(params.yaml: protected): no feature may read it"),
     (("protected", ["CODE_GENDER", "DAYS_BIRTH"]),
      "engineer.poly.columns: 'DAYS_BIRTH' is protected (params.yaml: protected): no feature may read it"),
 ])
@@ -96,7 +99,7 @@ def test_run_gives_one_line_and_exit_1_on_bad_input_and_keeps_tracebacks_for_def
     assert run("demo", missing) == 1
     assert capsys.readouterr().err == "demo: error: /nonexistent/input.parquet: file not found\n"
     assert run("demo", lambda argv: validate({})) == 1
-    assert capsys.readouterr().err.startswith("demo: error: params.yaml: seed: missing (and 13 more: protected: missing; "
+    assert capsys.readouterr().err.startswith("demo: error: params.yaml: seed: missing (and 14 more: protected: missing; "
                                               "compute: missing; data: missing;")
     with pytest.raises(ZeroDivisionError):  # a defect is not bad input: it keeps its traceback
         run("demo", lambda argv: 1 / 0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from creditscore.decision.portfolio import book, expected_loss, segment_figures
+from creditscore.decision.portfolio import book, expected_loss, level_key, segment_figures
 
 
 def test_expected_loss_is_pd_times_exposure_times_lgd():
@@ -41,3 +41,9 @@ def test_segments_by_hand_and_a_small_one_is_flagged():
     only_good = segment_figures(np.zeros(3), np.array([0.1, 0.2, 0.3]), np.zeros(3, bool), np.ones(3), 1.0,
                                 {"k": np.array(["x", "x", "x"])}, 1)["k"]["x"]
     assert only_good["auc"] is None and only_good["too_small"] is True
+
+
+def test_segment_levels_read_in_order():
+    levels = ["unknown", "300,000+", "100,000-149,999", "<100,000", "Revolving loans", "150,000-199,999"]
+    assert sorted(levels, key=level_key) == ["<100,000", "100,000-149,999", "150,000-199,999", "300,000+",
+                                             "Revolving loans", "unknown"]

@@ -82,7 +82,7 @@ def selected(tmp_path_factory):
     assert run(root / "raw", root / "prepared", root / "prepare.json", "synthetic", 0.2, 42) == 0
     (root / "features").mkdir()
     params = load_params()
-    engineer(root / "prepared", root / "features", params.engineer, 42)
+    engineer(root / "prepared", root / "features", params.engineer, 42, params.protected)
     (root / "features" / "holdout.parquet").unlink()  # the selection must not need the hold-out
     selection, metrics = probe_select(root / "features", params.probe, params.probe.model, 42)
     manifest = {m["name"]: m for m in json.loads((root / "features" / "manifest.json").read_text())}

@@ -116,6 +116,9 @@ def fairness() -> str:
 
 @renders("portfolio")
 def portfolio() -> str:
+    sys.path.insert(0, str(ROOT))
+    from creditscore.decision.portfolio import level_key
+
     explain = load("metrics/explain.json")
     if "portfolio" not in explain:
         return "Not in this run's metrics."
@@ -126,9 +129,22 @@ def portfolio() -> str:
             f"{b['observed_loss_approved']:,.0f} on the same book.\n\n")
     rows = [[name, level, v["clients"], v["defaulters"], f"{v['default_rate']:.3f}", f"{v['approval_rate']:.3f}",
              "" if v["auc"] is None else f"{v['auc']:.4f}", "too small" if v["too_small"] else ""]
-            for name, levels in explain["segments"].items() for level, v in levels.items()]
+            for name, levels in explain["segments"].items()
+            for level, v in sorted(levels.items(), key=lambda kv: level_key(kv[0]))]
     return text + table(["segment", "level", "clients", "defaulters", "default rate", "approval rate", "AUC", ""],
                         rows) + source("metrics/explain.json")
+
+
+@renders("performance")
+def performance_figures() -> str:
+    d = load("metrics/performance.json")
+    rows = [["estimated AUC, every scored client", f"{d['estimated']['auc']:.4f}"],
+            ["clients scored / with a matured outcome", f"{d['clients_scored']:,} / {d['matured']:,}"]]
+    r = d.get("realised")
+    if r:
+        rows += [["realised AUC (estimated beforehand)", f"{r['auc']:.4f} ({r['estimated_auc']:.4f})"],
+                 ["default rate observed / predicted", f"{r['default_rate']:.4f} / {r['predicted_default_rate']:.4f}"]]
+    return table(["figure", "value"], rows) + source("metrics/performance.json")
 
 
 @renders("drift")

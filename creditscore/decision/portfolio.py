@@ -7,8 +7,18 @@ defaulted for good: an upper reading, stated as such in the model card.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from sklearn.metrics import roc_auc_score
+
+
+def level_key(label: str) -> tuple:
+    """Segment levels in reading order: '<100,000' before '100,000-149,999' before '300,000+', then words."""
+    digits = re.match(r"<?([0-9][0-9,]*)", label)
+    if digits:
+        return (0, -1 if label.startswith("<") else 0, int(digits.group(1).replace(",", "")))
+    return (1, 0, label)
 
 
 def expected_loss(pd_: np.ndarray, ead: np.ndarray, lgd: float) -> np.ndarray:

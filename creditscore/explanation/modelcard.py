@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from creditscore.decision.portfolio import level_key
 from creditscore.explanation.fairness import group_key
 from creditscore.params import Params
 
@@ -132,6 +133,27 @@ def _scorecard(params: Params, train: dict, threshold: dict, table: list[dict]) 
     return f"{text}\n\nInformation value, highest first:\n\n{ivs}\n\nThe card:\n\n{card}"
 
 
+def _monitoring(drift: dict | None, performance: dict | None) -> str:
+    """The characteristic stability table (drift stage) and the matured outcomes against the estimate."""
+    parts = []
+    if drift and "stability" in drift:
+        parts.append(f"Population stability, training clients against {drift['current_source']} (PSI: below 0.1 "
+                     "stable, to 0.25 watch, above act):\n\n" + _table(
+                         ["characteristic", "PSI", "band", "missing (training)", "missing (current)"],
+                         [[f"`{r['characteristic']}`", r["psi"], r["band"], r["missing_reference"],
+                           r["missing_current"]] for r in drift["stability"]]))
+    if performance:
+        e, r = performance["estimated"], performance["realised"]
+        text = (f"Before outcomes mature, the calibrated probabilities expect an AUC of {_fmt(e['auc'])} on the "
+                f"{performance['clients_scored']} scored clients (confidence-based estimate). ")
+        text += (f"Realised on the {performance['matured']} matured outcomes ({performance['outcomes_source']}): AUC "
+                 f"{_fmt(r['auc'])} (estimated {_fmt(r['estimated_auc'])}), default rate {_fmt(r['default_rate'])} "
+                 f"against {_fmt(r['predicted_default_rate'])} predicted; by month in `reports/performance.md`."
+                 if r else "No outcome has matured yet.")
+        parts.append(text)
+    return "\n\n".join(parts) or "Not computed in this run."
+
+
 SEGMENT_TITLES = {"contract_type": "contract type", "client": "new or repeat client (a previous application with "
                   "the lender)", "income_band": "income band"}
 
@@ -157,7 +179,7 @@ def _money(explain: dict, params: Params) -> str:
     for name, levels in explain["segments"].items():
         rows = [[level, v["clients"], v["defaulters"], v["default_rate"], v["approval_rate"], v["auc"], v["gini"],
                  f"{v['expected_loss_approved']:,.0f}", "too small to judge" if v["too_small"] else ""]
-                for level, v in levels.items()]
+                for level, v in sorted(levels.items(), key=lambda kv: level_key(kv[0]))]
         parts.append(f"By {SEGMENT_TITLES.get(name, name)} (a segment with fewer than "
                      f"{params.portfolio.segment_min_defaults} defaulters or good clients is too small to judge):\n\n"
                      + _table(["segment", "clients", "defaulters", "default rate", "approval rate", "AUC", "Gini",
@@ -295,6 +317,8 @@ def render_model_card(params: Params, metrics: dict, figures_dir: Path, card_dir
         _older(explain["fairness"].get("older_applicants"), dict(params.train.monotone)),
         "## Expected loss and segments (hold-out, at the chosen threshold)",
         _money(explain, params),
+        "## Stability and performance after the decision",
+        _monitoring(metrics.get("drift"), metrics.get("performance")),
         "## Registry",
         _registry(metrics["register"], params) if "register" in metrics else "Not registered in this run.",
         "## Limits and possible improvements",

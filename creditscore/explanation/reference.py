@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 
 from creditscore.decision.calibration import calibrate
+from creditscore.errors import DataError
 from creditscore.explanation import groups, reasons
 from creditscore.explanation.contributions import labels_from_manifest, typical_values
 from creditscore.serving.bundle import QUANTILES, Bundle, Reference
@@ -62,6 +63,10 @@ def build_reference(features: Path, predictions: Path, prepared: Path, bundle: B
                     key_fields: list[str], age_edges: list[int]) -> Reference:
     """The reference the API loads beside the bundle."""
     names = bundle.features
+    built = set(bundle.spec["features"])
+    unknown = [f for f in key_fields if f not in built]
+    if unknown:  # e.g. a feature of a protected field, which is never built
+        raise DataError(f"params.yaml: explain.key_fields: {unknown[0]} is not a feature of {features / 'spec.json'}")
     labels = labels_from_manifest(bundle.manifest)
     train_frame, x_train, granted = granted_training(features, predictions, bundle, key_fields)
     train_app = aligned(train_frame.select("SK_ID_CURR"), prepared / "application_train.parquet")

@@ -5,6 +5,7 @@ from itertools import combinations_with_replacement
 
 import polars as pl
 
+from creditscore.data.cleaning import SENTINEL_SUFFIX
 from creditscore.features.core import level_indicators, safe_div
 
 EXT = ["EXT_SOURCE_1", "EXT_SOURCE_2", "EXT_SOURCE_3"]
@@ -78,8 +79,9 @@ def application_expressions(vocab: dict, numeric: list[str], poly: dict, only: l
              + [e for column, lv in levels.items() for e in level_indicators(column, lv)]
              + business_features() + ext_source_features()
              + polynomial_features(poly["columns"], int(poly["degree"])))
-    if protected:
-        exprs = [e for e in exprs if not set(e.meta.root_names()) & set(protected)]
+    if protected:  # a column's sentinel flag (DAYS_EMPLOYED_ANOM) is read from it by the cleaning
+        blocked = set(protected) | {c + SENTINEL_SUFFIX for c in protected}
+        exprs = [e for e in exprs if not set(e.meta.root_names()) & blocked]
     if only is None:
         return exprs
     by_name = {e.meta.output_name(): e for e in exprs}

@@ -34,8 +34,9 @@ class PointsScorecard(ClassifierMixin, BaseEstimator):
                  max_correlation: float = 0.8,
                  max_n_prebins: int = 20, min_bin_size: float = 0.05, C: float = 1.0,
                  trends: dict[str, str] | None = None, base_points: float = 600.0, base_odds: float = 50.0,
-                 pdo: float = 20.0, random_state: int = 0):
+                 pdo: float = 20.0, random_state: int = 0, excluded: list[str] | tuple = ()):
         self.feature_names = feature_names
+        self.excluded = excluded
         self.max_features = max_features
         self.min_iv = min_iv
         self.max_correlation = max_correlation
@@ -72,7 +73,9 @@ class PointsScorecard(ClassifierMixin, BaseEstimator):
         # a column with fewer than two values among the clients (all missing: a history table absent) cannot be
         # binned (optbinning's pre-binning tree gets no row) and carries no information: its IV is 0
         values = np.asarray(x, dtype=np.float64)
-        usable = [n for i, n in enumerate(self.names_) if len(np.unique(values[~np.isnan(values[:, i]), i])) >= 2]
+        # `excluded`: features a credit committee cannot check by hand (products, polynomial terms, encodings)
+        usable = [n for i, n in enumerate(self.names_) if n not in set(self.excluded)
+                  and len(np.unique(values[~np.isnan(values[:, i]), i])) >= 2]
         self.iv_ = {n: 0.0 for n in self.names_}
         if not usable:
             raise DataError(f"scorecard: no feature has an information value of at least {self.min_iv}")

@@ -200,10 +200,18 @@ def _evaluate_all(named: list[tuple[str, tuple[str, str, dict]]], x, y, params: 
     return results
 
 
-def model_settings(params: Train, names: list[str] | None = None, points: dict | None = None) -> dict[str, dict]:
+def card_ineligible(manifest: list[dict]) -> list[str]:
+    """Features a points card may not use: its lines must be source fields and ratios a person can check, so no
+    polynomial term, product or target encoding."""
+    return [m["name"] for m in manifest if m["name"].startswith("POLY_") or m["name"].endswith("_TARGET_ENC")
+            or m.get("group") == "target_encoding" or str(m.get("meaning", "")).startswith("product of")]
+
+
+def model_settings(params: Train, names: list[str] | None = None, points: dict | None = None,
+                   card_excluded: list[str] | tuple = ()) -> dict[str, dict]:
     """Each model's library settings, as new dicts: `train.<model>`, with `train.monotone` as LightGBM's monotone
-    constraints (one per column of `names`) and as the scorecard's trends, and the scorecard's feature names and
-    points scaling."""
+    constraints (one per column of `names`) and as the scorecard's trends, and the scorecard's feature names,
+    points scaling and the features it may not use (`card_ineligible`)."""
     monotone = dict(params.monotone)
     unknown = sorted(set(monotone) - set(names or []))
     if unknown:
@@ -214,7 +222,8 @@ def model_settings(params: Train, names: list[str] | None = None, points: dict |
         lightgbm["monotone_constraints"] = [int(monotone.get(n, 0)) for n in names]
     trends = {**params.scorecard.trends, **{n: "ascending" if d > 0 else "descending" for n, d in monotone.items()}}
     scorecard = {**params.scorecard.model_dump(), "trends": trends, **(points or {}),
-                 **({"feature_names": list(names)} if names is not None else {})}
+                 **({"feature_names": list(names)} if names is not None else {}),
+                 **({"excluded": sorted(set(card_excluded) & set(names or []))} if card_excluded else {})}
     return {"dummy": {}, "logistic_regression": dict(params.logistic_regression),
             "random_forest": dict(params.random_forest), "lightgbm": lightgbm, "scorecard": scorecard}
 

@@ -130,12 +130,14 @@ def application_rows(factors: dict, ids: np.ndarray, rng: np.random.Generator) -
 
 
 def generate_applications(factors: dict, is_test: np.ndarray, ids: np.ndarray, target_rate: float,
-                          rng: np.random.Generator) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Application rows for every client; TARGET drawn from the risk for the train clients."""
+                          rng: np.random.Generator) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Application rows for every client, TARGET drawn from the risk: the train clients' rows with it, the test
+    clients' without it, and the test clients' outcomes (SK_ID_CURR, TARGET), which mature after the decision."""
     names = TABLES[T].names
     frame = application_rows(factors, ids, rng)
     score = risk_score(factors, application_score(frame))
     intercept = solve_intercept(score[~is_test], target_rate)
     target = draw_target(score, intercept, rng)
     frame = frame.with_columns(pl.Series("TARGET", target)).select(names)
-    return frame.filter(pl.Series(~is_test)), frame.filter(pl.Series(is_test)).drop("TARGET")
+    test = frame.filter(pl.Series(is_test))
+    return frame.filter(pl.Series(~is_test)), test.drop("TARGET"), test.select("SK_ID_CURR", "TARGET")

@@ -96,6 +96,18 @@ def _write(frame: pl.DataFrame, handle, header: bool) -> None:
     frame.write_csv(handle, include_header=header)
 
 
+OUTCOMES = "matured_outcomes.csv"  # not a Kaggle file: what a lender learns once the test clients' loans mature
+MONTHS = 12
+
+
+def matured_outcomes(outcomes: pl.DataFrame, seed: int) -> pl.DataFrame:
+    """The test clients' outcomes with the month they applied in, spread over a year (a generator of its own, so
+    that every other file stays as it was): SK_ID_CURR, APPLICATION_MONTH (YYYY-MM), TARGET."""
+    months = np.random.default_rng([seed, 104729]).integers(0, MONTHS, size=outcomes.height)
+    labels = np.array([f"2025-{m + 1:02d}" for m in range(MONTHS)])
+    return outcomes.select("SK_ID_CURR", pl.Series("APPLICATION_MONTH", labels[months]), "TARGET")
+
+
 def generate(out_dir: Path, n_clients: int, seed: int, drift: float = 0.0) -> dict:
     """Write the eight CSV files and planted_signals.json into out_dir; return row counts."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -110,10 +122,11 @@ def generate(out_dir: Path, n_clients: int, seed: int, drift: float = 0.0) -> di
     if drift:
         shift_factors(factors, is_test, drift)
     target_rate = load_marginals()["full_scale"]["target_rate_train"]
-    train, test = generate_applications(factors, is_test, ids, target_rate, rng)
+    train, test, outcomes = generate_applications(factors, is_test, ids, target_rate, rng)
     rows = {"application_train": train.height, "application_test": test.height}
     train.write_csv(out_dir / "application_train.csv")
     test.write_csv(out_dir / "application_test.csv")
+    matured_outcomes(outcomes, seed).write_csv(out_dir / OUTCOMES)
     _log(f"{n:,} applications in {time.perf_counter() - start:.1f}s")
     handles = {t: open(out_dir / TABLES[t].file, "wb") for t in HISTORY_TABLES}
     try:

@@ -61,7 +61,9 @@ def _switch_to_wal(conn: sqlite3.Connection) -> None:
     deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
     while True:
         try:
-            conn.execute("PRAGMA journal_mode = WAL")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode != "wal":  # SQLite may keep the old mode without an error
+                raise sqlite3.OperationalError(f"database is locked (journal mode still {mode})")
             return
         except sqlite3.OperationalError as error:
             if "locked" not in str(error) or time.monotonic() > deadline:
@@ -105,10 +107,14 @@ class SQLiteLog(InferenceLog):
         os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))  # owner-only from the first byte
         conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                                check_same_thread=False)
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        _switch_to_wal(conn)
-        conn.execute("PRAGMA synchronous = NORMAL")  # a killed process loses no commit; a power cut may lose the last
-        _migrate_sqlite(conn)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            _switch_to_wal(conn)
+            conn.execute("PRAGMA synchronous = NORMAL")  # a killed process loses no commit; a power cut may lose the last
+            _migrate_sqlite(conn)
+        except BaseException:
+            conn.close()  # a retry after the back-off opens a new one: none is left open
+            raise
         self._conn, self._pid = conn, os.getpid()
         self._prune_sql(conn)
         return conn
