@@ -95,6 +95,11 @@ class Probe(Section):
 class Cost(Section):
     fn_cost: Real = Field(gt=0.0)
     fp_cost: Real = Field(gt=0.0)
+    basis: Literal["count", "amount"]  # the served threshold's cost: errors counted, or weighted by credit amount
+
+    def matrix(self) -> dict:
+        """fn_cost and fp_cost as the plain mapping the train stage and the served bundle carry."""
+        return self.model_dump(include={"fn_cost", "fp_cost"})
 
 
 class Ensemble(Section):

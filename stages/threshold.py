@@ -12,9 +12,10 @@ from sklearn.metrics import brier_score_loss
 
 from creditscore.config import load_params, resolve
 from creditscore.decision.calibration import calibrate, fit_calibration, reliability
-from creditscore.decision.cost import choose_threshold, cost_curve, decision_report
+from creditscore.decision.cost import choose_threshold, cost_curve, decision_report, money_cost
 from creditscore.decision.uncertainty import auc_interval, band_rank_ordering, bootstrap_intervals
 from creditscore.decision.validation import expected_calibration_error, gini, ks, validator_figures
+from creditscore.errors import DataError
 from creditscore.io import atomic_outputs, write_json, write_rows
 from creditscore.params import Threshold
 from creditscore.serving.artifacts import checksum_path
@@ -28,6 +29,31 @@ def _predictions(folder: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
     return frame["TARGET"].to_numpy(), frame["proba"].to_numpy()
 
 
+def credit_amounts(predictions: Path, name: str, features: Path, split: str) -> np.ndarray:
+    """AMT_CREDIT of the clients of a predictions file, in its order (the exposure a money-weighted cost uses)."""
+    keys = pl.read_parquet(predictions / f"{name}.parquet", columns=["SK_ID_CURR"])
+    path = features / f"{split}.parquet"
+    if "AMT_CREDIT" not in pl.read_parquet_schema(path):
+        raise DataError(f"{path}: no column AMT_CREDIT, which cost.basis: amount weighs the errors by")
+    amounts = keys.join(pl.read_parquet(path, columns=["SK_ID_CURR", "AMT_CREDIT"]), on="SK_ID_CURR", how="left",
+                        maintain_order="left")
+    return amounts["AMT_CREDIT"].to_numpy().astype(np.float64)
+
+
+def by_basis(oof_y, oof_cal, hold_y, hold_cal, cost: dict, amounts: tuple[np.ndarray, np.ndarray]) -> dict:
+    """The least-cost threshold on each basis (errors counted, errors weighted by credit amount), each chosen out
+    of fold, with the hold-out's cost on both bases and its approval rate: what either choice means."""
+    out = {}
+    for basis, weights in (("count", None), ("amount", amounts[0])):
+        threshold = choose_threshold(oof_y, oof_cal, cost["fn_cost"], cost["fp_cost"], weights)
+        report = decision_report(hold_y, hold_cal, threshold, cost["fn_cost"], cost["fp_cost"])
+        money = money_cost(hold_y, hold_cal, threshold, cost["fn_cost"], cost["fp_cost"], amounts[1])
+        out[basis] = {"threshold": round(threshold, 6), "holdout_cost_per_client": round(report["cost_per_client"], 5),
+                      "holdout_amount_cost_per_client": round(money / len(hold_y), 2),
+                      "approval_rate": round(report["approval_rate"], 5)}
+    return out
+
+
 def holdout_uncertainty(y: np.ndarray, proba: np.ndarray, bands: list[dict], seed: int) -> dict:
     """What the hold-out's figures are worth: AUC (DeLong), Gini and KS (stratified bootstrap) intervals, and
     whether an inversion of the bands' default rates is more than noise."""
@@ -36,13 +62,18 @@ def holdout_uncertainty(y: np.ndarray, proba: np.ndarray, bands: list[dict], see
 
 
 def choose(oof_y, oof_p, hold_y, hold_p, cost: dict, settings: Threshold, scale: dict | None = None,
-           seed: int = 0) -> tuple[dict, dict, dict]:
-    """Calibration and threshold from the out-of-fold predictions only; the hold-out is only reported on."""
+           seed: int = 0, basis: str = "count", amounts: tuple[np.ndarray, np.ndarray] | None = None
+           ) -> tuple[dict, dict, dict]:
+    """Calibration and threshold from the out-of-fold predictions only; the hold-out is only reported on. With
+    `amounts` (the out-of-fold and hold-out clients' credit amounts) both bases are reported, and `basis` sets the
+    served threshold."""
     method = settings.calibration
     calibration = fit_calibration(oof_p, oof_y, method, settings.pd_floor, settings.pd_ceiling)
     oof_cal = calibrate(oof_p, calibration)
-    threshold = choose_threshold(oof_y, oof_cal, cost["fn_cost"], cost["fp_cost"])
     hold_cal = calibrate(hold_p, calibration)
+    bases = by_basis(oof_y, oof_cal, hold_y, hold_cal, cost, amounts) if amounts is not None else None
+    threshold = (choose_threshold(oof_y, oof_cal, cost["fn_cost"], cost["fp_cost"],
+                                  amounts[0] if basis == "amount" else None))
     report = decision_report(hold_y, hold_cal, threshold, cost["fn_cost"], cost["fp_cost"])
     metrics = {"threshold": round(threshold, 6), "calibration": method,
                "holdout_cost": report["cost"], "holdout_cost_per_client": round(report["cost_per_client"], 5),
@@ -71,6 +102,8 @@ def choose(oof_y, oof_p, hold_y, hold_p, cost: dict, settings: Threshold, scale:
         hold_y, hold_cal, metrics["validation"]["holdout"]["bands"], seed)
     plots["bands"] = [{"band": row["band"], "default_rate": row["default_rate"]}
                       for row in metrics["validation"]["holdout"]["bands"]]
+    if bases is not None:
+        metrics["cost_basis"], metrics["by_cost_basis"] = basis, bases
     return calibration, metrics, plots
 
 
@@ -96,16 +129,17 @@ def _main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics", required=True)
     args = parser.parse_args(argv)
     params = load_params()
-    cost, points = params.cost.model_dump(), params.points.model_dump()  # as the bundle carries them
-    predictions = resolve(args.predictions)
+    cost, points = params.cost.matrix(), params.points.model_dump()  # as the bundle carries them
+    predictions, features = resolve(args.predictions), resolve(args.features)
+    amounts = (credit_amounts(predictions, "oof", features, "train"),
+               credit_amounts(predictions, "holdout", features, "holdout"))
     calibration, metrics, plots = choose(*_predictions(predictions, "oof"), *_predictions(predictions, "holdout"),
-                                         cost, params.threshold, points, params.seed)
+                                         cost, params.threshold, points, params.seed, params.cost.basis, amounts)
     if (predictions / "scorecard_holdout.parquet").exists():
         metrics["challenger"] = challenger(*_predictions(predictions, "scorecard_oof"),
                                            *_predictions(predictions, "scorecard_holdout"), cost, points)
         plots["bands_challenger"] = [{"band": row["band"], "default_rate": row["default_rate"]}
                                      for row in metrics["challenger"]["validation"]["holdout"]["bands"]]
-    features = resolve(args.features)
     bundle = Bundle.from_trained(load(resolve(args.model), TrainedModel, checksum=False), calibration=calibration,
                                  threshold=metrics["threshold"], cost=cost,
                                  spec=json.loads((features / "spec.json").read_text()),

@@ -235,7 +235,7 @@ def _main(argv: list[str] | None = None) -> int:
                                                                              submission, metrics_path):
         # the cost and the points scaling travel as the plain mappings the served bundle carries
         metrics = train(resolve(args.features), resolve(args.selection), model, predictions, plots, params.train,
-                        params.cost.model_dump(), params.seed, params.points.model_dump(), card, compute)
+                        params.cost.matrix(), params.seed, params.points.model_dump(), card, compute)
         test = pl.read_parquet(predictions / "test.parquet")
         test.select("SK_ID_CURR", pl.col("proba").alias("TARGET")).write_csv(submission)
         write_json(metrics_path, metrics)

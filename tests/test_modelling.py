@@ -356,3 +356,34 @@ def test_the_points_card_reads_source_fields_and_ratios_only():
     assert set(card.selected_) <= {"AMT_CREDIT", "CREDIT_INCOME_RATIO"} and "AMT_CREDIT" in card.selected_
     open_card = PointsScorecard(feature_names=names, max_features=5, min_iv=0.0001).fit(x, y)
     assert set(open_card.selected_) & set(excluded)  # without the rule the strongest lines are the derived ones
+
+
+def test_a_money_weighted_cost_moves_the_threshold_by_hand():
+    """cost.basis: amount. The second defaulter's loan is tiny: counted, missing it costs 10 (refuse everyone
+    from 0.2: cost 2); weighted by credit, it costs 50, less than refusing the 1,000 good loan (threshold 0.9)."""
+    from creditscore.decision.cost import choose_threshold, cost_curve, money_cost
+
+    y, p = np.array([1, 0, 0, 1]), np.array([0.9, 0.6, 0.3, 0.2])
+    credit = np.array([100.0, 1000.0, 10.0, 5.0])
+    assert choose_threshold(y, p, 10, 1) == 0.2
+    assert choose_threshold(y, p, 10, 1, weights=credit) == 0.9
+    thresholds, costs = cost_curve(y, p, 10, 1, weights=credit)
+    assert costs.tolist() == [50.0, 1050.0, 1060.0, 1010.0, 1050.0]  # refuse from 0.9, 0.6, 0.3, 0.2; none
+    assert money_cost(y, p, 0.9, 10, 1, credit) == 50.0 and money_cost(y, p, 0.2, 10, 1, credit) == 1010.0
+    assert cost_curve(y, p, 10, 1, weights=np.ones(4))[1].tolist() == cost_curve(y, p, 10, 1)[1].tolist()
+
+
+def test_the_threshold_stage_reports_both_bases_and_serves_the_chosen_one():
+    rng = np.random.default_rng(8)
+    oof_y, hold_y = (rng.random(3000) < 0.1).astype(int), (rng.random(800) < 0.1).astype(int)
+    oof_p = np.clip(0.1 + 0.3 * oof_y + rng.normal(0, 0.1, 3000), 0, 1)
+    hold_p = np.clip(0.1 + 0.3 * hold_y + rng.normal(0, 0.1, 800), 0, 1)
+    credit = (rng.lognormal(12, 1, 3000), rng.lognormal(12, 1, 800))
+    settings = Threshold(calibration="isotonic", pd_floor=0.0003, pd_ceiling=0.9997)
+    _, counted, _ = choose(oof_y, oof_p, hold_y, hold_p, COST, settings, basis="count", amounts=credit)
+    _, weighted, _ = choose(oof_y, oof_p, hold_y, hold_p, COST, settings, basis="amount", amounts=credit)
+    assert counted["by_cost_basis"] == weighted["by_cost_basis"]  # both bases reported either way
+    assert counted["threshold"] == counted["by_cost_basis"]["count"]["threshold"]
+    assert weighted["threshold"] == weighted["by_cost_basis"]["amount"]["threshold"]
+    assert weighted["cost_basis"] == "amount" and "by_cost_basis" not in choose(
+        oof_y, oof_p, hold_y, hold_p, COST, settings)[1]

@@ -133,6 +133,21 @@ def _scorecard(params: Params, train: dict, threshold: dict, table: list[dict]) 
     return f"{text}\n\nInformation value, highest first:\n\n{ivs}\n\nThe card:\n\n{card}"
 
 
+def _bases(threshold: dict) -> str:
+    """Both cost bases side by side: the threshold each would serve, and what it costs on either basis."""
+    bases = threshold.get("by_cost_basis")
+    if not bases:
+        return ""
+    return (f"The served threshold minimises the cost counted on the `{threshold['cost_basis']}` basis "
+            "(`params.yaml: cost.basis`). Counted per error, a missed defaulter costs the same on any loan; weighted "
+            "by the credit amount, each error costs that many times as much. Each basis's threshold, chosen out of "
+            "fold, on the hold-out:\n\n" + _table(
+                ["basis", "threshold", "cost per client (counted)", "cost per client (amount-weighted)",
+                 "approval rate"],
+                [[b, v["threshold"], v["holdout_cost_per_client"], f"{v['holdout_amount_cost_per_client']:,.2f}",
+                  v["approval_rate"]] for b, v in bases.items()]))
+
+
 def _monitoring(drift: dict | None, performance: dict | None) -> str:
     """The characteristic stability table (drift stage) and the matured outcomes against the estimate."""
     parts = []
@@ -280,6 +295,7 @@ def render_model_card(params: Params, metrics: dict, figures_dir: Path, card_dir
             ["cost vs refusing everyone", threshold["holdout_cost_vs_refuse_all"]],
             ["approval rate", threshold["approval_rate"]], ["recall of defaulters", threshold["holdout_recall"]],
             ["precision", threshold["holdout_precision"]]]),
+        _bases(threshold),
         "## Calibration",
         f"Hold-out Brier score {_fmt(threshold['holdout_brier_raw'], 5)} before and "
         f"{_fmt(threshold['holdout_brier_calibrated'], 5)} after {threshold['calibration']} calibration, expected "
