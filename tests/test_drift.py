@@ -123,6 +123,21 @@ def _append_many(log, worker: int, rows: int, barrier, errors) -> None:
         raise
 
 
+def _in_processes(ctx, target, log, workers: int, rows: int) -> tuple[list[str], list[int]]:
+    """`target(log, worker, rows, barrier, errors)` in `workers` forked processes started together; the errors
+    they reported and their exit codes."""
+    barrier, errors = ctx.Barrier(workers), ctx.Queue()
+    processes = [ctx.Process(target=target, args=(log, w, rows, barrier, errors)) for w in range(workers)]
+    for p in processes:
+        p.start()
+    for p in processes:
+        p.join(60)
+    messages = []
+    while not errors.empty():
+        messages.append(errors.get())
+    return messages, [p.exitcode for p in processes]
+
+
 def _open_and_append(path, worker: int, rows: int, barrier, errors) -> None:
     try:
         log = open_log(path)  # every worker opens the new file at once, as gunicorn's workers do on a first deploy
@@ -150,16 +165,8 @@ def test_workers_opening_a_new_sqlite_log_at_once_drop_no_row(tmp_path):
     ctx = multiprocessing.get_context("fork")
     for attempt in range(30):
         path = tmp_path / f"new{attempt}.db"
-        barrier, errors = ctx.Barrier(8), ctx.Queue()
-        workers = [ctx.Process(target=_open_and_append, args=(path, w, 10, barrier, errors)) for w in range(8)]
-        for p in workers:
-            p.start()
-        for p in workers:
-            p.join(60)
-        messages = []
-        while not errors.empty():
-            messages.append(errors.get())
-        assert messages == [] and [p.exitcode for p in workers] == [0] * 8, (attempt, messages)
+        messages, codes = _in_processes(ctx, _open_and_append, path, 8, 10)
+        assert messages == [] and codes == [0] * 8, (attempt, messages)
         assert open_log(path).count() == 8 * 10
 
 
@@ -169,16 +176,8 @@ def test_inference_log_concurrent_appends_from_several_processes(tmp_path):
     log = open_log(path)
     log.append([_record(-1)])  # the parent has an open connection that the children must not reuse
     ctx = multiprocessing.get_context("fork")
-    barrier, errors = ctx.Barrier(4), ctx.Queue()
-    workers = [ctx.Process(target=_append_many, args=(log, w, 200, barrier, errors)) for w in range(4)]
-    for p in workers:
-        p.start()
-    for p in workers:
-        p.join(60)
-    messages = []
-    while not errors.empty():
-        messages.append(errors.get())
-    assert messages == [] and [p.exitcode for p in workers] == [0, 0, 0, 0]
+    messages, codes = _in_processes(ctx, _append_many, log, 4, 200)
+    assert messages == [] and codes == [0, 0, 0, 0]
     assert log.count() == 1 + 4 * 200
     values = read_features(path, ["i"])["score"].to_list()  # the score is stored exactly, the features rounded
     assert sorted(values) == sorted([-0.001] + [(w * 1000 + i) / 1000 for w in range(4) for i in range(200)])
