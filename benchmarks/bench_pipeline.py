@@ -36,12 +36,14 @@ def copy_repository(dst) -> None:
             shutil.copy2(ROOT / name, dst / name)
 
 
-def run_stages(repo, logs=None) -> tuple[dict, dict]:
+def run_stages(repo, logs=None, through: str | None = None) -> tuple[dict, dict]:
     """Every stage of the copy's dvc.yaml in order, each in its own process (MLflow inside the copy).
 
     Returns the wall time and peak memory per stage, and the metrics files the run wrote. `logs`: a folder that
-    keeps each stage's log (`<stage>.log`).
+    keeps each stage's log (`<stage>.log`); `through`: the last stage to run.
     """
+    for stale in (repo / "metrics").glob("*.json"):  # the copied repository's: only this run's are read back
+        stale.unlink()
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{repo / 'mlflow.db'}"
     os.environ["MLFLOW_ARTIFACT_LOCATION"] = (repo / "mlartifacts").as_uri()
     results = {}
@@ -50,6 +52,8 @@ def run_stages(repo, logs=None) -> tuple[dict, dict]:
         command[0] = sys.executable if command[0] == "python" else command[0]
         results[name] = measure(command, cwd=repo, keep_log=logs / f"{name}.log" if logs else None)
         print(f"  {name}: {results[name]}", file=sys.stderr, flush=True)
+        if name == through:
+            break
     return results, {p.stem: json.loads(p.read_text()) for p in (repo / "metrics").glob("*.json")}
 
 

@@ -75,26 +75,31 @@ def split_raw(source: Path, raw: Path, seed: int, clients: int | None = None) ->
     return held[["SK_ID_CURR", "TARGET"]]
 
 
-def run_pipeline(repo: Path, raw: Path, overrides: dict | None = None) -> dict:
-    """Every stage of dvc.yaml in kaggle mode on `raw` (with `overrides` of params.yaml, dotted keys); wall time and
-    peak memory per stage, and the metrics."""
+def set_params(repo: Path, overrides: dict) -> None:
+    """Write `overrides` (dotted keys: `train.folds`) into the copy's params.yaml."""
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["data"]["source"] = "kaggle"
-    params["data"]["raw_dir"] = str(raw)
-    for key, value in (overrides or {}).items():
+    for key, value in overrides.items():
         *path, last = key.split(".")
         target = params
         for part in path:
             target = target[part]
         target[last] = value
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    timings, metrics = run_stages(repo)
-    return {"stages": timings, "probe": metrics["probe"],
-            "train": {k: v for k, v in metrics["train"].items() if k != "candidates"},
-            "served": metrics["train"]["model"],
-            "least_cost_candidate": metrics["train"]["least_cost_candidate"]["name"],
-            "candidates_auc": {k: v["auc"] for k, v in metrics["train"]["candidates"].items()},
-            "calibration": calibration(metrics["threshold"])}
+
+
+def run_pipeline(repo: Path, raw: Path, overrides: dict | None = None, through: str | None = None) -> dict:
+    """Every stage of dvc.yaml in kaggle mode on `raw` (with `overrides` of params.yaml, dotted keys), or those up to
+    `through`; wall time and peak memory per stage, and the metrics."""
+    set_params(repo, {"data.source": "kaggle", "data.raw_dir": str(raw), **(overrides or {})})
+    timings, metrics = run_stages(repo, through=through)
+    out = {"stages": timings, "probe": metrics["probe"],
+           "train": {k: v for k, v in metrics["train"].items() if k != "candidates"},
+           "served": metrics["train"]["model"],
+           "least_cost_candidate": metrics["train"]["least_cost_candidate"]["name"],
+           "candidates_auc": {k: v["auc"] for k, v in metrics["train"]["candidates"].items()}}
+    if "threshold" in metrics:
+        out["calibration"] = calibration(metrics["threshold"])
+    return out
 
 
 def calibration(threshold: dict) -> dict:
