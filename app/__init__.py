@@ -7,7 +7,9 @@ headers, the API key). `config` overrides the environment, so a test builds an i
 
 Configuration (environment variables, or the same keys in `config`):
   MODEL_BUNDLE     path of the pipeline's bundle (default models/bundle.joblib)
-  MODEL_REFERENCE  path of the explain stage's serving reference (default models/reference.joblib)
+  MODEL_REFERENCE  path of the reference stage's serving reference (default models/reference.joblib)
+  MODEL_CLIENTS    path of the known clients the dashboard opens by id; "off" serves none; unset:
+                   models/clients.joblib when the deployment has it, else none
   API_KEY          when set, every endpoint but /health requires it: the X-API-Key header, or the
                    dashboard's session cookie (`/?api_key=...` once: it sets the cookie and redirects to
                    `/`, so the key leaves the address bar); set but empty refuses to start
@@ -21,7 +23,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -32,6 +33,7 @@ from app.http import MAX_BODY_BYTES, ClientId, api_key_from_environment, install
 from app.service import ModelNotReady, ServingModel
 from creditscore.config import ROOT
 from creditscore.monitoring.inference_log import PostgresLog, from_environment
+from creditscore.serving.artifacts import served_paths
 
 
 def settings(config: dict | None) -> dict[str, str]:
@@ -51,11 +53,10 @@ def create_app(config: dict | None = None) -> Flask:
     `config` overrides the environment variables above, key by key (tests pass an isolated one).
     """
     env = settings(config)
-    bundle = Path(env.get("MODEL_BUNDLE") or ROOT / "models" / "bundle.joblib")
-    reference = Path(env.get("MODEL_REFERENCE") or ROOT / "models" / "reference.joblib")
+    paths = served_paths(env, ROOT / "models")
     try:
         api_key = api_key_from_environment(env)
-        model = ServingModel(bundle, reference)
+        model = ServingModel(paths["bundle"], paths["reference"], paths.get("clients"))
     except (ModelNotReady, ValueError) as exc:
         print(f"credit-scoring API: cannot start: {exc}", file=sys.stderr, flush=True)
         raise

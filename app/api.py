@@ -11,6 +11,7 @@ from app.openapi import openapi_document
 from app.service import ServingModel
 from app.validation import MAX_BATCH, WHAT_IF_FIELDS, PredictRequest, WhatIfRequest, as_raw_rows
 from creditscore.explanation import groups
+from creditscore.serving.artifacts import NO_CLIENTS
 from creditscore.serving.bundle import QUANTILES
 
 api = Blueprint("api", __name__)
@@ -100,6 +101,8 @@ def predict():
 def _known(client: int) -> int:
     model = served().model
     row = model.known(client)
+    if row is None and not model.has_clients:
+        raise BadBody(404, NO_CLIENTS)
     if row is None:
         raise BadBody(404, f"client {client} is not among the application_test clients of the last pipeline run")
     return row
@@ -173,6 +176,7 @@ def reference():
                     "filters": {name: {"label": groups.FILTER_LABELS[name], "levels": levels}
                                 for name, levels in groups.options(population).items()},
                     "features": [{"name": n, "label": model.labels.get(n, n)} for n in population["names"]],
+                    "grid_features": population["grid_names"],
                     "what_if_fields": [f for f in WHAT_IF_FIELDS if any(f in fs for fs in model.sources.values())]})
 
 
@@ -193,11 +197,16 @@ def client_compare(client: int):
     values = {**dict(zip(model.features, model.client_features[row].tolist())),
               **{k: (np.nan if v is None else v) for k, v in model.key_values(row).items()}}
     filters = {k: args[k] for k in groups.FILTERS if args.get(k)}
+    population = model.reference.population
     try:
-        answer = groups.compare(model.reference.population, filters, feature, args.get("versus") or None, values)
+        answer = groups.compare(population, filters, feature, args.get("versus") or None, values)
     except KeyError as missing:
         name = missing.args[0]
         field = "versus" if name == args.get("versus") else "feature"
+        if name in population["names"]:  # a known feature, outside the grid's pairs
+            raise BadBody(400, f"{field}: a grid is kept for two of the key fields ({', '.join(population['grid_names'])}),"
+                               f" and {name!r} is not one; see GET /reference grid_features",
+                          [{"field": field, "problem": "no grid for this feature"}]) from None
         raise BadBody(400, f"{field}: unknown feature {name!r}; see GET /reference features",
                       [{"field": field, "problem": "unknown feature"}]) from None
     except groups.GroupTooSmall as small:

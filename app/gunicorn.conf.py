@@ -217,14 +217,13 @@ if worker_class == "sync":
 
 
 def on_starting(server):
-    from pathlib import Path
-
     from creditscore.config import ROOT
     from creditscore.errors import ArtifactError
-    from creditscore.serving.artifacts import snapshot
+    from creditscore.serving.artifacts import served_paths, snapshot
 
-    paths = {"bundle": Path(os.environ.get("MODEL_BUNDLE") or ROOT / "models" / "bundle.joblib"),
-             "reference": Path(os.environ.get("MODEL_REFERENCE") or ROOT / "models" / "reference.joblib")}
+    paths = served_paths(os.environ, ROOT / "models")
+    if "clients" not in paths:
+        os.environ["MODEL_CLIENTS"] = "off"  # the workers serve what the master verified: no known clients
     import multiprocessing
 
     server.log_counters = multiprocessing.get_context("fork").Array("q", 2)  # shared memory, inherited by workers

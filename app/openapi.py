@@ -97,6 +97,7 @@ def response_schemas() -> dict:
                               "filters": {"type": "object", "additionalProperties": _object(
                                   {"label": STRING, "levels": {"type": "array", "items": STRING}})},
                               "features": {"type": "array", "items": _object({"name": STRING, "label": STRING})},
+                              "grid_features": {"type": "array", "items": STRING},
                               "what_if_fields": {"type": "array", "items": STRING}}),
         "Comparison": _object({**known_id, "group": {"type": "object"}, "everyone": {"type": "object"},
                                "feature": ref("Compared")}, {"versus": ref("Compared"),

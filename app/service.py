@@ -15,7 +15,7 @@ from creditscore.explanation.contributions import contributions
 from creditscore.explanation.reasons import field_chart, reasons, sources_of
 from creditscore.features.serving import client_matrix, model_values, serving_plan, typed_frame
 from creditscore.serving.artifacts import ENV, SourceWatch, verify
-from creditscore.serving.bundle import Bundle, Reference, load
+from creditscore.serving.bundle import Bundle, KnownClients, Reference, load
 from creditscore.serving.scoring import Scorer
 
 ModelNotReady = ArtifactError  # the name the app and its tests use
@@ -36,9 +36,10 @@ def threshold_score(calibration: dict, threshold: float) -> float | None:
 
 
 class ServingModel:
-    def __init__(self, bundle_path: Path, reference_path: Path):
+    def __init__(self, bundle_path: Path, reference_path: Path, clients_path: Path | None = None):
         bundle, digest = verified_load(bundle_path, Bundle)
         reference, _ = verified_load(reference_path, Reference)
+        clients = verified_load(clients_path, KnownClients)[0] if clients_path is not None else None
         self.version = digest[:12]
         self.bundle_path = bundle_path
         # the originals the gunicorn master verified and snapshotted (creditscore.serving.artifacts), watched for /health
@@ -73,12 +74,15 @@ class ServingModel:
         self.plan = serving_plan(self.spec, names)
         self.app_plan: list[str] = self.plan["app_names"]
         self.model_index = [names.index(n) for n in self.features]  # plan columns -> model features
-        clients = reference.clients
-        self.client_ids = clients["ids"]
-        self.client_row = {int(c): i for i, c in enumerate(clients["ids"])}
-        self.client_features = np.ascontiguousarray(clients["features"], dtype=np.float64)
-        self.client_keys = np.asarray(clients["key_values"], dtype=np.float64)
-        self.client_app: pl.DataFrame = clients["application"]
+        # the known clients, when this deployment serves them (models/clients.joblib; docs/security.md)
+        self.has_clients = clients is not None
+        self.client_ids = clients.ids if clients is not None else np.zeros(0, dtype=np.int64)
+        self.client_row = {int(c): i for i, c in enumerate(self.client_ids)}
+        self.client_features = (np.ascontiguousarray(clients.features, dtype=np.float64) if clients is not None
+                                else np.zeros((0, len(self.features))))
+        self.client_keys = (np.asarray(clients.key_values, dtype=np.float64) if clients is not None
+                            else np.zeros((0, len(self.key_fields))))
+        self.client_app: pl.DataFrame | None = clients.application if clients is not None else None
         self.feature_index = {n: i for i, n in enumerate(self.features)}
 
     def scorecard_needs_optbinning(self) -> bool:

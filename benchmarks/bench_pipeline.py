@@ -62,7 +62,7 @@ def api_memory(models) -> dict:
     from harness.servers import Server
 
     server = Server({"MODEL_BUNDLE": str(models / "bundle.joblib"), "MODEL_REFERENCE": str(models / "reference.joblib"),
-                     "INFERENCE_LOG": "off"}).start(timeout=300)
+                     "MODEL_CLIENTS": str(models / "clients.joblib"), "INFERENCE_LOG": "off"}).start(timeout=300)
     try:
         children = subprocess.run(["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True).stdout.split()
 
@@ -74,6 +74,7 @@ def api_memory(models) -> dict:
         return {"workers": len(workers), "pss_mib_per_worker": workers,
                 "pss_mib_total": round(pss_mib(server.process.pid) + sum(workers), 1),
                 "reference_mib": round((models / "reference.joblib").stat().st_size / 2**20, 1),
+                "clients_mib": round((models / "clients.joblib").stat().st_size / 2**20, 1),
                 "bundle_mib": round((models / "bundle.joblib").stat().st_size / 2**20, 2)}
     finally:
         server.stop()

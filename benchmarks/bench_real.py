@@ -87,11 +87,12 @@ def set_params(repo: Path, overrides: dict) -> None:
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def run_pipeline(repo: Path, raw: Path, overrides: dict | None = None, through: str | None = None) -> dict:
+def run_pipeline(repo: Path, raw: Path, overrides: dict | None = None, through: str | None = None,
+                 logs: Path | None = None) -> dict:
     """Every stage of dvc.yaml in kaggle mode on `raw` (with `overrides` of params.yaml, dotted keys), or those up to
     `through`; wall time and peak memory per stage, and the metrics."""
     set_params(repo, {"data.source": "kaggle", "data.raw_dir": str(raw), **(overrides or {})})
-    timings, metrics = run_stages(repo, through=through)
+    timings, metrics = run_stages(repo, logs, through=through)
     out = {"stages": timings, "probe": metrics["probe"],
            "train": {k: v for k, v in metrics["train"].items() if k != "candidates"},
            "served": metrics["train"]["model"],

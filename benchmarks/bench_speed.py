@@ -14,7 +14,8 @@ On each seed or split both arms score the same clients: the paired DeLong differ
 -0.002 on the real splits (a difference inside that margin is not a cost).
 
 The slow arm's scores are computed once per seed or split and kept in `benchmarks/.cache/speed/` (outside git):
-a later change costs only its fast arm. `--refresh-slow` computes them again. Results, with the stage seconds
+a later change costs only its fast arm. `--refresh-slow` computes them again. `--logs FOLDER` keeps every stage's
+log of every arm (`FOLDER/<data>-<seed>-<arm>/<stage>.log`). Results, with the stage seconds
 and peak memory of both arms, go to `benchmarks/results/speed.json` under `--name`.
 
     python -m benchmarks.bench_speed --name probe-sample                   # both data sets, both arms
@@ -27,6 +28,7 @@ import argparse
 import json
 import shutil
 import sys
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -50,6 +52,17 @@ def slow_settings() -> dict:
     return (yaml.safe_load(SLOW.read_text()) or {}) if SLOW.is_file() else {}
 
 
+LOGS: Path | None = None
+
+
+def logs_for(name: str) -> Path | None:
+    """Where an arm's stage logs go (`--logs`), created."""
+    if LOGS is None:
+        return None
+    (LOGS / name).mkdir(parents=True, exist_ok=True)
+    return LOGS / name
+
+
 def synthetic_arm(clients: int, seed: int, overrides: dict, label: str) -> dict:
     """Every stage up to train on the generator's population at `seed`: the hold-out's ids, labels and scores."""
     repo = WORK / "speed" / f"synthetic-{clients}-{seed}-{label}"
@@ -57,7 +70,7 @@ def synthetic_arm(clients: int, seed: int, overrides: dict, label: str) -> dict:
     copy_repository(repo)
     set_params(repo, {"seed": seed, "data.n_clients": clients, **overrides})
     try:
-        stages, metrics = run_stages(repo, through="train")
+        stages, metrics = run_stages(repo, logs_for(f"synthetic-{seed}-{label}"), through="train")
         held = pl.read_parquet(repo / "data" / "predictions" / "holdout.parquet")
     finally:
         shutil.rmtree(repo, ignore_errors=True)
@@ -72,7 +85,8 @@ def real_arm(clients: int, split: int, overrides: dict, label: str) -> dict:
     try:
         held = split_raw(DATASETS["applications"], work / "raw", split, clients)
         copy_repository(work / "repo")
-        pipeline = run_pipeline(work / "repo", work / "raw", overrides, through="train")
+        pipeline = run_pipeline(work / "repo", work / "raw", overrides, through="train",
+                                logs=logs_for(f"real-{split}-{label}"))
         proba = submission(work / "repo", held)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -142,7 +156,10 @@ def main() -> int:
     parser.add_argument("--real-clients", type=int, default=20_000)
     parser.add_argument("--splits", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--refresh-slow", action="store_true", help="compute the slow arm again")
+    parser.add_argument("--logs", type=Path, help="keep every stage's log of every arm in this folder")
     args = parser.parse_args()
+    global LOGS
+    LOGS = args.logs
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {"changes": {}}
     entry = {"commit": commit(), "fast_settings_differ_in": slow_settings(), "margin": MARGIN}
     for data in args.data:

@@ -5,7 +5,7 @@ stages built, in a minute or less, with no `dvc repro` outputs needed. The figur
 hundred clients, a few trees); the shapes, names and code paths are the served model's.
 
     from harness.tiny import build
-    run = build(tmp_path)          # run.bundle, run.reference, run.params, run.folder
+    run = build(tmp_path)          # run.bundle, run.reference, run.clients, run.params, run.folder
 """
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ class TinyRun:
     params: Path
     bundle: Path
     reference: Path
+    clients: Path
 
 
 def merged(base: dict, override: dict) -> dict:
@@ -76,7 +77,8 @@ def build(folder: Path, overrides: dict | None = None) -> TinyRun:
     params.write_text(yaml.safe_dump(merged(merged(base, FAST), overrides or {}), sort_keys=False))
     d = {name: str(folder / name) for name in (
         "synthetic", "prepared", "features", "selection.json", "probe.png", "model.joblib", "predictions",
-        "submission.csv", "plots", "scorecard", "bundle.joblib", "figures", "importance.json", "reference.joblib", "metrics")}
+        "submission.csv", "plots", "scorecard", "bundle.joblib", "figures", "importance.json", "reference.joblib",
+        "clients.joblib", "metrics")}
     m = f"{folder}/metrics"
     steps = [
         (generate, ["--out", d["synthetic"]]),
@@ -95,7 +97,7 @@ def build(folder: Path, overrides: dict | None = None) -> TinyRun:
                    "--metrics", f"{m}/explain.json"]),
         (reference, ["--features", d["features"], "--predictions", d["predictions"], "--prepared", d["prepared"],
                      "--bundle", d["bundle.joblib"], "--importance", d["importance.json"],
-                     "--reference", d["reference.joblib"]]),
+                     "--reference", d["reference.joblib"], "--clients", d["clients.joblib"]]),
     ]
     tracking = (folder / "mlflow.db").as_posix()
     with environment(**{PARAMS_ENV: str(params), "MLFLOW_TRACKING_URI": f"sqlite:///{tracking}",
@@ -104,4 +106,4 @@ def build(folder: Path, overrides: dict | None = None) -> TinyRun:
             code = module.main(argv)
             if code:
                 raise RuntimeError(f"tiny pipeline: stage {module.__name__} exited {code} (its error is above)")
-    return TinyRun(folder, params, Path(d["bundle.joblib"]), Path(d["reference.joblib"]))
+    return TinyRun(folder, params, Path(d["bundle.joblib"]), Path(d["reference.joblib"]), Path(d["clients.joblib"]))

@@ -1,5 +1,5 @@
 """DVC stage `reference`: the serving reference the API loads beside the bundle (typical values, labels, the
-model's drivers, the key fields' distributions, similar clients, the known clients).
+model's drivers, the key fields' distributions, aggregates of similar clients), and the known clients apart.
 
 Its own stage, so that a change to an explanation figure does not rebuild what the API serves: it reads the
 explain stage's complete global importance, which a figure change leaves byte-identical.
@@ -11,7 +11,7 @@ import json
 import sys
 
 from creditscore.config import load_params, resolve
-from creditscore.explanation.reference import build_reference
+from creditscore.explanation.reference import build_clients, build_reference
 from creditscore.io import atomic_outputs
 from creditscore.serving.artifacts import checksum_path
 from creditscore.serving.bundle import Bundle, load, save
@@ -29,17 +29,21 @@ def _main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bundle", required=True, help="the served bundle (threshold stage)")
     parser.add_argument("--importance", required=True, help="the explain stage's complete global importance")
     parser.add_argument("--reference", required=True, help="serving reference for the API (joblib)")
+    parser.add_argument("--clients", required=True, help="the known clients the dashboard opens by id (joblib)")
     args = parser.parse_args(argv)
     explain = load_params().explain
     bundle = load(resolve(args.bundle), Bundle)
     importance = json.loads(resolve(args.importance).read_text(encoding="utf-8"))
-    path = resolve(args.reference)
-    with atomic_outputs(path, checksum_path(path)) as (served, digest):
-        reference = build_reference(resolve(args.features), resolve(args.predictions), resolve(args.prepared), bundle,
-                                    importance, list(explain.key_fields), list(explain.age_bands))
+    path, known = resolve(args.reference), resolve(args.clients)
+    inputs = resolve(args.features), resolve(args.predictions), resolve(args.prepared), bundle
+    with atomic_outputs(path, checksum_path(path), known, checksum_path(known)) as (served, digest, kept, kept_digest):
+        reference = build_reference(*inputs, importance, list(explain.key_fields), list(explain.age_bands))
         save(reference, served, checksum_at=digest)
-    _log(f"wrote {args.reference}: {len(reference.clients['ids']):,} known clients, "
-         f"{len(reference.population['granted']):,} training clients summarised")
+        clients = build_clients(*inputs, list(explain.key_fields))
+        save(clients, kept, checksum_at=kept_digest)
+    population = reference.population
+    _log(f"wrote {args.reference}: {int(population['clients'][population['index'][(-1,) * 5]]):,} training clients "
+         f"summarised in {len(population['index']):,} groups; {args.clients}: {len(clients.ids):,} known clients")
     return 0
 
 

@@ -49,8 +49,8 @@ def tiny_models(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_config(tiny_models) -> dict:
     """An app config serving the tiny models, with no key and no inference log."""
-    return {"MODEL_BUNDLE": tiny_models.bundle, "MODEL_REFERENCE": tiny_models.reference, "INFERENCE_LOG": "off",
-            "API_KEY": None}
+    return {"MODEL_BUNDLE": tiny_models.bundle, "MODEL_REFERENCE": tiny_models.reference,
+            "MODEL_CLIENTS": tiny_models.clients, "INFERENCE_LOG": "off", "API_KEY": None}
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,8 @@ VALID = {"AMT_INCOME_TOTAL": 135000.0, "AMT_CREDIT": 513000.0, "AMT_ANNUITY": 24
 
 def require_models() -> None:
     """The API tests serve the pipeline's artifacts: built by `dvc repro`, which CI runs before pytest."""
-    missing = [p.name for p in (MODELS / "bundle.joblib", MODELS / "reference.joblib") if not p.exists()]
+    missing = [p.name for p in (MODELS / "bundle.joblib", MODELS / "reference.joblib", MODELS / "clients.joblib")
+               if not p.exists()]
     if missing:
         message = f"models/{missing[0]} is missing: run `dvc repro` before the API tests"
         if os.environ.get("REQUIRE_ALL_TESTS"):

@@ -63,3 +63,20 @@ def test_openapi_document(client):
     application = doc["components"]["schemas"]["application_test_row"]
     assert application["properties"]["AMT_INCOME_TOTAL"]["anyOf"][0]["exclusiveMinimum"] == 0
     assert {"AMT_INCOME_TOTAL", "AMT_CREDIT", "AMT_ANNUITY", "DAYS_BIRTH"} <= set(application["required"])
+
+
+def test_compare_answers_from_the_aggregates_and_names_a_feature_without_a_grid(client, tiny_models):
+    reference = client.get("/reference").get_json()
+    known = client.get("/clients?limit=1").get_json()["clients"][0]["SK_ID_CURR"]
+    first, second = reference["grid_features"][:2]
+    answer = client.get(f"/clients/{known}/compare", query_string={"feature": second, "versus": first})
+    assert answer.status_code == 200, answer.get_json()
+    flipped = client.get(f"/clients/{known}/compare", query_string={"feature": first, "versus": second}).get_json()
+    if flipped["grid"] is not None:  # the same pair either way round: one grid, transposed
+        assert answer.get_json()["grid"]["clients"] == [list(r) for r in zip(*flipped["grid"]["clients"])]
+    other = next(f["name"] for f in reference["features"] if f["name"] not in reference["grid_features"])
+    refused = client.get(f"/clients/{known}/compare", query_string={"feature": first, "versus": other})
+    assert refused.status_code == 400
+    assert refused.get_json()["details"] == [{"field": "versus", "problem": "no grid for this feature"}]
+    alone = client.get(f"/clients/{known}/compare", query_string={"feature": other})
+    assert alone.status_code == 200 and alone.get_json()["feature"]["everyone"]["clients"] > 0

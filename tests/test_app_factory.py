@@ -68,3 +68,46 @@ def test_a_missing_bundle_or_a_blank_key_refuses_to_start(config, tmp_path, caps
     with pytest.raises(ValueError, match="API_KEY is set but empty"):
         create_app({**config, "API_KEY": " "})
     assert capsys.readouterr().err.count("credit-scoring API: cannot start: ") == 2
+
+
+def test_a_deployment_without_known_clients_says_so_and_still_scores(config, tiny_models, tmp_path):
+    client = create_app({**config, "INFERENCE_LOG": "off", "MODEL_CLIENTS": "off"}).test_client()
+    answer = client.get("/clients/100001")
+    assert answer.status_code == 404 and "serves no known clients" in answer.get_json()["error"]
+    assert client.get("/clients").get_json()["total"] == 0 and client.get("/model").get_json()["known_clients"] == 0
+    known = create_app({**config, "INFERENCE_LOG": "off"}).test_client()
+    first = known.get("/clients?limit=1").get_json()["clients"][0]["SK_ID_CURR"]
+    assert known.get(f"/clients/{first}").status_code == 200
+    assert client.get(f"/clients/{first}").status_code == 404  # the same id: this deployment has no such file
+    with pytest.raises(ModelNotReady, match="absent.joblib is missing"):  # named but absent: refused, not ignored
+        create_app({**config, "MODEL_CLIENTS": tmp_path / "absent.joblib"})
+
+
+def test_the_reference_holds_no_row_of_any_training_client(tiny_models):
+    """Loaded with the project's own classes, no array, frame, list or mapping in the reference has an entry per
+    training client."""
+    import numpy as np
+    import polars as pl
+
+    from creditscore.serving.bundle import Reference, load
+
+    reference = load(tiny_models.reference, Reference)
+    n_train = pl.read_parquet(tiny_models.folder / "features" / "train.parquet", columns=["SK_ID_CURR"]).height
+    seen = []
+
+    def walk(value, where):
+        if isinstance(value, (np.ndarray, pl.DataFrame, pl.Series)):
+            seen.append(where)
+            assert n_train not in value.shape, where
+        elif isinstance(value, dict):
+            assert len(value) != n_train, where
+            for key, item in value.items():
+                walk(item, f"{where}.{key}")
+        elif isinstance(value, (list, tuple)):
+            assert len(value) != n_train, where
+            for i, item in enumerate(value):
+                walk(item, f"{where}[{i}]")
+
+    for field in Reference.__dataclass_fields__:
+        walk(getattr(reference, field), field)
+    assert "population.quantiles" in seen  # the aggregates were walked

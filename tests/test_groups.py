@@ -14,14 +14,16 @@ def _population(n: int = 100) -> dict:
                                     "CODE_GENDER": ["F", "M"] * (n // 2), "NAME_FAMILY_STATUS": [None] * n,
                                     "DAYS_BIRTH": [-365.25 * 45] * n, "AMT_INCOME_TOTAL": [120_000.0] * n},
                                    [30, 40, 50, 60])
-    return {"attributes": attributes, "names": ["A", "DAYS_EMPLOYED"],
-            "values": np.column_stack([a, -365.25 * a]).astype(np.float32), "granted": a % 4 != 0}
+    return groups.summarise(attributes, ["A", "DAYS_EMPLOYED"], np.column_stack([a, -365.25 * a]).astype(np.float32),
+                            a % 4 != 0, ["A", "DAYS_EMPLOYED"])
 
 
 def test_income_bands_and_attributes():
     assert groups.income_bands([50_000, 100_000, 149_999, 250_000, 300_000, np.nan]).tolist() == [
         "<100,000", "100,000-149,999", "100,000-149,999", "200,000-299,999", "300,000+", "unknown"]
-    attributes = _population()["attributes"]
+    attributes = groups.attributes({"NAME_CONTRACT_TYPE": ["Cash loans"], "CODE_GENDER": ["F"],
+                                    "NAME_FAMILY_STATUS": [None], "DAYS_BIRTH": [-365.25 * 45],
+                                    "AMT_INCOME_TOTAL": [120_000.0]}, [30, 40, 50, 60])
     assert attributes["AGE_BAND"][0] == "40-49" and attributes["NAME_FAMILY_STATUS"][0] == "unknown"
     assert groups.options(_population())["NAME_CONTRACT_TYPE"] == ["Cash loans", "Revolving loans"]
 
@@ -52,3 +54,68 @@ def test_a_small_group_or_a_thin_cell_shows_nothing():
         groups.compare(_population(), {}, "NOT_A_FEATURE", None, {})
     with pytest.raises(KeyError):
         groups.compare(_population(), {"NOT_A_FILTER": "x"}, "A", None, {})
+    with pytest.raises(groups.GroupTooSmall, match="the filters leave 0 clients"):
+        groups.compare(_population(), {"NAME_CONTRACT_TYPE": "no such contract"}, "A", None, {})
+
+
+def _rows(n: int, seed: int) -> tuple[dict, list[str], np.ndarray, np.ndarray]:
+    """n random clients: filter attributes, three features (one with missing values, one a day count), decisions."""
+    rng = np.random.default_rng(seed)
+    attributes = groups.attributes({"NAME_CONTRACT_TYPE": rng.choice(["Cash loans", "Revolving loans"], n).tolist(),
+                                    "CODE_GENDER": rng.choice(["F", "M"], n).tolist(),
+                                    "NAME_FAMILY_STATUS": rng.choice(["Married", "Single / not married", None], n).tolist(),
+                                    "DAYS_BIRTH": rng.uniform(-25_000, -7_000, n),
+                                    "AMT_INCOME_TOTAL": rng.choice([90_000.0, 135_000.0, 400_000.0], n)}, [30, 40, 50, 60])
+    b = rng.normal(size=n)
+    b[rng.random(n) < 0.3] = np.nan
+    values = np.column_stack([rng.gamma(2.0, 50_000.0, n), b, -rng.uniform(0, 10_000, n)]).astype(np.float32)
+    return attributes, ["AMT_CREDIT", "B", "DAYS_EMPLOYED"], values, rng.random(n) < 0.8
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_aggregates_answer_what_the_rows_would(seed):
+    """Every group of every filter combination, from the aggregates, against the same figures computed on the rows."""
+    attributes, names, values, granted = _rows(3_000, seed)
+    population = groups.summarise(attributes, names, values, granted, ["AMT_CREDIT", "B", "DAYS_EMPLOYED"])
+    rng = np.random.default_rng(seed)
+    everyone_edges = {n: groups._edges(groups.human(n, values[:, i])[0]) for i, n in enumerate(names)}
+    checked = 0
+    for _ in range(60):
+        filters = {f: str(rng.choice(sorted(set(attributes[f].tolist())))) for f in groups.FILTERS if rng.random() < 0.4}
+        mask = np.ones(len(granted), dtype=bool)
+        for f, level in filters.items():
+            mask &= attributes[f] == level
+        feature, versus = rng.choice(names, 2)
+        if mask.sum() < groups.MIN_GROUP:
+            with pytest.raises(groups.GroupTooSmall, match=f"leave {int(mask.sum())} clients"):
+                groups.compare(population, filters, feature, None, {})
+            continue
+        out = groups.compare(population, filters, feature, versus, {})
+        x = groups.human(feature, values[:, names.index(feature)])[0]
+        y = groups.human(versus, values[:, names.index(versus)])[0]
+        present = x[mask & ~np.isnan(x)]
+        assert out["group"]["clients"] == mask.sum()
+        assert out["group"]["granted_share"] == round(float(granted[mask].mean()), 4)
+        assert out["feature"]["group"]["missing_share"] == round(1 - len(present) / mask.sum(), 4)
+        assert out["feature"]["group"]["quantiles"] == pytest.approx(np.quantile(present, groups.QUANTILES), rel=1e-6, abs=1e-6)
+        xi = np.clip(np.searchsorted(everyone_edges[feature], x, side="right") - 1, 0, groups.GRID - 1)
+        yi = np.clip(np.searchsorted(everyone_edges[versus], y, side="right") - 1, 0, groups.GRID - 1)
+        both = mask & ~np.isnan(x) & ~np.isnan(y)
+        total, refused = np.zeros((groups.GRID, groups.GRID), int), np.zeros((groups.GRID, groups.GRID), int)
+        np.add.at(total, (yi[both], xi[both]), 1)
+        np.add.at(refused, (yi[both & ~granted], xi[both & ~granted]), 1)
+        assert out["grid"]["clients"] == [[int(t) if t >= groups.MIN_CELL else None for t in r] for r in total]
+        assert out["grid"]["refused_share"] == [[round(r / t, 4) if t >= groups.MIN_CELL else None
+                                                 for r, t in zip(rr, tt)] for rr, tt in zip(refused, total)]
+        checked += 1
+    assert checked > 20
+
+
+def test_no_aggregate_holds_a_row_per_client():
+    attributes, names, values, granted = _rows(3_000, 0)
+    population = groups.summarise(attributes, names, values, granted, ["AMT_CREDIT", "B"])
+    arrays = [v for v in population.values() if isinstance(v, np.ndarray)]
+    assert arrays and all(3_000 not in a.shape for a in arrays)
+    assert all(len(v) < 3_000 for v in population.values() if isinstance(v, (dict, list)))
+    with pytest.raises(KeyError):  # no grid is kept for a feature outside the grid's names
+        groups.compare(population, {}, "AMT_CREDIT", "DAYS_EMPLOYED", {})

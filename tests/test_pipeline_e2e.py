@@ -174,11 +174,11 @@ def test_dvc_push_then_pull_on_a_fresh_host_gives_the_checksummed_model(repo, tm
     import hashlib
 
     from app.service import verified_load
-    from creditscore.serving.bundle import Bundle, Reference
+    from creditscore.serving.bundle import Bundle, KnownClients, Reference
 
     _dvc(repo, "repro")  # a no-op after the tests above; builds everything when this test runs alone
-    served = [repo / "models" / "bundle.joblib", repo / "models" / "reference.joblib"]
-    kinds = {"bundle.joblib": Bundle, "reference.joblib": Reference}
+    served = [repo / "models" / "bundle.joblib", repo / "models" / "reference.joblib", repo / "models" / "clients.joblib"]
+    kinds = {"bundle.joblib": Bundle, "reference.joblib": Reference, "clients.joblib": KnownClients}
     built = {p.name: p.read_bytes() for p in served}
     remote = tmp_path / "dvc-remote"
     _dvc(repo, "remote", "add", "-d", "localremote", str(remote))
@@ -195,6 +195,6 @@ def test_dvc_push_then_pull_on_a_fresh_host_gives_the_checksummed_model(repo, tm
             assert hashlib.sha256(data).hexdigest() == path.with_name(path.name + ".sha256").read_text().strip()
             verified_load(path, kinds[path.name])  # what the API does before it starts
         status = _dvc(repo, "status", "threshold", "reference").stdout  # only the outputs not pulled are listed
-        assert "models/bundle.joblib" not in status and "models/reference.joblib" not in status
+        assert not any(str(p.relative_to(repo)) in status for p in served)
     finally:
         _dvc(repo, "remote", "remove", "localremote")

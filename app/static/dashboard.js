@@ -316,6 +316,8 @@ function setUpCompare() {
     box.appendChild(select);
   }
   $("feature-list").replaceChildren(...reference.features.map((f) => el("option", { value: f.label })));
+  const gridLabels = reference.features.filter((f) => reference.grid_features.includes(f.name));
+  $("grid-list").replaceChildren(...gridLabels.map((f) => el("option", { value: f.label })));
   $("c-feature").value = reference.features[0] ? reference.features[0].label : "";
   $("compare").addEventListener("submit", compareClient);
 }
@@ -410,6 +412,10 @@ async function start() {
       document.querySelector(`label[for=${input.id}]`).hidden = !used;
     }
     const list = await api("/clients?limit=200");
+    if (list.total === 0) {
+      showError("find-error", "This deployment serves no known clients: the model's global view is shown, and "
+        + "applications are scored through the API (POST /predict).");
+    }
     const select = $("client-list");
     for (const c of list.clients) {
       select.appendChild(el("option", { value: c.SK_ID_CURR }, `${c.SK_ID_CURR} · ${c.decision} · ${pct(c.probability)}`));

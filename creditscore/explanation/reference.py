@@ -15,7 +15,7 @@ from creditscore.decision.calibration import calibrate
 from creditscore.errors import DataError
 from creditscore.explanation import groups, reasons
 from creditscore.explanation.contributions import labels_from_manifest, typical_values
-from creditscore.serving.bundle import QUANTILES, Bundle, Reference
+from creditscore.serving.bundle import QUANTILES, Bundle, KnownClients, Reference
 
 POPULATION_ATTRIBUTES = ("NAME_CONTRACT_TYPE", "CODE_GENDER", "NAME_FAMILY_STATUS", "DAYS_BIRTH", "AMT_INCOME_TOTAL")
 
@@ -61,7 +61,7 @@ def reason_fields(bundle: Bundle) -> list[str]:
 
 def build_reference(features: Path, predictions: Path, prepared: Path, bundle: Bundle, importance: dict,
                     key_fields: list[str], age_edges: list[int]) -> Reference:
-    """The reference the API loads beside the bundle."""
+    """The reference the API loads beside the bundle: aggregates of the training clients, no row of any."""
     names = bundle.features
     built = set(bundle.spec["features"])
     unknown = [f for f in key_fields if f not in built]
@@ -70,21 +70,26 @@ def build_reference(features: Path, predictions: Path, prepared: Path, bundle: B
     labels = labels_from_manifest(bundle.manifest)
     train_frame, x_train, granted = granted_training(features, predictions, bundle, key_fields)
     train_app = aligned(train_frame.select("SK_ID_CURR"), prepared / "application_train.parquet")
-    test_frame, x_test = load_matrix(features, "test", names, key_fields)
-    test_pred = aligned(test_frame.select("SK_ID_CURR"), predictions / "test.parquet")
-    test_app = aligned(test_frame.select("SK_ID_CURR"), prepared / "application_test.parquet")
-    # similar clients: the training clients' filter attributes and values (the API answers with aggregates only)
+    # similar clients: aggregates of the training clients per combination of filters (no client's row)
     compared = list(dict.fromkeys([*names, *key_fields]))
-    population = {"attributes": groups.attributes({c: train_app[c].to_list() for c in POPULATION_ATTRIBUTES},
-                                                  age_edges),
-                  "names": compared, "values": train_frame.select(compared).to_numpy().astype(np.float32),
-                  "granted": granted}
+    population = groups.summarise(groups.attributes({c: train_app[c].to_list() for c in POPULATION_ATTRIBUTES},
+                                                    age_edges),
+                                  compared, train_frame.select(compared).to_numpy().astype(np.float32), granted,
+                                  key_fields)
     return Reference(typical=typical_values(x_train[granted]),
                      typical_fields=reasons.typical_fields(train_app.filter(pl.Series(granted)), reason_fields(bundle)),
                      labels={n: labels.get(n, n) for n in compared}, ranking=importance["ranking"],
                      key_fields=key_fields, drivers=importance["drivers"], population=population,
-                     distributions=distributions(train_frame, granted, key_fields),
-                     clients={"ids": test_frame["SK_ID_CURR"].to_numpy(), "features": x_test,
-                              "key_values": test_frame.select(key_fields).to_numpy().astype(np.float64),
-                              "proba": calibrate(test_pred["proba"].to_numpy(), bundle.calibration),
-                              "application": test_app})
+                     distributions=distributions(train_frame, granted, key_fields))
+
+
+def build_clients(features: Path, predictions: Path, prepared: Path, bundle: Bundle,
+                  key_fields: list[str]) -> KnownClients:
+    """The application_test clients the dashboard opens by id: their features, key fields, calibrated
+    probability and prepared application rows."""
+    test_frame, x_test = load_matrix(features, "test", bundle.features, key_fields)
+    test_pred = aligned(test_frame.select("SK_ID_CURR"), predictions / "test.parquet")
+    return KnownClients(ids=test_frame["SK_ID_CURR"].to_numpy(), features=x_test,
+                        key_values=test_frame.select(key_fields).to_numpy().astype(np.float64),
+                        proba=calibrate(test_pred["proba"].to_numpy(), bundle.calibration),
+                        application=aligned(test_frame.select("SK_ID_CURR"), prepared / "application_test.parquet"))

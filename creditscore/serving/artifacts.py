@@ -1,7 +1,7 @@
 """The served files and their checksums: verified once, then served from a private snapshot.
 
-The API's gunicorn master calls `snapshot` before it forks any worker: it checks the bundle and the
-reference against the `.sha256` files the pipeline wrote, copies them into a private folder and points
+The API's gunicorn master calls `snapshot` before it forks any worker: it checks the bundle, the
+reference and the known clients (when served) against the `.sha256` files the pipeline wrote, copies them into a private folder and points
 the workers at the copies. A worker that boots later (a crash, routine recycling) loads exactly the
 files the master verified, whatever happened on disk since; `/health` reports a changed file.
 This module imports nothing heavy (no joblib, no Polars): it runs in the gunicorn master.
@@ -17,7 +17,21 @@ from pathlib import Path
 from creditscore.errors import ArtifactError
 
 FIX = "run `dvc repro` to build it, or `dvc pull` to fetch it from the DVC remote (docs/deploying.md)"
-ENV = {"bundle": "MODEL_BUNDLE", "reference": "MODEL_REFERENCE"}
+ENV = {"bundle": "MODEL_BUNDLE", "reference": "MODEL_REFERENCE", "clients": "MODEL_CLIENTS"}
+NO_CLIENTS = ("this deployment serves no known clients (MODEL_CLIENTS is off, or models/clients.joblib was left out "
+              "of it); score an application with POST /predict")
+
+
+def served_paths(env, models: Path) -> dict[str, Path]:
+    """The files the API serves: the bundle and the reference (`MODEL_BUNDLE`, `MODEL_REFERENCE`, default in
+    `models`), and the known clients when there are any to serve: `MODEL_CLIENTS` names the file (it must then
+    exist), `off` serves none, and unset serves `models/clients.joblib` when the deployment has it."""
+    paths = {"bundle": Path(env.get("MODEL_BUNDLE") or models / "bundle.joblib"),
+             "reference": Path(env.get("MODEL_REFERENCE") or models / "reference.joblib")}
+    clients = env.get("MODEL_CLIENTS") or ""
+    if clients.lower() != "off" and (clients or (models / "clients.joblib").exists()):
+        paths["clients"] = Path(clients or models / "clients.joblib")
+    return paths
 
 
 def file_digest(path: Path) -> str:
@@ -55,7 +69,7 @@ def verify(path: Path) -> str:
 def snapshot(paths: dict[str, Path]) -> Path:
     """Verify each file, copy it with its checksum into a private folder, and point the environment at the copies.
 
-    `MODEL_BUNDLE` / `MODEL_REFERENCE` then name the copies; `<VAR>_SOURCE` the original files and
+    `MODEL_BUNDLE` / `MODEL_REFERENCE` / `MODEL_CLIENTS` then name the copies; `<VAR>_SOURCE` the original files and
     `<VAR>_DIGEST` the digest verified at start, for `/health`.
     """
     folder = Path(tempfile.mkdtemp(prefix="credit-api-models-"))  # mode 0700

@@ -4,8 +4,11 @@
   ensemble) and what it was trained on.
 - `Bundle` (`models/bundle.joblib`, threshold stage): the trained model with its calibration, threshold,
   cost, feature spec and manifest: everything the API needs to score.
-- `Reference` (`models/reference.joblib`, explain stage): what the API and the dashboard show beside a
-  score (typical values of granted clients, labels, the global ranking, known clients).
+- `Reference` (`models/reference.joblib`, reference stage): what the API and the dashboard show beside a
+  score (typical values of granted clients, labels, the global ranking, aggregates of similar clients). It
+  holds no row of any client.
+- `KnownClients` (`models/clients.joblib`, reference stage): the application_test clients the dashboard opens
+  by id. A deployment may leave it out; the API then serves no known clients.
 
 Each carries `format_version`. `load` refuses a file of another kind or version, and, for the served files,
 one that does not match the `.sha256` checksum written beside it by `save`, with a message saying what to
@@ -23,7 +26,9 @@ from creditscore.errors import ArtifactError
 from creditscore.io import atomic_file
 from creditscore.serving.artifacts import FIX, verify, write_checksum
 
-FORMAT_VERSION = 3  # 3: the bundle serves a cross-fitted ensemble, its calibration has a floor and a ceiling
+# 3: the bundle serves a cross-fitted ensemble, its calibration has a floor and a ceiling; 4: the reference holds
+# aggregates only, and the known clients are a file of their own
+FORMAT_VERSION = 4
 QUANTILES = [round(0.05 * k, 2) for k in range(1, 20)]  # the reference's distribution grid: 0.05 ... 0.95
 T = TypeVar("T")
 
@@ -68,18 +73,30 @@ class Reference:
     labels: dict                   # feature -> plain-language meaning
     ranking: list                  # global mean |contribution| ranking (explain metrics' "global", complete)
     drivers: list                  # the same by source field (as the reasons are grouped), complete
-    population: dict               # training clients' filter attributes, values and decision (similar clients)
+    population: dict               # similar clients: aggregates per combination of filters (groups.summarise)
     key_fields: list[str]          # the fields the dashboard compares against granted and refused clients
     distributions: dict            # their quantiles among granted and refused training clients
-    clients: dict                  # known clients: ids, features, key values, calibrated proba, application rows
+    format_version: int = FORMAT_VERSION
+
+
+@dataclass(frozen=True)
+class KnownClients:
+    ids: Any                       # SK_ID_CURR of each application_test client
+    features: Any                  # their model features (float64, the bundle's order)
+    key_values: Any                # their key fields (float64, the reference's key_fields order)
+    proba: Any                     # their calibrated probability of default
+    application: Any               # their prepared application rows (a Polars frame): the what-if starts from them
     format_version: int = FORMAT_VERSION
 
 
 def save(artifact, path: Path, checksum: bool = True, checksum_at: Path | None = None) -> None:
     """Write the artifact atomically (a temporary file renamed into place), then its checksum beside it (or at
-    `checksum_at`, a stage's scratch path for it)."""
+    `checksum_at`, a stage's scratch path for it).
+
+    zlib level 3: the LightGBM model strings and the reference's count grids shrink several times, what a host
+    stores and pulls; loading decompresses in a fraction of a second."""
     with atomic_file(path) as tmp:
-        joblib.dump(artifact, tmp)
+        joblib.dump(artifact, tmp, compress=3)
     if checksum:
         write_checksum(path, to=checksum_at)
 
