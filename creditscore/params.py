@@ -105,6 +105,7 @@ class Cost(Section):
 class Ensemble(Section):
     min_weight: Real = Field(ge=0.0, lt=0.5)
     l2: Real = Field(ge=0.0)
+    refit_lightgbm: int | None = Field(ge=1)
 
 
 class Scorecard(Section):

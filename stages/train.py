@@ -45,8 +45,10 @@ from creditscore.modelling.training import (
     evaluate,
     highest_auc,
     least_cost,
+    log_loss,
     model_settings,
     score,
+    stack,
     tune_lightgbm,
 )
 from creditscore.params import Train
@@ -76,7 +78,7 @@ def choose_model(x, y, params: Train, settings: dict[str, dict], cost: dict, see
     noise; on real rows it served a logistic regression or the scorecard, each about 0.01 AUC below the
     ensemble): every servable candidate enters the stacker, and one that adds nothing gets a weight of 0.
     Above the sample size, the members the stacker kept are cross-fitted again on every training client
-    (LightGBM early-stopped again), with the sample's weights.
+    (`cross_fit_again`).
     """
     sample = stratified_sample(len(y), y, params.benchmark_sample, seed)
     xs, ys = x[sample], y[sample]
@@ -87,19 +89,41 @@ def choose_model(x, y, params: Train, settings: dict[str, dict], cost: dict, see
         results.update(tune_lightgbm(xs, ys, params, strategy, cost, seed, log, compute, settings))
     served = ensemble(results, ys, params, cost)
     if len(sample) < len(y):
-        again = {}
-        for name, member_settings in zip(served["params"]["members"], served["params"]["settings"]):
-            member = results[name]
-            if member["model"] == "lightgbm":  # early stopping chooses the count again, on every training client
-                member_settings = {**member_settings, "n_estimators": params.lightgbm["n_estimators"]}
-            again[name] = evaluate(member["model"], member["strategy"], member_settings, x, y, params, cost, seed)
-        z = np.column_stack([logit(again[n]["oof"]) for n in again]) @ np.asarray(served["params"]["weights"])
-        proba = 1.0 / (1.0 + np.exp(-z))
-        served = {**served, **score(y, proba, cost, params.fbeta), "oof": proba,
-                  "fold_models": [again[n]["fold_models"] for n in again],
-                  "params": {**served["params"], "settings": [again[n]["params"] for n in again]}}
+        served = cross_fit_again(served, results, x, y, params, cost, seed)
     log("ensemble", served)
     return results, served, sample
+
+
+def cross_fit_again(served: dict, results: dict, x, y, params: Train, cost: dict, seed: int) -> dict:
+    """The ensemble stacked on the benchmark sample, its members cross-fitted again on every training client.
+
+    LightGBM members early-stop again. `train.ensemble.refit_lightgbm` caps the LightGBM members fitted again
+    (those of highest weight; null: every one): when it drops some, the stacker is fitted again on every
+    client's out-of-fold predictions of the members kept; otherwise the sample's weights are kept.
+    """
+    names, weights = served["params"]["members"], served["params"]["weights"]
+    cap = params.ensemble.refit_lightgbm
+    boosted = sorted((n for n in names if results[n]["model"] == "lightgbm"),
+                     key=lambda n: -weights[names.index(n)])
+    kept = [n for n in names if results[n]["model"] != "lightgbm" or cap is None or boosted.index(n) < cap]
+    again = {}
+    for name in kept:
+        member, member_settings = results[name], served["params"]["settings"][names.index(name)]
+        if member["model"] == "lightgbm":  # early stopping chooses the count again, on every training client
+            member_settings = {**member_settings, "n_estimators": params.lightgbm["n_estimators"]}
+        again[name] = evaluate(member["model"], member["strategy"], member_settings, x, y, params, cost, seed)
+    oof = np.column_stack([again[n]["oof"] for n in kept])
+    if len(kept) < len(names):
+        weights = [round(float(w), 6) for w in stack(oof, y, params.ensemble.l2)]
+    else:
+        weights = [weights[names.index(n)] for n in kept]
+    proba = 1.0 / (1.0 + np.exp(-(logit(oof) @ np.asarray(weights))))
+    stacked = {n: {"weight": w, "auc": round(float(roc_auc_score(y, again[n]["oof"])), 5),
+                   "log_loss": round(log_loss(y, again[n]["oof"]), 5)} for n, w in zip(kept, weights)}
+    return {**served, **score(y, proba, cost, params.fbeta), "oof": proba, "log_loss": log_loss(y, proba),
+            "fold_models": [again[n]["fold_models"] for n in kept], "stacked": stacked,
+            "params": {**served["params"], "members": kept, "weights": weights,
+                       "settings": [again[n]["params"] for n in kept]}}
 
 
 def scorecard_outputs(result: dict, x, y, x_hold, y_hold, x_test, ids: dict, seed: int,

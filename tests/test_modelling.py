@@ -387,3 +387,30 @@ def test_the_threshold_stage_reports_both_bases_and_serves_the_chosen_one():
     assert weighted["threshold"] == weighted["by_cost_basis"]["amount"]["threshold"]
     assert weighted["cost_basis"] == "amount" and "by_cost_basis" not in choose(
         oof_y, oof_p, hold_y, hold_p, COST, settings)[1]
+
+
+@pytest.mark.parametrize("cap", [None, 1])
+def test_above_the_sample_the_members_are_cross_fitted_again_and_a_cap_restacks(cap):
+    """Every member fitted again on every client keeps the sample's weights; a cap on the LightGBM members keeps
+    the one of highest weight and stacks the members kept again, on every client's out-of-fold predictions."""
+    from creditscore.modelling.models import logit
+    from creditscore.modelling.training import evaluate, stack
+    from stages.train import cross_fit_again
+
+    x, y = _weak_signal(1500, 3)
+    lightgbm = {"n_estimators": 200, "learning_rate": 0.1, "deterministic": True, "force_col_wise": True}
+    params = overridden(load_params().train, {"folds": 3, "early_stopping_rounds": 10, "lightgbm": lightgbm,
+                                              "ensemble": {"refit_lightgbm": cap}})
+    settings = [{**lightgbm, "num_leaves": 3}, {**lightgbm, "num_leaves": 15}, {"C": 0.1}]
+    names = ["lightgbm+none", "lightgbm+none+search0", "logistic_regression+none"]
+    results = {n: {"model": n.split("+")[0], "strategy": "none"} for n in names}
+    served = {"params": {"members": names, "weights": [0.2, 0.5, 0.3], "settings": settings, "folds": 3}}
+    out = cross_fit_again(served, results, x, y, params, COST, 0)
+    kept = names if cap is None else ["lightgbm+none+search0", "logistic_regression+none"]
+    assert out["params"]["members"] == kept and len(out["fold_models"]) == len(kept)
+    oof = np.column_stack([evaluate(results[n]["model"], "none", settings[names.index(n)], x, y, params, COST, 0)["oof"]
+                           for n in kept])
+    weights = [0.2, 0.5, 0.3] if cap is None else [round(float(w), 6) for w in stack(oof, y, params.ensemble.l2)]
+    assert out["params"]["weights"] == weights
+    np.testing.assert_allclose(out["oof"], 1 / (1 + np.exp(-(logit(oof) @ np.asarray(weights)))), rtol=1e-9)
+    assert out["auc"] == pytest.approx(roc_auc_score(y, out["oof"]))
