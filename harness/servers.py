@@ -20,7 +20,9 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, env: dict | None = None, workers: int = 2):
+    def __init__(self, env: dict | None = None, workers: int = 2, gunicorn: Path | None = None):
+        """`gunicorn`: the executable to run (default: this interpreter's), e.g. a serving-only environment's."""
+        self.gunicorn = gunicorn or Path(sys.executable).parent / "gunicorn"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         merged = {**os.environ, "PORT": str(self.port), "WEB_CONCURRENCY": str(workers), **(env or {})}
@@ -28,9 +30,8 @@ class Server:
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60) -> Server:
-        gunicorn = Path(sys.executable).parent / "gunicorn"
         self.process = subprocess.Popen(
-            [str(gunicorn), "--config", "app/gunicorn.conf.py", "--bind", f"127.0.0.1:{self.port}", "app:create_app()"],
+            [str(self.gunicorn), "--config", "app/gunicorn.conf.py", "--bind", f"127.0.0.1:{self.port}", "app:create_app()"],
             cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.time() + timeout
         while time.time() < deadline:

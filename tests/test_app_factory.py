@@ -111,3 +111,50 @@ def test_the_reference_holds_no_row_of_any_training_client(tiny_models):
     for field in Reference.__dataclass_fields__:
         walk(getattr(reference, field), field)
     assert "population.quantiles" in seen  # the aggregates were walked
+
+
+def test_the_app_runs_on_the_serving_requirements_alone(tiny_config):
+    """The host installs requirements-serving.txt only. With every package that only requirements.txt names made
+    unimportable, the app still starts, loads the model and answers: scores, known clients, explanations,
+    comparisons and the dashboard."""
+    import json
+    import re
+    import subprocess
+    import sys
+    from importlib.metadata import packages_distributions
+
+    from creditscore.config import ROOT
+
+    def names(path):
+        lines = (re.split(r"[\[=<>;\s#]", line.strip())[0].lower() for line in (ROOT / path).read_text().splitlines())
+        return {n.replace("_", "-") for n in lines if n}
+
+    extra = names("requirements.txt") - names("requirements-serving.txt")
+    blocked = sorted(m for m, dists in packages_distributions().items()
+                     if {d.lower().replace("_", "-") for d in dists} & extra and m.isidentifier() and m[0] != "_")
+    assert {"pandas", "shap", "mlflow", "dask"} <= set(blocked)
+    code = """
+import importlib.abc, json, sys
+BLOCKED = set(json.loads(sys.argv[1]))
+class Refuse(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"No module named {name!r} (not in requirements-serving.txt)")
+sys.meta_path.insert(0, Refuse())
+from app import create_app
+client = create_app(json.loads(sys.argv[2])).test_client()
+known = client.get("/clients?limit=1").get_json()["clients"][0]["SK_ID_CURR"]
+reference = client.get("/reference").get_json()
+first, second = reference["grid_features"][:2]
+for path in ("/", f"/clients/{known}", f"/clients/{known}/explain", f"/clients/{known}/compare?feature={first}&versus={second}"):
+    assert client.get(path).status_code == 200, path
+assert client.post("/predict", json={"application": json.loads(sys.argv[3])}).status_code == 200
+print(sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED))
+"""
+    from tests.server import VALID
+
+    config = {k: str(v) for k, v in tiny_config.items() if v is not None}
+    done = subprocess.run([sys.executable, "-c", code, json.dumps(blocked), json.dumps(config), json.dumps(VALID)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "[]"

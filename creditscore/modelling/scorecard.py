@@ -17,14 +17,17 @@ and are the contributions the explain stage and the API show.
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
 from creditscore.errors import DataError
 from creditscore.params import TRENDS
+
+if TYPE_CHECKING:  # pandas is imported where a card is fitted or read: the API's environment has none
+    import pandas as pd
 
 
 class PointsScorecard(ClassifierMixin, BaseEstimator):
@@ -56,6 +59,8 @@ class PointsScorecard(ClassifierMixin, BaseEstimator):
         return names
 
     def _frame(self, x) -> pd.DataFrame:
+        import pandas as pd
+
         x = np.asarray(x, dtype=np.float64)
         return pd.DataFrame(x, columns=self.names_)
 
@@ -158,6 +163,8 @@ class PointsScorecard(ClassifierMixin, BaseEstimator):
     def table(self) -> pd.DataFrame:
         """Feature, bin, clients, defaults, default rate, WoE, IV and points: the card a credit team reads.
         Empty bins (no special codes, no missing value seen) are left out."""
+        import pandas as pd
+
         t = self.scorecard_.table(style="detailed")
         t = t[t["Count"] > 0]
         out = pd.DataFrame({"feature": t["Variable"].astype(str).to_numpy(), "bin": t["Bin"].astype(str).to_numpy(),
@@ -171,6 +178,8 @@ class PointsScorecard(ClassifierMixin, BaseEstimator):
 
     def information_values(self) -> pd.DataFrame:
         """Every feature's information value, highest first, and whether it made the card."""
+        import pandas as pd
+
         out = pd.DataFrame({"feature": list(self.iv_), "iv": np.round(list(self.iv_.values()), 6),
                             "selected": [n in self.selected_ for n in self.iv_]})
         return out.sort_values(["iv", "feature"], ascending=[False, True], kind="stable").reset_index(drop=True)
