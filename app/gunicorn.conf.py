@@ -9,10 +9,17 @@ from gunicorn.workers.gthread import ThreadWorker
 
 # Each worker loads the model once when it boots. Not preloaded in the master: Polars' thread pool does not
 # survive a fork (a preloaded app deadlocks on its first feature query). The master only checks the files:
-# `on_starting` verifies the bundle and the reference against their checksums and serves a private copy
+# `on_starting` verifies the served files against their checksums and serves a private copy
 # of them, so a worker booting later (crash, recycling) loads the bytes verified at start even if the files
 # on disk changed (`/health` then warns). A missing or corrupt file stops the start with what to run.
 preload_app = False
+# What the master can share with its workers is the libraries: imported in `on_starting`, before the fork, and
+# frozen out of the garbage collector's reach, their modules' memory is shared copy-on-write instead of built again
+# in every worker (measured by benchmarks/bench_footprint.py). Polars is not among them (above), and none starts a
+# thread on import: the numerical libraries are limited to one thread below, and OpenMP starts LightGBM's threads
+# at its first prediction, in the worker.
+SHARED_IMPORTS = ("numpy", "scipy.stats", "sklearn.base", "sklearn.linear_model", "sklearn.isotonic",
+                  "sklearn.pipeline", "imblearn.pipeline", "lightgbm", "flask", "pydantic", "joblib")
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # Threaded workers, so that slow clients cannot hold the service: threads read requests (a request
@@ -217,6 +224,16 @@ if worker_class == "sync":
 
 
 def on_starting(server):
+    import gc
+    import importlib
+    import sys
+
+    for name in SHARED_IMPORTS:
+        importlib.import_module(name)
+    gc.freeze()  # the collector leaves these objects alone, so it does not copy their pages into every worker
+    if "polars" in sys.modules:  # a library above began to import it: it must not run in the master
+        raise SystemExit("credit-scoring API: polars was imported in the gunicorn master; remove what imported it "
+                         "from SHARED_IMPORTS")
     from creditscore.config import ROOT
     from creditscore.errors import ArtifactError
     from creditscore.serving.artifacts import served_paths, snapshot
