@@ -256,13 +256,13 @@ def faults() -> str:
 def footprint() -> str:
     d = load("benchmarks/results/footprint.json")
     rows = []
-    for run in d["runs"].values():
+    for label, run in d["runs"].items():
         for arm, a in run["arms"].items():
-            rows.append([f"{run['training_clients_summarised']:,}", run["environment"], arm.replace("_", " "),
+            rows.append([f"`{label}`", f"{run['training_clients_summarised']:,}", run["environment"], arm.replace("_", " "),
                          f"{run['served_mib_with_clients' if arm == 'with_known_clients' else 'served_mib_without_clients']:.1f}",
                          f"{a['cold_start_seconds']:.1f}", f"{a['pss_mib_total']:.0f}",
                          " + ".join(f"{w:.0f}" for w in [a["pss_mib_master"], *a["pss_mib_workers"]]), run["commit"]])
-    return (table(["training clients", "environment", "arm", "served MiB", "cold start s", "PSS MiB",
+    return (table(["run", "training clients", "environment", "arm", "served MiB", "cold start s", "PSS MiB",
                    "master + workers", "commit"], rows)
             + "\n\nLimits: {served_mib} MiB of served files, {pss_mib} MiB PSS, {cold_start_seconds} s cold start.".format(
                 **next(iter(d["runs"].values()))["limits"])
