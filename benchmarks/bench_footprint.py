@@ -28,14 +28,10 @@ import requests
 
 from benchmarks.common import commit
 from creditscore.config import ROOT
-from harness.servers import Server
+from harness.servers import VALID, Server
 
 RESULTS = ROOT / "benchmarks" / "results" / "footprint.json"
 LIMITS = {"served_mib": 50, "pss_mib": 512, "cold_start_seconds": 10}
-# one raw application, as a caller sends it
-APPLICATION = {"AMT_INCOME_TOTAL": 135000.0, "AMT_CREDIT": 513000.0, "AMT_ANNUITY": 24700.5, "DAYS_BIRTH": -14000,
-               "EXT_SOURCE_2": 0.55, "CODE_GENDER": "F", "NAME_EDUCATION_TYPE": "Higher education",
-               "CNT_FAM_MEMBERS": 2}
 
 
 def pss_mib(pid: int) -> float:
@@ -50,7 +46,7 @@ def warm_up(url: str, rounds: int) -> int:
     first, second = reference["grid_features"][:2]
     for _ in range(rounds):
         for _ in range(5):
-            assert requests.post(url + "/predict", json={"application": APPLICATION}, timeout=30).status_code == 200
+            assert requests.post(url + "/predict", json={"application": VALID}, timeout=30).status_code == 200
         listed = requests.get(url + "/clients?limit=5", timeout=30).json()["clients"]
         calls = ["/", "/reference", "/openapi.json", "/clients?limit=5"]
         if listed:

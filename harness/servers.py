@@ -12,6 +12,10 @@ from pathlib import Path
 
 from creditscore.config import ROOT
 
+# A valid raw application, as a caller of the API sends it (the tests' and the benchmarks' request body).
+VALID = {"AMT_INCOME_TOTAL": 135000.0, "AMT_CREDIT": 513000.0, "AMT_ANNUITY": 24700.5, "DAYS_BIRTH": -14000,
+         "EXT_SOURCE_2": 0.55, "CODE_GENDER": "F", "NAME_EDUCATION_TYPE": "Higher education", "CNT_FAM_MEMBERS": 2}
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -6,12 +6,9 @@ import os
 import pytest
 
 from creditscore.config import ROOT
-from harness.servers import Server, free_port, run_until_exit  # noqa: F401  (the tests' server helpers)
+from harness.servers import VALID, Server, free_port, run_until_exit  # noqa: F401  (the tests' server helpers)
 
 MODELS = ROOT / "models"
-# A valid raw application, as a caller of the API sends it.
-VALID = {"AMT_INCOME_TOTAL": 135000.0, "AMT_CREDIT": 513000.0, "AMT_ANNUITY": 24700.5, "DAYS_BIRTH": -14000,
-         "EXT_SOURCE_2": 0.55, "CODE_GENDER": "F", "NAME_EDUCATION_TYPE": "Higher education", "CNT_FAM_MEMBERS": 2}
 
 
 def require_models() -> None:
