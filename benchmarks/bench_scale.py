@@ -7,6 +7,8 @@ run on its own. Results: `benchmarks/results/scale.json` and the figure `benchma
 
     python -m benchmarks.bench_scale                         # 20,000, 80,000, 307,511 and 1,000,000 clients
     python -m benchmarks.bench_scale --sizes 20000 80000     # some of them (merged into the results)
+    python -m benchmarks.bench_scale --sizes 307511 --keep /tmp/full --logs /tmp/full-logs
+                                # keep the run's models/ and metrics/ (for bench_footprint, bench_api) and its logs
 """
 from __future__ import annotations
 
@@ -15,11 +17,12 @@ import json
 import os
 import shutil
 import sys
+from pathlib import Path
 
 import yaml
 
 from benchmarks.bench_pipeline import copy_repository, run_stages
-from benchmarks.common import WORK, write_results
+from benchmarks.common import WORK, commit, write_results
 from creditscore.config import ROOT
 
 RESULTS = ROOT / "benchmarks" / "results" / "scale.json"
@@ -27,8 +30,11 @@ FIGURE = ROOT / "benchmarks" / "results" / "scale.png"
 SIZES = (20_000, 80_000, 307_511, 1_000_000)
 
 
-def run_size(clients: int) -> dict:
-    """Every stage at one size: seconds and peak MiB per stage, the total, and the run's headline metrics."""
+def run_size(clients: int, keep=None, logs=None) -> dict:
+    """Every stage at one size: seconds and peak MiB per stage, the total, and the run's headline metrics.
+
+    `keep`: a folder that receives the run's models/ and metrics/; `logs`: a folder for each stage's log.
+    """
     repo = WORK / f"scale-{clients}"
     shutil.rmtree(repo, ignore_errors=True)
     copy_repository(repo)
@@ -36,11 +42,15 @@ def run_size(clients: int) -> dict:
     params["data"]["n_clients"] = clients
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     try:
-        stages, metrics = run_stages(repo)
+        stages, metrics = run_stages(repo, logs=logs)
+        if keep is not None:
+            for folder in ("models", "metrics"):
+                shutil.rmtree(keep / folder, ignore_errors=True)
+                shutil.copytree(repo / folder, keep / folder)
     finally:
         shutil.rmtree(repo, ignore_errors=True)
     train = metrics.get("train", {})
-    return {"labelled_clients": clients, "stages": stages,
+    return {"labelled_clients": clients, "commit": commit(), "stages": stages,
             "total_seconds": round(sum(s["seconds"] for s in stages.values()), 1),
             "peak_mib": max(s["peak_mib"] for s in stages.values()),
             "holdout_auc": train.get("holdout_auc"), "model": train.get("model"),
@@ -82,12 +92,17 @@ def plot(runs: list[dict], path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--keep", type=Path, help="keep the last size's models/ and metrics/ in this folder")
+    parser.add_argument("--logs", type=Path, help="keep each stage's log, one subfolder per size")
     args = parser.parse_args()
     previous = json.loads(RESULTS.read_text())["runs"] if RESULTS.exists() else []
     runs = {r["labelled_clients"]: r for r in previous}
     for clients in args.sizes:
         print(f"{clients} clients", file=sys.stderr, flush=True)
-        runs[clients] = run_size(clients)
+        logs = args.logs / str(clients) if args.logs else None
+        if logs:
+            logs.mkdir(parents=True, exist_ok=True)
+        runs[clients] = run_size(clients, keep=args.keep, logs=logs)
         ordered = [runs[k] for k in sorted(runs)]
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         write_results(RESULTS, {"runs": ordered, "cores": os.cpu_count()})  # after every size
