@@ -36,6 +36,30 @@ def copy_repository(dst) -> None:
             shutil.copy2(ROOT / name, dst / name)
 
 
+def _outputs(stage: dict) -> list[str]:
+    listed = [*stage.get("outs", []), *stage.get("metrics", []), *stage.get("plots", [])]
+    return [next(iter(o)) if isinstance(o, dict) else o for o in listed]
+
+
+def in_order(stages: dict) -> list[tuple[str, dict]]:
+    """The stages in an order `dvc repro` could run them: each after every stage whose outputs it reads (the
+    file's order where the dependencies leave a choice)."""
+    made = {out: name for name, stage in stages.items() for out in _outputs(stage)}
+
+    def after(name: str) -> set[str]:
+        return {made[out] for dep in stages[name].get("deps", []) for out in made
+                if made[out] != name and (dep == out or dep.startswith(out.rstrip("/") + "/"))}
+
+    done, order = set(), []
+    while len(order) < len(stages):
+        name = next((n for n in stages if n not in done and after(n) <= done), None)
+        if name is None:
+            raise ValueError(f"dvc.yaml: the stages {sorted(set(stages) - done)} depend on each other in a cycle")
+        done.add(name)
+        order.append((name, stages[name]))
+    return order
+
+
 def run_stages(repo, logs=None, through: str | None = None) -> tuple[dict, dict]:
     """Every stage of the copy's dvc.yaml in order, each in its own process (MLflow inside the copy).
 
@@ -47,7 +71,7 @@ def run_stages(repo, logs=None, through: str | None = None) -> tuple[dict, dict]
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{repo / 'mlflow.db'}"
     os.environ["MLFLOW_ARTIFACT_LOCATION"] = (repo / "mlartifacts").as_uri()
     results = {}
-    for name, stage in yaml.safe_load((repo / "dvc.yaml").read_text())["stages"].items():
+    for name, stage in in_order(yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]):
         command = shlex.split(stage["cmd"])
         command[0] = sys.executable if command[0] == "python" else command[0]
         results[name] = measure(command, cwd=repo, keep_log=logs / f"{name}.log" if logs else None)

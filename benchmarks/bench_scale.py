@@ -43,11 +43,11 @@ def run_size(clients: int, keep=None, logs=None) -> dict:
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     try:
         stages, metrics = run_stages(repo, logs=logs)
-        if keep is not None:
-            for folder in ("models", "metrics"):
-                shutil.rmtree(keep / folder, ignore_errors=True)
+    finally:  # kept even when a stage fails: what the stages before it made
+        for folder in ("models", "metrics") if keep is not None else ():
+            shutil.rmtree(keep / folder, ignore_errors=True)
+            if (repo / folder).is_dir():
                 shutil.copytree(repo / folder, keep / folder)
-    finally:
         shutil.rmtree(repo, ignore_errors=True)
     train = metrics.get("train", {})
     return {"labelled_clients": clients, "commit": commit(), "stages": stages,
@@ -95,8 +95,9 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, help="keep the last size's models/ and metrics/ in this folder")
     parser.add_argument("--logs", type=Path, help="keep each stage's log, one subfolder per size")
     args = parser.parse_args()
-    previous = json.loads(RESULTS.read_text())["runs"] if RESULTS.exists() else []
-    runs = {r["labelled_clients"]: r for r in previous}
+    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"runs": []}
+    stamp = previous.get("recorded_in_commit") or previous.get("commit")  # a size kept from an earlier file
+    runs = {r["labelled_clients"]: {"commit": stamp, **r} for r in previous["runs"]}
     for clients in args.sizes:
         print(f"{clients} clients", file=sys.stderr, flush=True)
         logs = args.logs / str(clients) if args.logs else None

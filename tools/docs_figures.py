@@ -212,11 +212,13 @@ def feature_groups() -> str:
 def scale() -> str:
     d = load("benchmarks/results/scale.json")
     stages = list(d["runs"][0]["stages"])
+    stages += [s for r in d["runs"] for s in r["stages"] if s not in stages]
     rows = [[f"{r['labelled_clients']:,}", *[f"{r['stages'][s]['seconds']:.0f}" if s in r["stages"] else "" for s in stages],
-             f"{r['total_seconds']:.0f}", f"{r['peak_mib'] / 1024:.2f}", f"{r['holdout_auc']:.4f}"] for r in d["runs"]]
-    return (f"Seconds per stage, {d['cores']} cores.\n\n"
-            + table(["labelled clients", *stages, "total s", "peak GiB", "hold-out AUC"], rows)
-            + source("benchmarks/results/scale.json", commit=_commit(d)))
+             f"{r['total_seconds']:.0f}", f"{r['peak_mib'] / 1024:.2f}", f"{r['holdout_auc']:.4f}",
+             f"`{r.get('commit', _commit(d))[:7]}`"] for r in d["runs"]]
+    return (f"Seconds per stage, {d['cores']} cores; each size at its own commit.\n\n"
+            + table(["labelled clients", *stages, "total s", "peak GiB", "hold-out AUC", "commit"], rows)
+            + source("benchmarks/results/scale.json"))
 
 
 @renders("pipeline")
@@ -267,6 +269,30 @@ def footprint() -> str:
             + "\n\nLimits: {served_mib} MiB of served files, {pss_mib} MiB PSS, {cold_start_seconds} s cold start.".format(
                 **next(iter(d["runs"].values()))["limits"])
             + source("benchmarks/results/footprint.json"))
+
+
+@renders("latency")
+def latency() -> str:
+    d = load("benchmarks/results/latency.json")
+    rows = [[f"`{label}`", r["fold_models"], *[f"{r[e]['p50_ms']:.1f} / {r[e]['p99_ms']:.1f}" for e in ("predict", "explain")],
+             r["commit"]] for label, r in d["runs"].items()]
+    return (table(["models", "fold models", "`POST /predict` p50 / p99 ms", "`GET /clients/<id>/explain` p50 / p99 ms",
+                   "commit"], rows)
+            + "\n\nLimits: p99 at most 50 ms to score, 100 ms to explain." + source("benchmarks/results/latency.json"))
+
+
+@renders("explain-sample")
+def explain_sample() -> str:
+    d = load("benchmarks/results/explain_sample.json")
+    run, k = d["run"], d["run"]["top_k"]
+    rows = [[f"{int(size):,}", f"{v['top_k_kept_mean']:.3f}", f"{v['top_k_kept_min']:.3f}",
+             f"{v['spearman_top_2k_median']:.3f}", f"{v['top_5_same_order_share']:.2f}"] for size, v in d["sizes"].items()]
+    return (f"Against every one of {run['holdout_rows']:,} hold-out rows ({run['features']} features, "
+            f"{run['fold_models']} fold models; contributions {d['contribution_seconds_per_1000_rows']} s per 1,000 rows), "
+            f"{d['draws']} seeded samples per size.\n\n"
+            + table(["rows ranked", f"top {k} kept, mean", f"top {k} kept, worst", f"Spearman, first {2 * k}",
+                     "top 5 in the same order"], rows)
+            + source("benchmarks/results/explain_sample.json", commit=d["commit"]))
 
 
 @renders("inference-log")
