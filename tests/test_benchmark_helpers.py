@@ -1,0 +1,45 @@
+"""The benchmarks' own logic, on tiny hand-built inputs: the order stages run in, and how rankings are compared."""
+import numpy as np
+import pytest
+import yaml
+
+from benchmarks.bench_explain_sample import agreement, ranking
+from benchmarks.bench_pipeline import in_order
+from creditscore.config import ROOT
+
+
+def test_stages_run_after_every_stage_whose_outputs_they_read():
+    stages = {
+        "report": {"deps": ["metrics/check.json", "models/model.bin"], "outs": ["reports/card.md"]},
+        "fit": {"deps": ["data/features"], "outs": ["models/model.bin"]},
+        "features": {"deps": ["data/raw.csv"], "outs": ["data/features"]},
+        "check": {"deps": ["data/features/train.parquet"], "metrics": [{"metrics/check.json": {"cache": False}}]},
+    }
+    # "report" comes first in the file but reads what "check" and "fit" write; "check" reads a file inside an output
+    assert [n for n, _ in in_order(stages)] == ["features", "fit", "check", "report"]
+
+
+def test_a_cycle_of_stages_is_named():
+    stages = {"a": {"deps": ["b.out"], "outs": ["a.out"]}, "b": {"deps": ["a.out"], "outs": ["b.out"]}}
+    with pytest.raises(ValueError, match=r"\['a', 'b'\] depend on each other"):
+        in_order(stages)
+
+
+def test_the_repository_stages_run_in_an_order_dvc_accepts():
+    order = [n for n, _ in in_order(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])]
+    assert order.index("drift") < order.index("register") and order.index("performance") < order.index("register")
+    assert order.index("train") < order.index("threshold") < order.index("explain")
+
+
+def test_a_sample_ranking_is_compared_with_every_row():
+    values = np.array([[3.0, -2.0, 1.0, 0.5], [-3.0, 2.0, -1.0, 0.0]])  # mean |value|: 3, 2, 1, 0.25
+    assert ranking(values).tolist() == [0, 1, 2, 3]
+    assert ranking(np.array([[1.0, -1.0, 0.0]])).tolist() == [0, 1, 2]  # a tie keeps the feature order
+    full = np.array([0, 1, 2, 3, 4, 5])
+    same = agreement(full.copy(), full, k=2)
+    assert same == {"top_k_kept": 1.0, "spearman_top_2k": 1.0, "top_5_same_order": True}
+    swapped = agreement(np.array([1, 0, 2, 3, 4, 5]), full, k=2)  # the first two swap: both still in the top 2
+    assert swapped["top_k_kept"] == 1.0 and not swapped["top_5_same_order"]
+    assert swapped["spearman_top_2k"] == pytest.approx(0.8)  # ranks (1, 0, 2, 3) against (0, 1, 2, 3): 1 - 6 * 2 / 60
+    lost = agreement(np.array([0, 4, 1, 2, 3, 5]), full, k=2)  # feature 1 falls out of the top 2
+    assert lost["top_k_kept"] == 0.5
