@@ -119,7 +119,7 @@ def clients():
     if not (1 <= limit <= MAX_BATCH and offset >= 0):
         return error(400, f"limit must be 1..{MAX_BATCH} and offset >= 0")
     ids = model.client_ids[offset:offset + limit]
-    decisions = model.decide(model.client_features[offset:offset + limit]) if len(ids) else []
+    decisions = model.decide(model.client_x(offset, offset + limit)) if len(ids) else []
     return jsonify({"total": len(model.client_ids), "offset": offset,
                     "clients": [{"SK_ID_CURR": int(i), "probability": d["probability"], "decision": d["decision"]}
                                 for i, d in zip(ids, decisions)]})
@@ -129,7 +129,7 @@ def clients():
 def client(client: int):
     model = served().model
     row = _known(client)
-    x = model.client_features[row:row + 1]
+    x = model.client_x(row, row + 1)
     decision = model.decide(x)[0]
     served().record([client], x, [decision], kind="view")
     return jsonify({"SK_ID_CURR": client, **decision, "client": model.client_fields(row),
@@ -140,7 +140,7 @@ def client(client: int):
 def client_explain(client: int):
     model = served().model
     row = _known(client)
-    x = model.client_features[row]
+    x = model.client_x(row, row + 1)[0]
     decision = model.decide(x[None, :])[0]
     return jsonify({"SK_ID_CURR": client, **decision, "key_values": model.key_values(row),
                     "explanation": model.explain(x, model.client_app.row(row, named=True),
@@ -194,7 +194,7 @@ def client_compare(client: int):
     if unknown:
         raise BadBody(400, f"unknown parameter {unknown[0]}; filters are {', '.join(groups.FILTERS)}",
                       [{"field": unknown[0], "problem": "unknown parameter"}])
-    values = {**dict(zip(model.features, model.client_features[row].tolist())),
+    values = {**dict(zip(model.features, model.client_x(row, row + 1)[0].tolist())),
               **{k: (np.nan if v is None else v) for k, v in model.key_values(row).items()}}
     filters = {k: args[k] for k in groups.FILTERS if args.get(k)}
     population = model.reference.population

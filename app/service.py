@@ -78,8 +78,10 @@ class ServingModel:
         self.has_clients = clients is not None
         self.client_ids = clients.ids if clients is not None else np.zeros(0, dtype=np.int64)
         self.client_row = {int(c): i for i, c in enumerate(self.client_ids)}
-        self.client_features = (np.ascontiguousarray(clients.features, dtype=np.float64) if clients is not None
-                                else np.zeros((0, len(self.features))))
+        # float32, as the feature files hold them (the models were fitted on float32 matrices): half the memory of
+        # float64 per worker, and exact, since every value is a float32. `client_x` gives the float64 rows scored.
+        self._client_features = (np.ascontiguousarray(clients.features, dtype=np.float32) if clients is not None
+                                 else np.zeros((0, len(self.features)), dtype=np.float32))
         self.client_keys = (np.asarray(clients.key_values, dtype=np.float64) if clients is not None
                             else np.zeros((0, len(self.key_fields))))
         self.client_app: pl.DataFrame | None = clients.application if clients is not None else None
@@ -148,6 +150,10 @@ class ServingModel:
     def known(self, client: int) -> int | None:
         return self.client_row.get(int(client))
 
+    def client_x(self, start: int, stop: int) -> np.ndarray:
+        """Known clients' feature rows `start` to `stop` (excluded), as the float64 matrix the models score."""
+        return self._client_features[start:stop].astype(np.float64)
+
     def key_values(self, row: int) -> dict:
         values = self.client_keys[row]
         return {k: (None if v is None or (isinstance(v, float) and np.isnan(v)) else float(v))
@@ -169,7 +175,7 @@ class ServingModel:
         app = self.client_app[row].with_columns([pl.lit(v, dtype=pl.Float64).alias(k) for k, v in changes.items()])
         computed = model_values(app.select(self.plan["app_exprs"])).astype(np.float64)[0]
         values = dict(zip(self.app_plan, computed))
-        x = self.client_features[row].copy()
+        x = self.client_x(row, row + 1)[0]
         for name, value in values.items():
             if name in self.feature_index:
                 x[self.feature_index[name]] = value

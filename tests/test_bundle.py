@@ -48,3 +48,25 @@ def test_a_failed_save_keeps_the_previous_file(tmp_path):
     with pytest.raises(pickle.PicklingError):
         save(TrainedModel(pipeline=lambda: 0, features=[], model="", params={}, versions={}), path)  # cannot pickle
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["model.joblib"]
+
+
+def test_known_clients_hold_the_feature_files_values_exactly_in_float32():
+    """Half the memory of float64 per worker, and no value changes: the models were fitted on these float32 values,
+    and the rows the API scores (`client_x`) are the feature file's rows as float64."""
+    import numpy as np
+
+    from app.service import ServingModel
+    from creditscore.config import ROOT
+    from creditscore.explanation.reference import load_matrix
+    from creditscore.serving.bundle import KnownClients
+    from tests.server import MODELS, require_models
+
+    require_models()
+    clients = load(MODELS / "clients.joblib", KnownClients)
+    model = ServingModel(MODELS / "bundle.joblib", MODELS / "reference.joblib", MODELS / "clients.joblib")
+    _, x_test = load_matrix(ROOT / "data" / "features", "test", model.features)
+    assert clients.features.dtype == np.float32
+    served = model.client_x(0, len(x_test))
+    assert served.dtype == np.float64 and served.flags.c_contiguous
+    np.testing.assert_array_equal(served, x_test)  # NaN where missing, every other value equal
+    assert model.decide(model.client_x(3, 4)) == model.decide(x_test[3:4])

@@ -89,7 +89,7 @@ def build_clients(features: Path, predictions: Path, prepared: Path, bundle: Bun
     probability and prepared application rows."""
     test_frame, x_test = load_matrix(features, "test", bundle.features, key_fields)
     test_pred = aligned(test_frame.select("SK_ID_CURR"), predictions / "test.parquet")
-    return KnownClients(ids=test_frame["SK_ID_CURR"].to_numpy(), features=x_test,
+    return KnownClients(ids=test_frame["SK_ID_CURR"].to_numpy(), features=x_test.astype(np.float32),
                         key_values=test_frame.select(key_fields).to_numpy().astype(np.float64),
                         proba=calibrate(test_pred["proba"].to_numpy(), bundle.calibration),
                         application=aligned(test_frame.select("SK_ID_CURR"), prepared / "application_test.parquet"))

@@ -82,7 +82,7 @@ class Reference:
 @dataclass(frozen=True)
 class KnownClients:
     ids: Any                       # SK_ID_CURR of each application_test client
-    features: Any                  # their model features (float64, the bundle's order)
+    features: Any                  # their model features (float32 as the feature files hold them; the bundle's order)
     key_values: Any                # their key fields (float64, the reference's key_fields order)
     proba: Any                     # their calibrated probability of default
     application: Any               # their prepared application rows (a Polars frame): the what-if starts from them
