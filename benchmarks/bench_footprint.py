@@ -28,7 +28,7 @@ import requests
 
 from benchmarks.common import commit
 from creditscore.config import ROOT
-from harness.servers import VALID, Server
+from harness.servers import VALID, Server, serving
 
 RESULTS = ROOT / "benchmarks" / "results" / "footprint.json"
 LIMITS = {"served_mib": 50, "pss_mib": 512, "cold_start_seconds": 10}
@@ -61,10 +61,7 @@ def warm_up(url: str, rounds: int) -> int:
 
 
 def one_arm(models: Path, clients: bool, rounds: int, gunicorn: Path | None) -> dict:
-    env = {"MODEL_BUNDLE": str(models / "bundle.joblib"), "MODEL_REFERENCE": str(models / "reference.joblib"),
-           "MODEL_CLIENTS": str(models / "clients.joblib") if clients else "off", "INFERENCE_LOG": "off",
-           "API_KEY": None}
-    server = Server(env, workers=2, gunicorn=gunicorn)
+    server = Server({**serving(models, clients), "API_KEY": None}, workers=2, gunicorn=gunicorn)
     start = time.perf_counter()
     server.start(timeout=120)
     cold = time.perf_counter() - start

@@ -24,7 +24,7 @@ import requests
 from benchmarks.common import commit
 from creditscore.config import ROOT
 from creditscore.serving.bundle import Bundle, load
-from harness.servers import VALID, Server
+from harness.servers import VALID, Server, serving
 
 RESULTS = ROOT / "benchmarks" / "results" / "latency.json"
 LIMITS_MS = {"predict": 50.0, "explain": 100.0}
@@ -57,10 +57,7 @@ def main() -> int:
     args = parser.parse_args()
     bundle = load(args.models / "bundle.joblib", Bundle)
     fold_models = len(getattr(bundle.pipeline[-1], "members_", [])) or 1
-    server = Server({"MODEL_BUNDLE": str(args.models / "bundle.joblib"),
-                     "MODEL_REFERENCE": str(args.models / "reference.joblib"),
-                     "MODEL_CLIENTS": str(args.models / "clients.joblib"), "INFERENCE_LOG": "off", "API_KEY": None},
-                    workers=1).start(timeout=300)
+    server = Server({**serving(args.models), "API_KEY": None}, workers=1).start(timeout=300)
     try:
         with requests.Session() as http:
             ids = [c["SK_ID_CURR"] for c in http.get(server.url + "/clients", params={"limit": 100}).json()["clients"]]

@@ -83,10 +83,9 @@ def run_stages(repo, logs=None, through: str | None = None) -> tuple[dict, dict]
 
 def api_memory(models) -> dict:
     """The API (gunicorn, 2 workers) serving this run's artifacts: proportional set size once it answers."""
-    from harness.servers import Server
+    from harness.servers import Server, serving
 
-    server = Server({"MODEL_BUNDLE": str(models / "bundle.joblib"), "MODEL_REFERENCE": str(models / "reference.joblib"),
-                     "MODEL_CLIENTS": str(models / "clients.joblib"), "INFERENCE_LOG": "off"}).start(timeout=300)
+    server = Server(serving(models)).start(timeout=300)
     try:
         children = subprocess.run(["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True).stdout.split()
 

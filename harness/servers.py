@@ -23,6 +23,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def serving(models: Path, clients: bool = True) -> dict:
+    """The environment that serves a pipeline run's models folder (inference log off)."""
+    return {"MODEL_BUNDLE": str(models / "bundle.joblib"), "MODEL_REFERENCE": str(models / "reference.joblib"),
+            "MODEL_CLIENTS": str(models / "clients.joblib") if clients else "off", "INFERENCE_LOG": "off"}
+
+
 class Server:
     def __init__(self, env: dict | None = None, workers: int = 2, gunicorn: Path | None = None):
         """`gunicorn`: the executable to run (default: this interpreter's), e.g. a serving-only environment's."""
