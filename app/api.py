@@ -143,7 +143,7 @@ def client_explain(client: int):
     x = model.client_x(row, row + 1)[0]
     decision = model.decide(x[None, :])[0]
     return jsonify({"SK_ID_CURR": client, **decision, "key_values": model.key_values(row),
-                    "explanation": model.explain(x, model.client_app.row(row, named=True),
+                    "explanation": model.explain(x, model.client_raw(row),
                                                  decision["decision"] == "refused")})
 
 

@@ -14,17 +14,12 @@ from creditscore.errors import ArtifactError
 from creditscore.explanation.contributions import contributions
 from creditscore.explanation.reasons import field_chart, reasons, sources_of
 from creditscore.features.serving import client_matrix, model_values, serving_plan, typed_frame
-from creditscore.serving.artifacts import ENV, SourceWatch, verify
-from creditscore.serving.bundle import Bundle, KnownClients, Reference, load
+from creditscore.serving.artifacts import ENV, SourceWatch
+from creditscore.serving.blocks import block_row
+from creditscore.serving.bundle import CLIENT_FIELDS, Bundle, KnownClients, Reference, verified_load
 from creditscore.serving.scoring import Scorer
 
 ModelNotReady = ArtifactError  # the name the app and its tests use
-
-
-def verified_load(path: Path, kind: type):
-    """The artifact, checked against the .sha256 the pipeline wrote beside it, its kind and format; and its digest."""
-    digest = verify(path)
-    return load(path, kind, checksum=False), digest
 
 
 def threshold_score(calibration: dict, threshold: float) -> float | None:
@@ -77,14 +72,18 @@ class ServingModel:
         # the known clients, when this deployment serves them (models/clients.joblib; docs/security.md)
         self.has_clients = clients is not None
         self.client_ids = clients.ids if clients is not None else np.zeros(0, dtype=np.int64)
-        self.client_row = {int(c): i for i, c in enumerate(self.client_ids)}
+        # a sorted index rather than a dict of Python ints: a few hundred kB per worker instead of several MB
+        self._client_order = np.argsort(self.client_ids, kind="stable")
+        self._client_sorted = self.client_ids[self._client_order]
         # float32, as the feature files hold them (the models were fitted on float32 matrices): half the memory of
         # float64 per worker, and exact, since every value is a float32. `client_x` gives the float64 rows scored.
         self._client_features = (np.ascontiguousarray(clients.features, dtype=np.float32) if clients is not None
                                  else np.zeros((0, len(self.features)), dtype=np.float32))
         self.client_keys = (np.asarray(clients.key_values, dtype=np.float64) if clients is not None
                             else np.zeros((0, len(self.key_fields))))
-        self.client_app: pl.DataFrame | None = clients.application if clients is not None else None
+        # the prepared application rows (the fields the API reads), in blocks of Arrow bytes shared with the master:
+        # a request reads the block of its client (a fraction of a millisecond), so no worker holds them all
+        self._client_blocks: list = clients.application if clients is not None else []
         self.feature_index = {n: i for i, n in enumerate(self.features)}
 
     def scorecard_needs_optbinning(self) -> bool:
@@ -148,7 +147,13 @@ class ServingModel:
 
     # --- known clients ---------------------------------------------------------------------------------------
     def known(self, client: int) -> int | None:
-        return self.client_row.get(int(client))
+        """The known client's row, or None."""
+        if not -2**63 <= client < 2**63:  # no SK_ID_CURR is outside int64
+            return None
+        at = int(np.searchsorted(self._client_sorted, client))
+        if at < len(self._client_sorted) and self._client_sorted[at] == client:
+            return int(self._client_order[at])
+        return None
 
     def client_x(self, start: int, stop: int) -> np.ndarray:
         """Known clients' feature rows `start` to `stop` (excluded), as the float64 matrix the models score."""
@@ -159,12 +164,17 @@ class ServingModel:
         return {k: (None if v is None or (isinstance(v, float) and np.isnan(v)) else float(v))
                 for k, v in zip(self.key_fields, values)}
 
+    def client_application(self, row: int) -> pl.DataFrame:
+        """The known client's prepared application fields, one row."""
+        return block_row(self._client_blocks, row)
+
+    def client_raw(self, row: int) -> dict:
+        """The known client's cleaned application fields, as the reasons read them."""
+        return self.client_application(row).row(0, named=True)
+
     def client_fields(self, row: int) -> dict:
-        app = self.client_app.row(row, named=True)
-        keep = ("SK_ID_CURR", "NAME_CONTRACT_TYPE", "CODE_GENDER", "NAME_INCOME_TYPE", "NAME_EDUCATION_TYPE",
-                "NAME_FAMILY_STATUS", "OCCUPATION_TYPE", "AMT_INCOME_TOTAL", "AMT_CREDIT", "AMT_ANNUITY",
-                "AMT_GOODS_PRICE", "DAYS_BIRTH", "DAYS_EMPLOYED", "CNT_CHILDREN", "CNT_FAM_MEMBERS", "OWN_CAR_AGE")
-        return {k: app.get(k) for k in keep}
+        app = self.client_raw(row)
+        return {k: app.get(k) for k in CLIENT_FIELDS}
 
     def what_if(self, row: int, changes: dict) -> tuple[np.ndarray, dict, dict]:
         """The client's feature row after changing application amounts; history aggregates are kept.
@@ -172,7 +182,8 @@ class ServingModel:
         The changed (prepared, already cleaned) application row goes through the serving plan's
         application expressions, the engineer stage's own, so every ratio using the amounts is recomputed.
         """
-        app = self.client_app[row].with_columns([pl.lit(v, dtype=pl.Float64).alias(k) for k, v in changes.items()])
+        app = self.client_application(row).with_columns([pl.lit(v, dtype=pl.Float64).alias(k)
+                                                         for k, v in changes.items()])
         computed = model_values(app.select(self.plan["app_exprs"])).astype(np.float64)[0]
         values = dict(zip(self.app_plan, computed))
         x = self.client_x(row, row + 1)[0]

@@ -70,3 +70,107 @@ def test_known_clients_hold_the_feature_files_values_exactly_in_float32():
     assert served.dtype == np.float64 and served.flags.c_contiguous
     np.testing.assert_array_equal(served, x_test)  # NaN where missing, every other value equal
     assert model.decide(model.client_x(3, 4)) == model.decide(x_test[3:4])
+
+
+def test_known_clients_keep_only_the_application_fields_the_api_reads(tiny_models):
+    """Data minimisation: of the prepared application rows, the file keeps the fields shown, the fields the serving
+    plan computes features from and those the reasons speak of; no other column leaves the training environment."""
+    import io
+
+    import polars as pl
+
+    from creditscore.explanation.reference import client_fields
+    from creditscore.features.serving import serving_plan
+    from creditscore.serving.bundle import CLIENT_BLOCK, CLIENT_FIELDS, KnownClients
+
+    bundle = load(tiny_models.bundle, Bundle)
+    reference = load(tiny_models.reference, Reference)
+    clients = load(tiny_models.clients, KnownClients)
+    app = pl.concat([pl.read_ipc(io.BytesIO(block)) for block in clients.application])
+    assert [pl.read_ipc(io.BytesIO(b)).height for b in clients.application] == [
+        min(CLIENT_BLOCK, len(clients.ids) - start) for start in range(0, len(clients.ids), CLIENT_BLOCK)]
+    plan = serving_plan(bundle.spec, list(dict.fromkeys([*bundle.features, *reference.key_fields])))
+    assert set(app.columns) == client_fields(bundle, reference.key_fields)
+    computed_from = {r for e in plan["app_exprs"] for r in e.meta.root_names()}
+    assert set(CLIENT_FIELDS) | set(plan["app_columns"]) | computed_from <= set(app.columns)
+    assert "FLAG_MOBIL" not in app.columns and len(app.columns) < 60  # of the 121 prepared application columns
+    assert app["SK_ID_CURR"].to_list() == clients.ids.tolist() and app.height == len(clients.ids)
+    assert clients.features.flags.c_contiguous  # shared by the workers as loaded, never copied per worker
+
+
+def test_the_master_preloads_the_reference_and_clients_without_polars_and_workers_take_them(tiny_models):
+    """What the gunicorn master runs before the fork: the two files load without importing Polars (whose thread pool
+    does not survive a fork), and `verified_load` then gives the preloaded objects, not new copies."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from pathlib import Path\n"
+            "from creditscore.serving.bundle import KnownClients, Reference, preload, verified_load\n"
+            f"preload(Path({str(tiny_models.reference)!r}), Reference)\n"
+            f"preload(Path({str(tiny_models.clients)!r}), KnownClients)\n"
+            "assert 'polars' not in sys.modules, 'polars imported'\n"
+            f"a, _ = verified_load(Path({str(tiny_models.clients)!r}), KnownClients)\n"
+            f"b, _ = verified_load(Path({str(tiny_models.clients)!r}), KnownClients)\n"
+            "assert a is b\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+
+
+def test_a_preloaded_file_of_another_kind_is_loaded_and_checked_as_usual(tmp_path):
+    from creditscore.serving.bundle import preload, verified_load
+
+    path = tmp_path / "model.joblib"
+    save(TRAINED, path)
+    preload(path, TrainedModel)
+    assert verified_load(path, TrainedModel)[0] is verified_load(path, TrainedModel)[0]
+    with pytest.raises(ArtifactError, match="holds a TrainedModel, not a Reference"):
+        verified_load(path, Reference)
+
+
+def test_a_known_client_is_found_by_id_and_any_other_id_is_not(tiny_config):
+    from app.service import ServingModel
+
+    model = ServingModel(tiny_config["MODEL_BUNDLE"], tiny_config["MODEL_REFERENCE"], tiny_config["MODEL_CLIENTS"])
+    ids = model.client_ids.tolist()
+    assert [model.known(c) for c in ids] == list(range(len(ids)))
+    assert model.known(max(ids) + 1) is None and model.known(min(ids) - 1) is None
+    assert model.known(2**70) is None and model.known(-2**70) is None  # beyond int64: not a client, not an error
+    assert model.client_fields(0)["SK_ID_CURR"] == ids[0]
+
+
+def test_a_what_if_on_the_kept_fields_recomputes_the_features_as_the_engineer_stage_did(tiny_config):
+    """The what-if starts from the kept fields only: unchanged amounts give back the stored feature row, and a
+    changed credit amount changes the features computed from it."""
+    import numpy as np
+
+    from app.service import ServingModel
+
+    model = ServingModel(tiny_config["MODEL_BUNDLE"], tiny_config["MODEL_REFERENCE"], tiny_config["MODEL_CLIENTS"])
+    for row in range(3):
+        x, _, raw = model.what_if(row, {})
+        np.testing.assert_allclose(x, model.client_x(row, row + 1)[0], rtol=1e-6, equal_nan=True)
+        assert raw["SK_ID_CURR"] == int(model.client_ids[row])
+    credit = model.client_fields(0)["AMT_CREDIT"]
+    changed, _, _ = model.what_if(0, {"AMT_CREDIT": credit * 2})
+    before = model.client_x(0, 1)[0]
+    moved = [f for f, a, b in zip(model.features, changed, before) if not np.isclose(a, b, equal_nan=True)]
+    assert moved and all("AMT_CREDIT" in model.sources[f] for f in moved)  # only what reads the amount moved
+
+
+def test_application_blocks_give_back_every_row_with_its_types_and_nulls():
+    import polars as pl
+
+    from creditscore.serving.blocks import arrow_blocks, block_row
+
+    frame = pl.DataFrame({"SK_ID_CURR": list(range(100, 111)), "AMT_CREDIT": [1.5, None, *[2.0] * 9],
+                          "NAME_CONTRACT_TYPE": ["Cash loans", None, *["Revolving loans"] * 9]},
+                         schema={"SK_ID_CURR": pl.Int32, "AMT_CREDIT": pl.Float64, "NAME_CONTRACT_TYPE": pl.String})
+    blocks = arrow_blocks(frame, size=4)
+    assert len(blocks) == 3 and all(isinstance(b, bytes) for b in blocks)
+    for row in range(11):
+        one = block_row(blocks, row, size=4)
+        assert one.schema == frame.schema and one.row(0) == frame.row(row)
+    assert block_row(blocks, 1, size=4).row(0) == (101, None, None)  # nulls stay nulls, not NaN
+    for row in (-1, 11, 12):
+        with pytest.raises(IndexError):
+            block_row(blocks, row, size=4)

@@ -173,8 +173,7 @@ def test_dvc_push_then_pull_on_a_fresh_host_gives_the_checksummed_model(repo, tm
     """Deployment path: `dvc push` to a remote, then a host with no cache and no model pulls the two served files."""
     import hashlib
 
-    from app.service import verified_load
-    from creditscore.serving.bundle import Bundle, KnownClients, Reference
+    from creditscore.serving.bundle import Bundle, KnownClients, Reference, verified_load
 
     _dvc(repo, "repro")  # a no-op after the tests above; builds everything when this test runs alone
     served = [repo / "models" / "bundle.joblib", repo / "models" / "reference.joblib", repo / "models" / "clients.joblib"]

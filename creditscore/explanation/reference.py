@@ -15,7 +15,9 @@ from creditscore.decision.calibration import calibrate
 from creditscore.errors import DataError
 from creditscore.explanation import groups, reasons
 from creditscore.explanation.contributions import labels_from_manifest, typical_values
-from creditscore.serving.bundle import QUANTILES, Bundle, KnownClients, Reference
+from creditscore.features.serving import serving_plan
+from creditscore.serving.blocks import arrow_blocks
+from creditscore.serving.bundle import CLIENT_FIELDS, QUANTILES, Bundle, KnownClients, Reference
 
 POPULATION_ATTRIBUTES = ("NAME_CONTRACT_TYPE", "CODE_GENDER", "NAME_FAMILY_STATUS", "DAYS_BIRTH", "AMT_INCOME_TOTAL")
 
@@ -83,13 +85,25 @@ def build_reference(features: Path, predictions: Path, prepared: Path, bundle: B
                      distributions=distributions(train_frame, granted, key_fields))
 
 
+def client_fields(bundle: Bundle, key_fields: list[str]) -> set[str]:
+    """The application fields the API reads of a known client: those it shows (CLIENT_FIELDS), those the serving
+    plan computes the what-if's features from, and those the reasons speak of. No other field is kept."""
+    plan = serving_plan(bundle.spec, list(dict.fromkeys([*bundle.features, *key_fields])))
+    computed_from = {r for e in plan["app_exprs"] for r in e.meta.root_names()}  # with the cleaner's flag columns
+    return {*CLIENT_FIELDS, *plan["app_columns"], *computed_from, *reason_fields(bundle)}
+
+
 def build_clients(features: Path, predictions: Path, prepared: Path, bundle: Bundle,
                   key_fields: list[str]) -> KnownClients:
     """The application_test clients the dashboard opens by id: their features, key fields, calibrated
-    probability and prepared application rows."""
+    probability and the prepared application fields the API reads (`client_fields`)."""
     test_frame, x_test = load_matrix(features, "test", bundle.features, key_fields)
     test_pred = aligned(test_frame.select("SK_ID_CURR"), predictions / "test.parquet")
-    return KnownClients(ids=test_frame["SK_ID_CURR"].to_numpy(), features=x_test.astype(np.float32),
+    path = prepared / "application_test.parquet"
+    kept = client_fields(bundle, key_fields)
+    application = aligned(test_frame.select("SK_ID_CURR"), path,
+                          [c for c in pl.read_parquet_schema(path) if c in kept])
+    return KnownClients(ids=test_frame["SK_ID_CURR"].to_numpy(), features=np.ascontiguousarray(x_test, dtype=np.float32),
                         key_values=test_frame.select(key_fields).to_numpy().astype(np.float64),
                         proba=calibrate(test_pred["proba"].to_numpy(), bundle.calibration),
-                        application=aligned(test_frame.select("SK_ID_CURR"), prepared / "application_test.parquet"))
+                        application=arrow_blocks(application))

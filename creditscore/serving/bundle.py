@@ -27,8 +27,9 @@ from creditscore.io import atomic_file
 from creditscore.serving.artifacts import FIX, verify, write_checksum
 
 # 3: the bundle serves a cross-fitted ensemble, its calibration has a floor and a ceiling; 4: the reference holds
-# aggregates only, and the known clients are a file of their own
-FORMAT_VERSION = 4
+# aggregates only, and the known clients are a file of their own; 5: the known clients' application rows are Arrow
+# IPC bytes of the fields the API reads, so that the file loads without Polars (in the gunicorn master)
+FORMAT_VERSION = 5
 QUANTILES = [round(0.05 * k, 2) for k in range(1, 20)]  # the reference's distribution grid: 0.05 ... 0.95
 T = TypeVar("T")
 
@@ -85,8 +86,19 @@ class KnownClients:
     features: Any                  # their model features (float32 as the feature files hold them; the bundle's order)
     key_values: Any                # their key fields (float64, the reference's key_fields order)
     proba: Any                     # their calibrated probability of default
-    application: Any               # their prepared application rows (a Polars frame): the what-if starts from them
+    application: list              # their prepared application rows, only the fields the API reads (CLIENT_FIELDS
+                                   # and those of the serving plan and the reasons): Arrow IPC bytes of each block of
+                                   # CLIENT_BLOCK consecutive clients. The what-if starts from them
     format_version: int = FORMAT_VERSION
+
+
+CLIENT_BLOCK = 512  # known clients per block of application rows: a request reads one block, never the whole file
+
+
+# A known client's fields that `GET /clients/<id>` shows beside the score
+CLIENT_FIELDS = ("SK_ID_CURR", "NAME_CONTRACT_TYPE", "CODE_GENDER", "NAME_INCOME_TYPE", "NAME_EDUCATION_TYPE",
+                 "NAME_FAMILY_STATUS", "OCCUPATION_TYPE", "AMT_INCOME_TOTAL", "AMT_CREDIT", "AMT_ANNUITY",
+                 "AMT_GOODS_PRICE", "DAYS_BIRTH", "DAYS_EMPLOYED", "CNT_CHILDREN", "CNT_FAM_MEMBERS", "OWN_CAR_AGE")
 
 
 def save(artifact, path: Path, checksum: bool = True, checksum_at: Path | None = None) -> None:
@@ -115,3 +127,26 @@ def load(path: Path, kind: type[T], checksum: bool = True) -> T:
         raise ArtifactError(f"{path} has format version {artifact.format_version}, this code reads "
                             f"{FORMAT_VERSION}; {FIX}")
     return artifact
+
+
+# Served files loaded by the gunicorn master before it forks its workers (`preload`): each worker then shares their
+# memory copy-on-write instead of loading its own copy. Keyed by path; only files that load without Polars.
+_PRELOADED: dict[str, tuple[Any, str]] = {}
+
+
+def preload(path: Path, kind: type) -> None:
+    """Verify and load a served file once, in the process that forks the workers (see `verified_load`)."""
+    digest = verify(path)
+    _PRELOADED[str(path)] = (load(path, kind, checksum=False), digest)
+
+
+def verified_load(path: Path, kind: type[T]) -> tuple[T, str]:
+    """The artifact, checked against the .sha256 the pipeline wrote beside it, its kind and format; and its digest.
+
+    A file the master preloaded from the same path is the one it verified: a worker takes it as it is."""
+    if str(path) in _PRELOADED:
+        artifact, digest = _PRELOADED[str(path)]
+        if isinstance(artifact, kind):
+            return artifact, digest
+    digest = verify(path)
+    return load(path, kind, checksum=False), digest
