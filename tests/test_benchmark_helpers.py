@@ -43,3 +43,36 @@ def test_a_sample_ranking_is_compared_with_every_row():
     assert swapped["spearman_top_2k"] == pytest.approx(0.8)  # ranks (1, 0, 2, 3) against (0, 1, 2, 3): 1 - 6 * 2 / 60
     lost = agreement(np.array([0, 4, 1, 2, 3, 5]), full, k=2)  # feature 1 falls out of the top 2
     assert lost["top_k_kept"] == 0.5
+
+
+def _kept_run(folder, ids, y, x, coef):
+    """A run folder as bench_scale --keep leaves it: a trained model and its hold-out feature file."""
+    import joblib
+    import polars as pl
+    from sklearn.linear_model import LogisticRegression
+
+    from creditscore.serving.bundle import TrainedModel
+
+    model = LogisticRegression().fit(np.array([[-1.0], [1.0], [-2.0], [2.0]]), [0, 1, 0, 1])
+    model.coef_[:] = coef
+    model.intercept_[:] = 0.0
+    (folder / "models").mkdir(parents=True)
+    (folder / "data" / "features").mkdir(parents=True)
+    joblib.dump(TrainedModel(pipeline=model, features=["X"], model=f"lr{coef}", params={}, versions={}),
+                folder / "models" / "model.joblib")
+    pl.DataFrame({"SK_ID_CURR": ids, "TARGET": y, "X": x}).write_parquet(folder / "data" / "features" / "holdout.parquet")
+
+
+def test_two_runs_are_paired_on_their_common_hold_out_and_runs_of_other_clients_are_refused(tmp_path):
+    from benchmarks.bench_pair_runs import pair
+
+    y = [0, 0, 1, 1, 0, 1]
+    x = [0.1, 0.4, 0.35, 0.8, 0.2, 0.9]  # AUC 8/9 scored as is; 1/9 scored reversed
+    _kept_run(tmp_path / "a", list(range(6)), y, x, 1.0)
+    _kept_run(tmp_path / "b", list(range(6)), y, x, -1.0)
+    out = pair(tmp_path / "a", tmp_path / "b")
+    assert (out["before"]["auc"], out["after"]["auc"]) == (round(8 / 9, 5), round(1 / 9, 5))
+    assert out["after_minus_before"]["difference"] == round(1 / 9 - 8 / 9, 5) and out["clients"] == 6
+    _kept_run(tmp_path / "c", [0, 1, 2, 3, 4, 99], y, x, 1.0)
+    with pytest.raises(SystemExit, match="hold out different clients"):
+        pair(tmp_path / "a", tmp_path / "c")
