@@ -48,7 +48,7 @@ from creditscore.modelling.training import (
     log_loss,
     model_settings,
     score,
-    stack,
+    stack_members,
     tune_lightgbm,
 )
 from creditscore.params import Train
@@ -99,7 +99,8 @@ def cross_fit_again(served: dict, results: dict, x, y, params: Train, cost: dict
 
     LightGBM members early-stop again. `train.ensemble.refit_lightgbm` caps the LightGBM members fitted again
     (those of highest weight; null: every one): when it drops some, the stacker is fitted again on every
-    client's out-of-fold predictions of the members kept; otherwise the sample's weights are kept.
+    client's out-of-fold predictions of the members kept, and a member then below `train.ensemble.min_weight` is
+    dropped as on the sample; otherwise the sample's weights are kept.
     """
     names, weights = served["params"]["members"], served["params"]["weights"]
     cap = params.ensemble.refit_lightgbm
@@ -112,11 +113,13 @@ def cross_fit_again(served: dict, results: dict, x, y, params: Train, cost: dict
         if member["model"] == "lightgbm":  # early stopping chooses the count again, on every training client
             member_settings = {**member_settings, "n_estimators": params.lightgbm["n_estimators"]}
         again[name] = evaluate(member["model"], member["strategy"], member_settings, x, y, params, cost, seed)
-    oof = np.column_stack([again[n]["oof"] for n in kept])
-    if len(kept) < len(names):
-        weights = [round(float(w), 6) for w in stack(oof, y, params.ensemble.l2)]
+    if len(kept) < len(names):  # stacked again, with the same floor on the weights as on the sample
+        kept, stacked_weights = stack_members({n: again[n]["oof"] for n in kept}, y, params.ensemble.min_weight,
+                                              params.ensemble.l2)
+        weights = [round(float(w), 6) for w in stacked_weights]
     else:
         weights = [weights[names.index(n)] for n in kept]
+    oof = np.column_stack([again[n]["oof"] for n in kept])
     proba = 1.0 / (1.0 + np.exp(-(logit(oof) @ np.asarray(weights))))
     stacked = {n: {"weight": w, "auc": round(float(roc_auc_score(y, again[n]["oof"])), 5),
                    "log_loss": round(log_loss(y, again[n]["oof"]), 5)} for n, w in zip(kept, weights)}

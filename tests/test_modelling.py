@@ -400,7 +400,7 @@ def test_above_the_sample_the_members_are_cross_fitted_again_and_a_cap_restacks(
     x, y = _weak_signal(1500, 3)
     lightgbm = {"n_estimators": 200, "learning_rate": 0.1, "deterministic": True, "force_col_wise": True}
     params = overridden(load_params().train, {"folds": 3, "early_stopping_rounds": 10, "lightgbm": lightgbm,
-                                              "ensemble": {"refit_lightgbm": cap}})
+                                              "ensemble": {"refit_lightgbm": cap, "min_weight": 0.0}})
     settings = [{**lightgbm, "num_leaves": 3}, {**lightgbm, "num_leaves": 15}, {"C": 0.1}]
     names = ["lightgbm+none", "lightgbm+none+search0", "logistic_regression+none"]
     results = {n: {"model": n.split("+")[0], "strategy": "none"} for n in names}
@@ -414,3 +414,29 @@ def test_above_the_sample_the_members_are_cross_fitted_again_and_a_cap_restacks(
     assert out["params"]["weights"] == weights
     np.testing.assert_allclose(out["oof"], 1 / (1 + np.exp(-(logit(oof) @ np.asarray(weights)))), rtol=1e-9)
     assert out["auc"] == pytest.approx(roc_auc_score(y, out["oof"]))
+
+
+def test_a_member_below_the_floor_after_the_restack_is_dropped_as_on_the_sample():
+    """The cap's restack applies `train.ensemble.min_weight` too: a member it weighs below the floor is not served."""
+    from creditscore.modelling.training import evaluate, stack
+    from stages.train import cross_fit_again
+
+    x, y = _weak_signal(1500, 3)
+    lightgbm = {"n_estimators": 200, "learning_rate": 0.1, "deterministic": True, "force_col_wise": True}
+    settings = [{**lightgbm, "num_leaves": 3}, {**lightgbm, "num_leaves": 15}, {"C": 0.1}]
+    names = ["lightgbm+none", "lightgbm+none+search0", "logistic_regression+none"]
+    results = {n: {"model": n.split("+")[0], "strategy": "none"} for n in names}
+    served = {"params": {"members": names, "weights": [0.2, 0.5, 0.3], "settings": settings, "folds": 3}}
+    base = overridden(load_params().train, {"folds": 3, "early_stopping_rounds": 10, "lightgbm": lightgbm,
+                                            "ensemble": {"refit_lightgbm": 1}})
+    kept = ["lightgbm+none+search0", "logistic_regression+none"]
+    oof = np.column_stack([evaluate(results[n]["model"], "none", settings[names.index(n)], x, y, base, COST, 0)["oof"]
+                           for n in kept])
+    restacked = stack(oof, y, base.ensemble.l2)
+    floor = float(restacked.min()) + 1e-3  # just above the smaller weight: that member must go
+    params = overridden(base, {"ensemble": {"min_weight": floor}})
+    out = cross_fit_again(served, results, x, y, params, COST, 0)
+    survivor = kept[int(np.argmax(restacked))]
+    assert out["params"]["members"] == [survivor] and out["params"]["weights"] == [1.0]
+    assert len(out["fold_models"]) == 1 and list(out["stacked"]) == [survivor]
+    np.testing.assert_allclose(out["oof"], oof[:, kept.index(survivor)], rtol=1e-9)

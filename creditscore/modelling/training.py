@@ -280,6 +280,19 @@ def log_loss(y: np.ndarray, proba: np.ndarray) -> float:
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
 
+def stack_members(oofs: dict[str, np.ndarray], y: np.ndarray, min_weight: float,
+                  l2: float) -> tuple[list[str], np.ndarray]:
+    """The members kept and their weights: `stack` on their out-of-fold predictions, then any member below
+    `min_weight` dropped and the others stacked again, until every weight is at least `min_weight` (or one member
+    is left)."""
+    kept = list(oofs)
+    while True:
+        weights = stack(np.column_stack([oofs[n] for n in kept]), y, l2)
+        if weights.min() >= min_weight or len(kept) == 1:
+            return kept, weights
+        kept = [n for n, w in zip(kept, weights) if w >= min_weight] or [kept[int(np.argmax(weights))]]
+
+
 def ensemble(results: dict[str, dict], y: np.ndarray, params: Train, cost: dict) -> dict:
     """The served candidate: every servable candidate (`SERVABLE` kinds) stacked on its out-of-fold predictions.
 
@@ -294,13 +307,8 @@ def ensemble(results: dict[str, dict], y: np.ndarray, params: Train, cost: dict)
     if not names:
         raise ParamsError(f"train.models: none of {sorted(results)} is a model the ensemble is built from "
                          f"({' or '.join(SERVABLE)})")
-    kept, weights = list(names), None
-    while True:
-        oof = np.column_stack([results[n]["oof"] for n in kept])
-        weights = stack(oof, y, spec.l2)
-        if weights.min() >= spec.min_weight or len(kept) == 1:
-            break
-        kept = [n for n, w in zip(kept, weights) if w >= spec.min_weight] or [kept[int(np.argmax(weights))]]
+    kept, weights = stack_members({n: results[n]["oof"] for n in names}, y, spec.min_weight, spec.l2)
+    oof = np.column_stack([results[n]["oof"] for n in kept])
     z = logit(oof) @ weights
     proba = 1.0 / (1.0 + np.exp(-z))
     members = {n: results[n] for n in kept}
