@@ -7,19 +7,18 @@ import time
 
 from gunicorn.workers.gthread import ThreadWorker
 
-# Each worker loads the app and the bundle once when it boots. Not preloaded in the master: Polars' thread pool does
-# not survive a fork (a preloaded app deadlocks on its first feature query). The master checks the files (and loads
-# the reference and the known clients, below):
-# `on_starting` verifies the served files against their checksums and serves a private copy
-# of them, so a worker booting later (crash, recycling) loads the bytes verified at start even if the files
-# on disk changed (`/health` then warns). A missing or corrupt file stops the start with what to run.
+# Each worker loads the app once when it boots. Not preloaded in the master: Polars' thread pool does not survive a
+# fork (a preloaded app deadlocks on its first feature query). The master checks the files: `on_starting` verifies
+# the served files against their checksums and serves a private copy of them, so a worker booting later (crash,
+# recycling) serves the bytes verified at start even if the files on disk changed (`/health` then warns). A missing
+# or corrupt file stops the start with what to run.
 preload_app = False
-# What the master can share with its workers is the libraries and the served files that load without Polars (the
-# reference and the known clients): loaded in `on_starting`, before the fork, and frozen out of the garbage
-# collector's reach, their memory is shared copy-on-write instead of built again in every worker (measured by
-# benchmarks/bench_footprint.py). Polars is not among them (above), and none starts a
-# thread on import: the numerical libraries are limited to one thread below, and OpenMP starts LightGBM's threads
-# at its first prediction, in the worker.
+# What the master shares with its workers: the libraries, and the served files, none of which needs Polars (the
+# bundle's fitted models, the reference's aggregates, the known clients' arrays and Arrow bytes). Imported and loaded
+# in `on_starting`, before the fork, and frozen out of the garbage collector's reach, their memory is shared
+# copy-on-write instead of built again in every worker (measured by benchmarks/bench_footprint.py). None starts a
+# thread there: the numerical libraries and OpenMP are limited to one thread below (a worker forked from a master
+# whose LightGBM had run OpenMP threads still predicts: its own threads start at its first prediction).
 SHARED_IMPORTS = ("numpy", "scipy.stats", "sklearn.base", "sklearn.linear_model", "sklearn.isotonic",
                   "sklearn.pipeline", "imblearn.pipeline", "lightgbm", "flask", "pydantic", "joblib")
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
@@ -236,7 +235,7 @@ def on_starting(server):
     from creditscore.config import ROOT
     from creditscore.errors import ArtifactError
     from creditscore.serving.artifacts import ENV, served_paths, snapshot
-    from creditscore.serving.bundle import KnownClients, Reference, preload
+    from creditscore.serving.bundle import Bundle, KnownClients, Reference, preload
 
     paths = served_paths(os.environ, ROOT / "models")
     if "clients" not in paths:
@@ -246,19 +245,20 @@ def on_starting(server):
     server.log_counters = multiprocessing.get_context("fork").Array("q", 2)  # shared memory, inherited by workers
     try:
         server.model_snapshot = snapshot(paths)
-        # The reference and the known clients (NumPy arrays and bytes, no Polars) are loaded here once and shared
-        # by every worker; the bundle is not: its LightGBM models would start OpenMP threads, which do not survive a
-        # fork either.
-        for name, kind in (("reference", Reference), ("clients", KnownClients)):
+        # loaded here once and shared by every worker
+        for name, kind in (("bundle", Bundle), ("reference", Reference), ("clients", KnownClients)):
             if name in paths:
-                preload(Path(os.environ[ENV[name]]), kind)
+                try:
+                    preload(Path(os.environ[ENV[name]]), kind)
+                except ImportError:  # a model needing a package the serving set lacks: each worker names it
+                    pass
     except ArtifactError as exc:
         print(f"credit-scoring API: cannot start: {exc}", flush=True)
         raise SystemExit(1) from None
     gc.freeze()  # the collector leaves these objects alone, so it does not copy their pages into every worker
     if "polars" in sys.modules:  # something above began to import it: it must not run in the master
         raise SystemExit("credit-scoring API: polars was imported in the gunicorn master; remove what imported it "
-                         "from SHARED_IMPORTS")
+                         "from SHARED_IMPORTS, or from the classes of the served files")
 
 
 def post_fork(server, worker):

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,11 +31,6 @@ from harness.servers import VALID, Server, serving
 
 RESULTS = ROOT / "benchmarks" / "results" / "footprint.json"
 LIMITS = {"served_mib": 50, "pss_mib": 512, "cold_start_seconds": 10}
-
-
-def pss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/smaps_rollup") as handle:
-        return next(int(line.split()[1]) for line in handle if line.startswith("Pss:")) / 1024
 
 
 def warm_up(url: str, rounds: int) -> int:
@@ -67,10 +61,7 @@ def one_arm(models: Path, clients: bool, rounds: int, gunicorn: Path | None) -> 
     cold = time.perf_counter() - start
     try:
         sent = warm_up(server.url, rounds)
-        children = [int(c) for c in subprocess.run(["pgrep", "-P", str(server.process.pid)], capture_output=True,
-                                                   text=True).stdout.split()]
-        workers = [round(pss_mib(c), 1) for c in children]
-        master = round(pss_mib(server.process.pid), 1)
+        master, workers = server.pss_mib()
     finally:
         server.stop()
     return {"cold_start_seconds": round(cold, 2), "requests": sent, "pss_mib_master": master,

@@ -87,15 +87,8 @@ def api_memory(models) -> dict:
 
     server = Server(serving(models)).start(timeout=300)
     try:
-        children = subprocess.run(["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True).stdout.split()
-
-        def pss_mib(pid) -> float:
-            with open(f"/proc/{pid}/smaps_rollup") as handle:
-                return next(int(line.split()[1]) for line in handle if line.startswith("Pss:")) / 1024
-
-        workers = [round(pss_mib(int(c)), 1) for c in children]
-        return {"workers": len(workers), "pss_mib_per_worker": workers,
-                "pss_mib_total": round(pss_mib(server.process.pid) + sum(workers), 1),
+        master, workers = server.pss_mib()
+        return {"workers": len(workers), "pss_mib_per_worker": workers, "pss_mib_total": round(master + sum(workers), 1),
                 "reference_mib": round((models / "reference.joblib").stat().st_size / 2**20, 1),
                 "clients_mib": round((models / "clients.joblib").stat().st_size / 2**20, 1),
                 "bundle_mib": round((models / "bundle.joblib").stat().st_size / 2**20, 2)}

@@ -264,14 +264,22 @@ S = TypeVar("S", bound=BaseModel)
 
 def overridden(section: S, changes: dict) -> S:
     """A new, validated section: `section` with `changes` laid over it. A change to a nested section is merged
-    key by key; a library's settings (a plain mapping such as `train.lightgbm`) are replaced as given."""
+    key by key; a library's settings (a plain mapping such as `train.lightgbm`) are replaced as given. A change that
+    does not validate raises ParamsError naming its key, as for params.yaml."""
+    try:
+        return type(section).model_validate(_merged(section, changes))
+    except ValidationError as error:
+        raise ParamsError(f"overridden {type(section).__name__} settings: {_problems(error)}") from None
+
+
+def _merged(section: BaseModel, changes: dict) -> dict:
     values, fields = section.model_dump(by_alias=True), type(section).model_fields
     for key, value in changes.items():  # `key` as params.yaml spells it (`register`, not `register_`)
         name = next((n for n, f in fields.items() if f.alias == key), key)
         current = getattr(section, name, None) if name in fields else None
-        values[key] = (overridden(current, value).model_dump(by_alias=True)
-                         if isinstance(current, BaseModel) and isinstance(value, dict) else value)
-    return type(section).model_validate(values)
+        values[key] = (_merged(current, value)
+                       if isinstance(current, BaseModel) and isinstance(value, dict) else value)
+    return values
 
 
 def _problem(error: dict) -> str:
@@ -293,9 +301,14 @@ def validate(params: Any) -> Params:
     try:
         return Params.model_validate(params)
     except ValidationError as error:
-        errors = error.errors(include_url=False)
-        floats = {e["loc"][:-1] for e in errors if e["loc"][-1:] == ("float",)}
-        # a Real that is neither: report it once, as a number
-        problems = [_problem(e) for e in errors if not (e["loc"][-1:] == ("int",) and e["loc"][:-1] in floats)]
-        more = f" (and {len(problems) - 1} more: {'; '.join(problems[1:])})" if len(problems) > 1 else ""
-        raise ParamsError(f"params.yaml: {problems[0]}{more}") from None
+        raise ParamsError(f"params.yaml: {_problems(error)}") from None
+
+
+def _problems(error: ValidationError) -> str:
+    """The first problem of a validation error, then how many more and which, each naming its key."""
+    errors = error.errors(include_url=False)
+    floats = {e["loc"][:-1] for e in errors if e["loc"][-1:] == ("float",)}
+    # a Real that is neither: report it once, as a number
+    problems = [_problem(e) for e in errors if not (e["loc"][-1:] == ("int",) and e["loc"][:-1] in floats)]
+    more = f" (and {len(problems) - 1} more: {'; '.join(problems[1:])})" if len(problems) > 1 else ""
+    return f"{problems[0]}{more}"

@@ -29,6 +29,12 @@ def serving(models: Path, clients: bool = True) -> dict:
             "MODEL_CLIENTS": str(models / "clients.joblib") if clients else "off", "INFERENCE_LOG": "off"}
 
 
+def pss_mib(pid: int) -> float:
+    """A process's proportional set size in MiB: its private pages, and its share of the pages it shares."""
+    with open(f"/proc/{pid}/smaps_rollup") as handle:
+        return next(int(line.split()[1]) for line in handle if line.startswith("Pss:")) / 1024
+
+
 class Server:
     def __init__(self, env: dict | None = None, workers: int = 2, gunicorn: Path | None = None):
         """`gunicorn`: the executable to run (default: this interpreter's), e.g. a serving-only environment's."""
@@ -55,6 +61,11 @@ class Server:
                 time.sleep(0.2)
         self.stop()
         raise RuntimeError("gunicorn did not answer /health in time")
+
+    def pss_mib(self) -> tuple[float, list[float]]:
+        """Proportional set size (MiB) of the master and of each worker, now (`/proc/<pid>/smaps_rollup`)."""
+        children = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout.split()
+        return round(pss_mib(self.process.pid), 1), [round(pss_mib(int(c)), 1) for c in children]
 
     def stop(self) -> str:
         if self.process and self.process.poll() is None:

@@ -98,14 +98,15 @@ def test_known_clients_keep_only_the_application_fields_the_api_reads(tiny_model
     assert clients.features.flags.c_contiguous  # shared by the workers as loaded, never copied per worker
 
 
-def test_the_master_preloads_the_reference_and_clients_without_polars_and_workers_take_them(tiny_models):
-    """What the gunicorn master runs before the fork: the two files load without importing Polars (whose thread pool
+def test_the_master_preloads_the_served_files_without_polars_and_workers_take_them(tiny_models):
+    """What the gunicorn master runs before the fork: the three files load without importing Polars (whose thread pool
     does not survive a fork), and `verified_load` then gives the preloaded objects, not new copies."""
     import subprocess
     import sys
 
     code = ("import sys; from pathlib import Path\n"
-            "from creditscore.serving.bundle import KnownClients, Reference, preload, verified_load\n"
+            "from creditscore.serving.bundle import Bundle, KnownClients, Reference, preload, verified_load\n"
+            f"preload(Path({str(tiny_models.bundle)!r}), Bundle)\n"
             f"preload(Path({str(tiny_models.reference)!r}), Reference)\n"
             f"preload(Path({str(tiny_models.clients)!r}), KnownClients)\n"
             "assert 'polars' not in sys.modules, 'polars imported'\n"
@@ -174,3 +175,27 @@ def test_application_blocks_give_back_every_row_with_its_types_and_nulls():
     for row in (-1, 11, 12):
         with pytest.raises(IndexError):
             block_row(blocks, row, size=4)
+
+
+def test_a_worker_forked_after_the_master_ran_the_model_on_two_threads_still_scores(tiny_models):
+    """The master loads the bundle before the fork. Even if its LightGBM ran OpenMP threads there (OMP_NUM_THREADS
+    set above 1 by the host), a forked worker scores, with threads of its own, the same probabilities."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import os, sys, numpy as np; from pathlib import Path\n"
+            "from creditscore.serving.bundle import Bundle, verified_load\n"
+            "from creditscore.serving.scoring import Scorer\n"
+            f"bundle, _ = verified_load(Path({str(tiny_models.bundle)!r}), Bundle)\n"
+            "scorer = Scorer(bundle.pipeline)\n"
+            "x = np.random.default_rng(0).normal(size=(3000, len(bundle.features)))\n"
+            "before = scorer.proba(x)\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    os._exit(0 if np.array_equal(scorer.proba(x), before) else 3)\n"
+            "_, status = os.waitpid(pid, 0)\n"
+            "sys.exit(os.waitstatus_to_exitcode(status))\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "OMP_NUM_THREADS": "2"})
+    assert run.returncode == 0, run.stderr

@@ -36,8 +36,13 @@ def test_params_are_read_only_and_a_change_is_a_new_validated_object():
     assert changed.train.ensemble.min_weight == params.train.ensemble.min_weight  # merged, not replaced
     assert (params.train.folds, params.register_.margin) == (PARAMS["train"]["folds"], PARAMS["register"]["margin"])
     assert overridden(params, {"train": {"lightgbm": {"num_leaves": 7}}}).train.lightgbm == {"num_leaves": 7}
-    with pytest.raises(ValidationError):
+    with pytest.raises(ParamsError, match=r"^overridden Params settings: train\.folds: input should be greater than "
+                                          r"or equal to 2, got 1$"):
         overridden(params, {"train": {"folds": 1}})
+    with pytest.raises(ParamsError, match=r"^overridden Train settings: ensemble\.min_weight: .*got -1"):
+        overridden(params.train, {"ensemble": {"min_weight": -1}})
+    with pytest.raises(ParamsError, match=r"^overridden Params settings: train\.fold: unknown key$"):
+        overridden(params, {"train": {"fold": 3}})
 
 
 @pytest.mark.parametrize("change,message", [
