@@ -21,6 +21,7 @@ and peak memory of both arms, go to `benchmarks/results/speed.json` under `--nam
     python -m benchmarks.bench_speed --name probe-sample                   # both data sets, both arms
     python -m benchmarks.bench_speed --name baseline --arms slow           # only fill the slow arm's cache
     python -m benchmarks.bench_speed --name x --data synthetic --seeds 1 --clients 20000
+    python -m benchmarks.bench_speed --name guard-scaled --data real --fast probe.guard_sample=3200
 """
 from __future__ import annotations
 
@@ -110,12 +111,13 @@ def slow_arm(data: str, clients: int, seed: int, refresh: bool) -> dict:
     return cached
 
 
-def compare(data: str, clients: int, seed: int, refresh: bool, fast_too: bool) -> dict:
-    """One seed or split: both arms' AUC, the paired difference, and both arms' stage figures."""
+def compare(data: str, clients: int, seed: int, refresh: bool, fast_too: bool, fast_overrides: dict | None = None) -> dict:
+    """One seed or split: both arms' AUC, the paired difference, and both arms' stage figures. The fast arm runs
+    params.yaml with `fast_overrides` (dotted keys)."""
     slow = slow_arm(data, clients, seed, refresh)
     out = {"slow": summary(slow)}
     if fast_too:
-        fast = (synthetic_arm if data == "synthetic" else real_arm)(clients, seed, {}, "fast")
+        fast = (synthetic_arm if data == "synthetic" else real_arm)(clients, seed, fast_overrides or {}, "fast")
         if fast["ids"] != slow["ids"] or fast["y"] != slow["y"]:
             raise RuntimeError(f"{data} {seed}: the arms scored different clients; refresh the slow arm")
         y = np.asarray(fast["y"])
@@ -146,6 +148,17 @@ def verdict(runs: dict, data: str) -> dict:
             "median_speedup_through_train": round(float(np.median(speedup)), 2)}
 
 
+def fast_overrides(pairs: list[str]) -> dict:
+    """`key=value` pairs as dotted params.yaml keys and their YAML values (`probe.guard_sample=3000`)."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"bench_speed: --fast {pair!r}: expected KEY=VALUE, as probe.guard_sample=3000")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--name", required=True, help="the change measured (a key of speed.json)")
@@ -157,11 +170,16 @@ def main() -> int:
     parser.add_argument("--splits", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--refresh-slow", action="store_true", help="compute the slow arm again")
     parser.add_argument("--logs", type=Path, help="keep every stage's log of every arm in this folder")
+    parser.add_argument("--fast", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="the fast arm's settings over params.yaml (dotted keys, YAML values): a setting that acts "
+                             "only above the harness's sizes, scaled down to act on them")
     args = parser.parse_args()
+    fast = fast_overrides(args.fast)
     global LOGS
     LOGS = args.logs
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {"changes": {}}
-    entry = {"commit": commit(), "fast_settings_differ_in": slow_settings(), "margin": MARGIN}
+    entry = {"commit": commit(), "fast_settings_differ_in": slow_settings(), "margin": MARGIN,
+             **({"fast_overrides": fast} if fast else {})}
     for data in args.data:
         if data == "real" and not (DATASETS["applications"] / "application_train.csv").is_file():
             print("bench_speed: real rows absent, skipped", file=sys.stderr)
@@ -169,7 +187,7 @@ def main() -> int:
         clients, seeds = (args.clients, args.seeds) if data == "synthetic" else (args.real_clients, args.splits)
         runs = {}
         for seed in seeds:
-            runs[str(seed)] = compare(data, clients, seed, args.refresh_slow, args.arms == "both")
+            runs[str(seed)] = compare(data, clients, seed, args.refresh_slow, args.arms == "both", fast)
             entry[data] = {"clients": clients, "runs": runs, **verdict(runs, data)}
             if args.arms == "both":  # after every seed: a later failure loses nothing
                 results["changes"][args.name] = entry

@@ -89,6 +89,7 @@ class Probe(Section):
     validation_folds: int = Field(ge=2)
     tolerance: Real = Field(ge=0.0)
     sample: Count | None  # None: every training client
+    guard_sample: Count | None  # None: the guard selects on every client of each outer training part
     model: dict[str, Any]
 
 

@@ -60,8 +60,11 @@ def probe_select(features_dir: Path, params: Probe, model: dict, seed: int,
     x, y = x[sample], y[sample]
     if len(sample) < n_clients:
         _log(f"selecting on a stratified sample of {len(sample)} of the {n_clients} training clients (probe.sample)")
-    # the smallest fit is a probe run's training folds inside the guard's outer training part
-    floored = leaf_floor(model, y, (1.0 - 1.0 / params.validation_folds) * (1.0 - 1.0 / params.folds))
+    # the smallest fit is a probe run's training folds inside the guard's outer training part (or its sample)
+    outer_share = 1.0 - 1.0 / params.validation_folds
+    if params.guard_sample is not None:
+        outer_share = min(outer_share, params.guard_sample / len(y))
+    floored = leaf_floor(model, y, outer_share * (1.0 - 1.0 / params.folds))
     changed = {k: round(v, 3) for k, v in floored.items() if model.get(k) != v}
     if changed:
         _log(f"{len(y)} clients: the probe model's leaf floor lowered to {changed} (so that a tree can grow "
@@ -78,7 +81,7 @@ def probe_select(features_dir: Path, params: Probe, model: dict, seed: int,
                "n_features_kept": len(kept), "n_features_probe": len(sets["probe"]),
                "n_features_used": len(sets["used"]), "served_set": served, "tolerance": tolerance,
                "runs": runs["runs"], "rule": params.rule, "mean_probe_threshold": round(runs["mean_threshold"], 3),
-               "validation_folds": params.validation_folds,
+               "validation_folds": params.validation_folds, "guard_clients": check["clients"],
                "oos_auc": {s: round(check["auc"][s], 5) for s in SETS},
                "oos_auc_loss_vs_all": {s: round(check["auc"]["all"] - check["auc"][s], 5) for s in SETS},
                "oos_auc_loss_vs_best": {s: round(max(check["auc"][t] for t in SETS if sets[t]) - check["auc"][s], 5)

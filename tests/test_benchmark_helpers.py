@@ -5,6 +5,7 @@ import yaml
 
 from benchmarks.bench_explain_sample import agreement, ranking
 from benchmarks.bench_pipeline import in_order
+from benchmarks.bench_speed import fast_overrides
 from creditscore.config import ROOT
 
 
@@ -76,3 +77,10 @@ def test_two_runs_are_paired_on_their_common_hold_out_and_runs_of_other_clients_
     _kept_run(tmp_path / "c", [0, 1, 2, 3, 4, 99], y, x, 1.0)
     with pytest.raises(SystemExit, match="hold out different clients"):
         pair(tmp_path / "a", tmp_path / "c")
+
+
+def test_the_fast_arm_settings_are_dotted_keys_with_yaml_values():
+    assert fast_overrides(["probe.guard_sample=3200", "train.models=[lightgbm]", "probe.sample=null"]) == {
+        "probe.guard_sample": 3200, "train.models": ["lightgbm"], "probe.sample": None}
+    with pytest.raises(SystemExit, match="expected KEY=VALUE"):
+        fast_overrides(["probe.guard_sample"])

@@ -12,11 +12,13 @@ from creditscore.config import load_params
 from creditscore.modelling.selection import (
     booster_params,
     candidate_sets,
+    guard_rows,
     guarded_choice,
     make_probes,
     probe_runs,
     probe_threshold,
     select,
+    validate_sets,
 )
 from creditscore.params import Probe, overridden
 from creditscore.synthetic.generate import generate
@@ -219,3 +221,27 @@ def test_probe_selects_on_a_stratified_sample_above_probe_sample(tmp_path):
     assert (metrics["n_clients"], metrics["n_training_clients"]) == (2000, 6000)
     _, every = probe_select(tmp_path, overridden(params, {"sample": 6000}), model, 0)
     assert (every["n_clients"], every["n_training_clients"]) == (6000, 6000)
+
+
+def test_guard_rows_sample_each_outer_training_part_above_guard_sample():
+    y = (np.arange(200) % 4 == 0).astype(np.int64)  # every fourth client defaults
+    fit = np.arange(200)[np.arange(200) % 3 != 0]  # an outer training part: 133 clients, 33 defaulters
+    assert guard_rows(fit, y, None, 0) is fit and guard_rows(fit, y, 133, 0) is fit
+    rows = guard_rows(fit, y, 40, 0)
+    assert len(rows) == 40 and set(rows) <= set(fit) and np.all(np.diff(rows) > 0)
+    assert y[rows].sum() == 10  # stratified: a quarter of them default, as in the part (33 of 133)
+    assert np.array_equal(rows, guard_rows(fit, y, 40, 0)) and not np.array_equal(rows, guard_rows(fit, y, 40, 1))
+
+
+def test_guard_on_a_sample_selects_on_it_and_scores_every_client_of_the_outer_fold():
+    x, y = _weak_signal(3000, 4)
+    params = _probe({"probes_per_kind": 3, "seeds": [1], "folds": 2, "rule": "max", "min_share": 0.5,
+                     "validation_folds": 3, "tolerance": 0.002, "guard_sample": 2000})
+    model = {"n_estimators": 30, "learning_rate": 0.1, "num_leaves": 7, "min_child_samples": 50, "n_jobs": 1}
+    every = validate_sets(x, y, params, model, 0)
+    assert every["clients"] == [2000, 2000, 2000]  # a part of 2,000 is not sampled: the same as no sample
+    assert every == validate_sets(x, y, overridden(params, {"guard_sample": None}), model, 0)
+    sampled = validate_sets(x, y, overridden(params, {"guard_sample": 900}), model, 0)
+    assert sampled["clients"] == [900, 900, 900]
+    assert sampled["auc"] != every["auc"] and sampled["auc"]["probe"] > 0.75  # each scored on its whole outer fold
+    assert [len(a) for a in sampled["fold_auc"].values()] == [3, 3, 3]

@@ -22,6 +22,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from creditscore.compute import Runner
 from creditscore.errors import ParamsError
+from creditscore.modelling.sampling import stratified_sample
 from creditscore.params import Probe
 
 PROBE_KINDS = ("gaussian", "uniform", "binary", "permuted")
@@ -131,18 +132,30 @@ def _fit_predict(x_fit, y_fit, x_val, columns: list[int], seed: int, model_param
     return model.predict_proba(x_val[:, columns])[:, 1]
 
 
+def guard_rows(fit: np.ndarray, y: np.ndarray, size: int | None, seed: int) -> np.ndarray:
+    """The rows of an outer training part the guard selects and fits on: all of them, or above `size`
+    (`probe.guard_sample`) a stratified sample of that many, in ascending order."""
+    if size is None or len(fit) <= size:
+        return fit
+    return fit[stratified_sample(len(fit), y[fit], size, seed)]
+
+
 def validate_sets(x: np.ndarray, y: np.ndarray, params: Probe, model_params: dict, seed: int, log=None,
                   compute: Runner | None = None) -> dict:
     """Out-of-sample AUC of each candidate set: selected on the outer training folds, scored on the outer fold.
 
-    Returns the pooled out-of-fold AUC per set, the AUC per outer fold and set, and each fold's set sizes.
+    Above `probe.guard_sample` clients, the selection and the fits of each outer training part see a stratified
+    sample of it (`guard_rows`); every client of the outer fold is still scored.
+    Returns the pooled out-of-fold AUC per set, the AUC per outer fold and set, each fold's set sizes and the
+    clients each outer fold's selection saw.
     The probe runs of every outer fold are tasks (`compute`); the sets are fitted here.
     """
     index = [str(i) for i in range(x.shape[1])]
     oof = {s: np.zeros(len(y)) for s in SETS}
     per_fold = {s: [] for s in SETS}
     sizes = {s: [] for s in SETS}
-    outer = list(StratifiedKFold(params.validation_folds, shuffle=True, random_state=seed).split(x, y))
+    outer = [(guard_rows(fit, y, params.guard_sample, seed), val)
+             for fit, val in StratifiedKFold(params.validation_folds, shuffle=True, random_state=seed).split(x, y)]
     fold_runs = _many_runs(x, y, params, model_params, [fit for fit, _ in outer], compute)
     for k, ((fit, val), runs) in enumerate(zip(outer, fold_runs)):
         for name, columns in candidate_sets(index, runs, params.min_share).items():
@@ -153,7 +166,8 @@ def validate_sets(x: np.ndarray, y: np.ndarray, params: Probe, model_params: dic
         if log:
             log(f"outer fold {k + 1}: " + ", ".join(f"{s} {sizes[s][-1]} features AUC {per_fold[s][-1]:.4f}"
                                                    for s in SETS))
-    return {"auc": {s: float(roc_auc_score(y, oof[s])) for s in SETS}, "fold_auc": per_fold, "sizes": sizes}
+    return {"auc": {s: float(roc_auc_score(y, oof[s])) for s in SETS}, "fold_auc": per_fold, "sizes": sizes,
+            "clients": [len(fit) for fit, _ in outer]}
 
 
 def guarded_choice(auc: dict[str, float], tolerance: float, sizes: dict[str, int]) -> str:
