@@ -21,7 +21,7 @@ and peak memory of both arms, go to `benchmarks/results/speed.json` under `--nam
     python -m benchmarks.bench_speed --name probe-sample                   # both data sets, both arms
     python -m benchmarks.bench_speed --name baseline --arms slow           # only fill the slow arm's cache
     python -m benchmarks.bench_speed --name x --data synthetic --seeds 1 --clients 20000
-    python -m benchmarks.bench_speed --name guard-scaled --data real --fast probe.guard_sample=3200
+    python -m benchmarks.bench_speed --name lr-kept --data synthetic --fast train.ensemble.refit_logistic_regression=false
 """
 from __future__ import annotations
 
@@ -149,12 +149,12 @@ def verdict(runs: dict, data: str) -> dict:
 
 
 def fast_overrides(pairs: list[str]) -> dict:
-    """`key=value` pairs as dotted params.yaml keys and their YAML values (`probe.guard_sample=3000`)."""
+    """`key=value` pairs as dotted params.yaml keys and their YAML values (`probe.guard_sample=20000`)."""
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise SystemExit(f"bench_speed: --fast {pair!r}: expected KEY=VALUE, as probe.guard_sample=3000")
+            raise SystemExit(f"bench_speed: --fast {pair!r}: expected KEY=VALUE, as probe.guard_sample=20000")
         out[key] = yaml.safe_load(value)
     return out
 

@@ -89,7 +89,9 @@ class Probe(Section):
     validation_folds: int = Field(ge=2)
     tolerance: Real = Field(ge=0.0)
     sample: Count | None  # None: every training client
-    guard_sample: Count | None  # None: the guard selects on every client of each outer training part
+    # None: the guard selects on every client of each outer training part. At least 20,000: on 3,200 clients per
+    # part the guard could no longer tell a poor selection from every feature (docs/decisions/0021-*)
+    guard_sample: Annotated[int, Field(ge=20_000)] | None
     model: dict[str, Any]
 
 
@@ -107,6 +109,7 @@ class Ensemble(Section):
     min_weight: Real = Field(ge=0.0, lt=0.5)
     l2: Real = Field(ge=0.0)
     refit_lightgbm: int | None = Field(ge=1)
+    refit_logistic_regression: bool  # false: above the benchmark sample they keep the sample's fold models
 
 
 class Scorecard(Section):

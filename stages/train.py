@@ -89,18 +89,35 @@ def choose_model(x, y, params: Train, settings: dict[str, dict], cost: dict, see
         results.update(tune_lightgbm(xs, ys, params, strategy, cost, seed, log, compute, settings))
     served = ensemble(results, ys, params, cost)
     if len(sample) < len(y):
-        served = cross_fit_again(served, results, x, y, params, cost, seed)
+        served = cross_fit_again(served, results, x, y, sample, params, cost, seed)
     log("ensemble", served)
     return results, served, sample
 
 
-def cross_fit_again(served: dict, results: dict, x, y, params: Train, cost: dict, seed: int) -> dict:
-    """The ensemble stacked on the benchmark sample, its members cross-fitted again on every training client.
+def sample_fitted(member: dict, x, y, sample: np.ndarray, params: Train, cost: dict) -> dict:
+    """A member kept as the benchmark sample fitted it, scored out of fold on every training client: a client of
+    the sample by the fold model that did not see it (its benchmark prediction), every other client as the served
+    ensemble scores it, by the mean log-odds of the fold models, none of which saw it."""
+    oof = np.empty(len(y))
+    oof[sample] = member["oof"]
+    rest = np.setdiff1d(np.arange(len(y)), sample, assume_unique=True)
+    if len(rest):
+        z = np.mean([logit(m.predict_proba(x[rest])[:, 1]) for m in member["fold_models"]], axis=0)
+        oof[rest] = 1.0 / (1.0 + np.exp(-z))
+    return {**member, **score(y, oof, cost, params.fbeta), "oof": oof}
+
+
+def cross_fit_again(served: dict, results: dict, x, y, sample: np.ndarray, params: Train, cost: dict,
+                    seed: int) -> dict:
+    """The ensemble stacked on the benchmark sample (rows `sample` of x), its members cross-fitted again on every
+    training client.
 
     LightGBM members early-stop again. `train.ensemble.refit_lightgbm` caps the LightGBM members fitted again
     (those of highest weight; null: every one): when it drops some, the stacker is fitted again on every
     client's out-of-fold predictions of the members kept, and a member then below `train.ensemble.min_weight` is
-    dropped as on the sample; otherwise the sample's weights are kept.
+    dropped as on the sample; otherwise the sample's weights are kept. With
+    `train.ensemble.refit_logistic_regression` false, the logistic regression members keep their fold models of
+    the sample (`sample_fitted`) instead of being fitted again.
     """
     names, weights = served["params"]["members"], served["params"]["weights"]
     cap = params.ensemble.refit_lightgbm
@@ -110,6 +127,9 @@ def cross_fit_again(served: dict, results: dict, x, y, params: Train, cost: dict
     again = {}
     for name in kept:
         member, member_settings = results[name], served["params"]["settings"][names.index(name)]
+        if member["model"] == "logistic_regression" and not params.ensemble.refit_logistic_regression:
+            again[name] = sample_fitted(member, x, y, sample, params, cost)
+            continue
         if member["model"] == "lightgbm":  # early stopping chooses the count again, on every training client
             member_settings = {**member_settings, "n_estimators": params.lightgbm["n_estimators"]}
         again[name] = evaluate(member["model"], member["strategy"], member_settings, x, y, params, cost, seed)

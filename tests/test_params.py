@@ -56,6 +56,7 @@ def test_params_are_read_only_and_a_change_is_a_new_validated_object():
      "report"),
     (("threshold", "pd_floor", 0.0), "threshold.pd_floor: input should be greater than 0, got 0.0"),
     (("train", "foldz", 3), "train.foldz: unknown key"),
+    (("probe", "guard_sample", 3200), "probe.guard_sample: input should be greater than or equal to 20000, got 3200"),
     (("cost", "fn_cost", "10"), "cost.fn_cost: input should be a valid number, got '10'"),
     (("drift", "fail_on_alert", "no"), "drift.fail_on_alert: input should be a valid boolean, got 'no'"),
     (("seed", 4.5), "seed: input should be a valid integer, got 4.5"),

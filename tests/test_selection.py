@@ -236,12 +236,13 @@ def test_guard_rows_sample_each_outer_training_part_above_guard_sample():
 def test_guard_on_a_sample_selects_on_it_and_scores_every_client_of_the_outer_fold():
     x, y = _weak_signal(3000, 4)
     params = _probe({"probes_per_kind": 3, "seeds": [1], "folds": 2, "rule": "max", "min_share": 0.5,
-                     "validation_folds": 3, "tolerance": 0.002, "guard_sample": 2000})
+                     "validation_folds": 3, "tolerance": 0.002}).model_copy(update={"guard_sample": 2000})
+    # (below the floor of params.yaml, which a tiny data set is: the sampling itself is what is tested)
     model = {"n_estimators": 30, "learning_rate": 0.1, "num_leaves": 7, "min_child_samples": 50, "n_jobs": 1}
     every = validate_sets(x, y, params, model, 0)
     assert every["clients"] == [2000, 2000, 2000]  # a part of 2,000 is not sampled: the same as no sample
-    assert every == validate_sets(x, y, overridden(params, {"guard_sample": None}), model, 0)
-    sampled = validate_sets(x, y, overridden(params, {"guard_sample": 900}), model, 0)
+    assert every == validate_sets(x, y, params.model_copy(update={"guard_sample": None}), model, 0)
+    sampled = validate_sets(x, y, params.model_copy(update={"guard_sample": 900}), model, 0)
     assert sampled["clients"] == [900, 900, 900]
     assert sampled["auc"] != every["auc"] and sampled["auc"]["probe"] > 0.75  # each scored on its whole outer fold
     assert [len(a) for a in sampled["fold_auc"].values()] == [3, 3, 3]
