@@ -89,7 +89,7 @@ def json_body() -> dict:
         raise BadBody(415, "the body must be JSON (Content-Type: application/json)")
     try:
         raw = request.get_data(cache=True)
-    except (OSError, ClientDisconnected):  # the client stopped sending its body (gunicorn.conf.py READ_TIMEOUT_S)
+    except (OSError, ClientDisconnected):  # the client stopped sending its body (with no buffering proxy in front)
         raise BadBody(408, "the request body did not arrive in time") from None
     try:
         data = json.loads(raw, object_pairs_hook=_unique_keys)

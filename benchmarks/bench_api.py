@@ -16,7 +16,7 @@ Starts three servers on 127.0.0.1, each with 2 worker processes:
   POST /invocations with one `dataframe_split` row.
 
 The load is `wrk` (`apt-get install wrk`): `--connections` concurrent connections (closed loop, HTTP/1.1
-keep-alive: gunicorn's threaded workers keep connections open, uvicorn too), requests drawn at random from a prepared list. For each repetition every target gets a
+keep-alive: uvicorn keeps connections open; gunicorn's sync workers close each after its answer), requests drawn at random from a prepared list. For each repetition every target gets a
 warm-up, then `--duration` seconds measured; targets alternate within a repetition. Reports the median over
 repetitions of throughput, p50/p95/p99 latency and errors (any response other than 200, or a socket error),
 ratios to the minimal scorer and the latency goals; writes `benchmarks/results/api.json`.
@@ -338,11 +338,11 @@ def main() -> int:
             "connections": args.connections, "wrk_threads": args.wrk_threads, "duration_s": args.duration,
             "warmup_s": args.warmup, "repeats": args.repeats, "seed": args.seed,
             "order": "within each repetition: " + ", ".join(lists),
-            "servers": {"minimal": f"gunicorn, app/gunicorn.conf.py, 2 threaded workers (gthread){recycling}",
-                        "api": f"gunicorn, app/gunicorn.conf.py, 2 threaded workers (gthread){recycling}; "
+            "servers": {"minimal": f"gunicorn, app/gunicorn.conf.py, 2 sync workers{recycling}",
+                        "api": f"gunicorn, app/gunicorn.conf.py, 2 sync workers{recycling}; "
                                "INFERENCE_LOG = a temporary SQLite file; API_KEY unset; access log off",
                         "mlflow": "mlflow models serve --env-manager local -w 2 (uvicorn, access log on, its default)"},
-            "keep_alive": "wrk keeps connections open; gunicorn's threaded workers and uvicorn keep them",
+            "keep_alive": "wrk keeps connections open; uvicorn keeps them, gunicorn's sync workers close each",
             "latency": "wrk: from writing the request to reading the whole response (queueing behind the other "
                        "connections included, TCP connect excluded)",
             "minimal_booster": booster, "model_served_by_api_and_mlflow": served,

@@ -2,20 +2,21 @@
 
 Length: every fault is measured against the same servers in one run (never two benchmarks at once).
 
-Every server is the API (`app:create_app()`) under gunicorn with the repository's `app/gunicorn.conf.py`, 2
-workers, on 127.0.0.1, with the inference log on a temporary SQLite file (keyed pseudonyms, so that every logged
+Every server is the API (`app:create_app()`) under gunicorn with the repository's `app/gunicorn.conf.py` (gunicorn's
+sync workers), 2 workers, on 127.0.0.1, behind nginx with `app/nginx.conf.template` as deployed
+(`harness.servers.Proxy`), with the inference log on a temporary SQLite file (keyed pseudonyms, so that every logged
 row can be matched to the request that made it). Four measurements, one JSON (`benchmarks/results/faults.json`):
 
-1. **kill -9 under load.** `--clients` Python clients post raw applications (each with its own SK_ID_CURR) for
-   `--kill-run` seconds; one worker is killed with SIGKILL a third of the way in. Requests, failures, p50/p99
-   before, during (the 2 s after the kill) and after; time to recover (from the kill to the first 1 s window
+1. **kill -9 under load.** `--clients` Python clients post raw applications (each with its own SK_ID_CURR) through
+   the proxy for `--kill-run` seconds; one worker is killed with SIGKILL a third of the way in. Requests, failures,
+   p50/p99 before, during (the 2 s after the kill) and after; time to recover (from the kill to the first 1 s window
    with no failure and a p99 under twice the one before); log rows against answers (lost: an answered request
    with no row; duplicated: a request with two rows).
-2. **Slow clients**, for the threaded workers and for gunicorn's sync workers (the former config): 8
-   connections that send half a request and stop, then 5 `GET /health`; their latency (the done-when: under 1 s).
-3. **Soak**: `--soak` seconds of the same load; each worker's memory (USS and RSS) at start and end.
-4. **Worker model**: `wrk` (when installed) on `POST /predict` and `GET /clients/<id>`, threaded against sync
-   workers, alternating, median of `--repeats`.
+2. **Slow clients**, behind the proxy and straight to gunicorn: 8 connections that send half a request and stop,
+   then 5 `GET /health`; their latency (the done-when: under 1 s).
+3. **Soak**: `--soak` seconds of the same load through the proxy; each worker's memory (USS and RSS) at start and end.
+4. **The proxy's cost**: `wrk` (when installed) on `POST /predict` and `GET /clients/<id>`, through the proxy against
+   straight to gunicorn, alternating, median of `--repeats`.
 
     python -m benchmarks.bench_faults                     # how results/faults.json was made (3-minute soak)
     python -m benchmarks.bench_faults --soak 20 --kill-run 15 --repeats 1     # a quick look
@@ -43,6 +44,7 @@ import requests
 from benchmarks.bench_api import Service, _sigterm, call, code_state, gunicorn, machine, raw_applications
 from benchmarks.wrk import WRK_SCRIPT, run_wrk, write_requests
 from creditscore.config import ROOT
+from harness.servers import Proxy
 
 RESULTS = ROOT / "benchmarks" / "results" / "faults.json"
 KEY = "bench-faults"
@@ -114,8 +116,9 @@ def workers(service: Service) -> list[psutil.Process]:
     return [p for p in master.children() if "gunicorn" in " ".join(p.cmdline())]
 
 
-def kill_under_load(service: Service, apps, log: Path, seconds: float, clients: int) -> dict:
-    load = Load(service.url, apps, clients, first_id=1_000_000)
+def kill_under_load(service: Service, url: str, apps, log: Path, seconds: float, clients: int) -> dict:
+    """The load goes to `url` (the proxy in front of `service`); a worker of `service` is killed."""
+    load = Load(url, apps, clients, first_id=1_000_000)
     t0 = time.monotonic()
     kill_at = t0 + seconds / 3
     killed = {}
@@ -152,10 +155,11 @@ def kill_under_load(service: Service, apps, log: Path, seconds: float, clients: 
                     "rows_of_unanswered_requests": sum(ref(i) in counts for i in unanswered)}}
 
 
-def slow_clients(service: Service, connections: int = 8) -> dict:
+def slow_clients(port: int, url: str, connections: int = 8) -> dict:
+    """Half-open connections to `port`, then /health at `url` (the same server)."""
     held = []
     for i in range(connections):
-        c = socket.create_connection(("127.0.0.1", service.port))
+        c = socket.create_connection(("127.0.0.1", port))
         c.sendall(HALF_OPEN[i % len(HALF_OPEN)])
         held.append(c)
     time.sleep(0.5)
@@ -164,7 +168,7 @@ def slow_clients(service: Service, connections: int = 8) -> dict:
         for _ in range(5):
             started = time.monotonic()
             try:
-                ok = requests.get(service.url + "/health", timeout=60).status_code == 200
+                ok = requests.get(url + "/health", timeout=60).status_code == 200
             except requests.RequestException:
                 ok = False
             latencies.append(round(time.monotonic() - started, 3) if ok else None)
@@ -200,30 +204,32 @@ def main() -> int:
     result = {"command": "python -m benchmarks.bench_faults " + " ".join(sys.argv[1:]), "settings": vars(args),
               "machine": machine(), "code": code_state(), "load_average_start": round(os.getloadavg()[0], 2)}
     services: list[Service] = []
+    proxies: list[Proxy] = []
 
-    def serve(name: str, extra: dict) -> Service:
+    def serve(name: str, extra: dict) -> tuple[Service, Proxy]:
         s = gunicorn(name, "app:create_app()", {**env, **extra}, work, None).start()
         services.append(s)
         s.wait_ready("/health")
-        return s
+        proxies.append(Proxy(s.port).start())
+        return s, proxies[-1]
 
     try:
         log = work / "kill.sqlite"
-        s = serve("kill", {"INFERENCE_LOG": str(log)})
-        result["kill_under_load"] = kill_under_load(s, apps, log, args.kill_run, args.clients)
+        s, proxy = serve("kill", {"INFERENCE_LOG": str(log)})
+        result["kill_under_load"] = kill_under_load(s, proxy.url, apps, log, args.kill_run, args.clients)
         s.stop()
         print("kill -9 under load:", json.dumps(result["kill_under_load"]))
 
-        result["slow_clients"] = {}
-        for name, extra in (("threaded", {}), ("sync", {"GUNICORN_WORKER": "sync"})):
-            s = serve(f"slow_{name}", {"INFERENCE_LOG": "off", **extra})
-            result["slow_clients"][name] = slow_clients(s)
-            s.stop()
-            print(f"slow clients ({name}):", json.dumps(result["slow_clients"][name]))
+        s, proxy = serve("slow", {"INFERENCE_LOG": "off"})
+        result["slow_clients"] = {"behind_nginx": slow_clients(proxy.port, proxy.url)}
+        print("slow clients (behind nginx):", json.dumps(result["slow_clients"]["behind_nginx"]))
+        result["slow_clients"]["no_proxy"] = slow_clients(s.port, s.url)
+        print("slow clients (no proxy):", json.dumps(result["slow_clients"]["no_proxy"]))
+        s.stop()
 
-        s = serve("soak", {"INFERENCE_LOG": str(work / "soak.sqlite")})
+        s, proxy = serve("soak", {"INFERENCE_LOG": str(work / "soak.sqlite")})
         start_memory = memory(s)
-        records = Load(s.url, apps, args.clients, first_id=5_000_000).run(args.soak)
+        records = Load(proxy.url, apps, args.clients, first_id=5_000_000).run(args.soak)
         result["soak"] = {"seconds": args.soak, "requests": len(records),
                           "failures": sum(r[2] != 200 for r in records),
                           "p50_ms": percentile([r[1] for r in records if r[2] == 200], 0.5),
@@ -233,28 +239,31 @@ def main() -> int:
         print("soak:", json.dumps({k: v for k, v in result["soak"].items()}))
 
         if shutil.which("wrk"):
-            models = {"threaded": serve("wm_threaded", {"INFERENCE_LOG": "off"}),
-                      "sync": serve("wm_sync", {"INFERENCE_LOG": "off", "GUNICORN_WORKER": "sync"})}
-            ids = [c["SK_ID_CURR"] for c in call(models["sync"].url + "/clients?limit=500")["clients"]]
+            s, proxy = serve("wm", {"INFERENCE_LOG": "off"})
+            targets = {"behind_nginx": proxy.url, "no_proxy": s.url}
+            ids = [c["SK_ID_CURR"] for c in call(s.url + "/clients?limit=500")["clients"]]
             files = {"predict": write_requests(work / "p.txt", [("POST", "/predict", {"application": a}) for a in apps]),
                      "client": write_requests(work / "c.txt", [("GET", f"/clients/{i}", None) for i in ids])}
             script = work / "bench.lua"
             script.write_text(WRK_SCRIPT)
-            runs: dict[str, dict[str, list]] = {k: {m: [] for m in models} for k in files}
+            runs: dict[str, dict[str, list]] = {k: {m: [] for m in targets} for k in files}
             for rep in range(args.repeats):
                 for kind, path in files.items():
-                    for name, service in models.items():
-                        run_wrk(service.url, script, path, 2, 4, 2, args.seed + rep)
-                        runs[kind][name].append(run_wrk(service.url, script, path, 8, 4, 2, args.seed + rep + 50))
-            result["worker_model"] = {
+                    for name, url in targets.items():
+                        run_wrk(url, script, path, 2, 4, 2, args.seed + rep)
+                        runs[kind][name].append(run_wrk(url, script, path, 8, 4, 2, args.seed + rep + 50))
+            result["proxy_cost"] = {
                 kind: {name: {"throughput_rps": statistics.median(r["throughput_rps"] for r in rs),
                               "p99_ms": statistics.median(r["p99_ms"] for r in rs),
                               "errors": sum(r["errors"] for r in rs)} for name, rs in by.items()}
                 for kind, by in runs.items()}
-            for by in result["worker_model"].values():
-                by["threaded_over_sync"] = round(by["threaded"]["throughput_rps"] / by["sync"]["throughput_rps"], 3)
-            print("worker model:", json.dumps(result["worker_model"]))
+            for by in result["proxy_cost"].values():
+                by["behind_nginx_over_no_proxy"] = round(by["behind_nginx"]["throughput_rps"]
+                                                         / by["no_proxy"]["throughput_rps"], 3)
+            print("the proxy's cost:", json.dumps(result["proxy_cost"]))
     finally:
+        for proxy in proxies:
+            proxy.stop()
         for s in services:
             s.stop()
         shutil.rmtree(work, ignore_errors=True)

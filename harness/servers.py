@@ -1,10 +1,14 @@
-"""A real gunicorn server of the API on a free local port, for tests and benchmarks (no pytest needed)."""
+"""A real gunicorn server of the API on a free local port, and the nginx proxy of app/nginx.conf.template in front of
+it, for tests and benchmarks (no pytest needed)."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import string
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -35,6 +39,21 @@ def pss_mib(pid: int) -> float:
         return next(int(line.split()[1]) for line in handle if line.startswith("Pss:")) / 1024
 
 
+def answers_health(process: subprocess.Popen, url: str, name: str, timeout: float) -> bool:
+    """Wait until `url`/health answers 200 (True) or `timeout` passes (False); a process that exits raises."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited ({process.returncode}):\n{process.stdout.read()}")
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=1) as response:
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.1)
+    return False
+
+
 class Server:
     def __init__(self, env: dict | None = None, workers: int = 2, gunicorn: Path | None = None):
         """`gunicorn`: the executable to run (default: this interpreter's), e.g. a serving-only environment's."""
@@ -49,18 +68,10 @@ class Server:
         self.process = subprocess.Popen(
             [str(self.gunicorn), "--config", "app/gunicorn.conf.py", "--bind", f"127.0.0.1:{self.port}", "app:create_app()"],
             cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited ({self.process.returncode}):\n{self.process.stdout.read()}")
-            try:
-                with urllib.request.urlopen(self.url + "/health", timeout=1) as response:
-                    if response.status == 200:
-                        return self
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("gunicorn did not answer /health in time")
+        if not answers_health(self.process, self.url, "gunicorn", timeout):
+            self.stop()
+            raise RuntimeError("gunicorn did not answer /health in time")
+        return self
 
     def pss_mib(self) -> tuple[float, list[float]]:
         """Proportional set size (MiB) of the master and of each worker, now (`/proc/<pid>/smaps_rollup`)."""
@@ -75,6 +86,57 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
         return self.process.stdout.read() if self.process and self.process.stdout else ""
+
+
+def nginx_executable() -> str | None:
+    """Debian's nginx (`apt-get install nginx`), if installed."""
+    return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).is_file()), None)
+
+
+class Proxy:
+    """nginx with the repository's app/nginx.conf.template, on a free local port, in front of a started server on
+    `upstream_port`: the buffering proxy the sync workers are deployed behind (what Heroku's router does for the
+    Procfile)."""
+
+    def __init__(self, upstream_port: int, read_timeout: float = 10):
+        self.upstream_port, self.read_timeout = upstream_port, read_timeout
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.prefix = Path(tempfile.mkdtemp(prefix="nginx-"))
+        self.process: subprocess.Popen | None = None
+
+    def config(self) -> Path:
+        """The template filled in as `envsubst` would, for this port, upstream and temporary folder."""
+        template = string.Template((ROOT / "app" / "nginx.conf.template").read_text())
+        text = template.safe_substitute(PORT=f"127.0.0.1:{self.port}", UPSTREAM=f"127.0.0.1:{self.upstream_port}",
+                                        PREFIX=str(self.prefix), READ_TIMEOUT=f"{self.read_timeout:g}")
+        path = self.prefix / "nginx.conf"
+        path.write_text(text)
+        return path
+
+    def start(self, timeout: float = 20) -> Proxy:
+        executable = nginx_executable()
+        if executable is None:
+            raise FileNotFoundError("nginx is not installed (Debian: apt-get install nginx)")
+        self.process = subprocess.Popen([executable, "-c", str(self.config()), "-e", "stderr"],
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if not answers_health(self.process, self.url, "nginx", timeout):
+            self.stop()
+            raise RuntimeError("nginx did not answer /health in time")
+        return self
+
+    def stop(self) -> str:
+        out = ""
+        if self.process and self.process.poll() is None:
+            self.process.terminate()  # nginx's fast shutdown
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        if self.process and self.process.stdout:
+            out = self.process.stdout.read()
+        shutil.rmtree(self.prefix, ignore_errors=True)
+        return out
 
 
 def run_until_exit(env: dict, timeout: float = 60) -> subprocess.CompletedProcess:

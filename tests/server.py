@@ -6,7 +6,7 @@ import os
 import pytest
 
 from creditscore.config import ROOT
-from harness.servers import VALID, Server, free_port, run_until_exit  # noqa: F401  (the tests' server helpers)
+from harness.servers import VALID, Proxy, Server, free_port, nginx_executable, run_until_exit  # noqa: F401  (the tests' server helpers)
 
 MODELS = ROOT / "models"
 
@@ -17,6 +17,15 @@ def require_models() -> None:
                if not p.exists()]
     if missing:
         message = f"models/{missing[0]} is missing: run `dvc repro` before the API tests"
+        if os.environ.get("REQUIRE_ALL_TESTS"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def require_nginx() -> None:
+    """The proxy tests run Debian's nginx (`apt-get install nginx`), which `.ci/run` installs."""
+    if nginx_executable() is None:
+        message = "nginx is not installed: apt-get install nginx"
         if os.environ.get("REQUIRE_ALL_TESTS"):
             pytest.fail(message)
         pytest.skip(message)

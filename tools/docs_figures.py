@@ -243,15 +243,27 @@ def api() -> str:
 
 @renders("faults")
 def faults() -> str:
-    d = load("benchmarks/results/faults.json")
-    k, soak = d["kill_under_load"], d["soak"]
-    rows = [["worker killed under load", f"{k['requests']:,} requests, {k['failures']} failed; log: "
-             f"{k['log']['lost_answered_rows']} answered rows lost, {k['log']['duplicated_rows']} duplicated"],
-            *[[f"8 half-open connections ({worker} workers)", f"slowest /health {v['max_s']} s"]
-              for worker, v in d["slow_clients"].items()],
-            ["soak", f"{soak['seconds']} s, {soak['requests']:,} requests, {soak['failures']} failed, "
-             f"p99 {soak['p99_ms']} ms"]]
-    return table(["fault", "measured"], rows) + source("benchmarks/results/faults.json", commit=_commit(d))
+    """The faults on the served setup (sync workers behind nginx), beside the former threaded worker's figures."""
+    d, before = load("benchmarks/results/faults.json"), load("benchmarks/results/faults_bounded_thread_worker.json")
+
+    def killed(k: dict) -> str:
+        return (f"{k['requests']:,} requests, {k['failures']} failed; log: {k['log']['lost_answered_rows']} answered "
+                f"rows lost, {k['log']['duplicated_rows']} duplicated")
+
+    def soaked(soak: dict) -> str:
+        return f"{soak['seconds']} s, {soak['requests']:,} requests, {soak['failures']} failed, p99 {soak['p99_ms']} ms"
+
+    slow = {"behind_nginx": "behind nginx", "no_proxy": "no proxy", "threaded": "no proxy",
+            "sync": "no proxy"}
+    rows = [["worker killed under load", killed(d["kill_under_load"]), killed(before["kill_under_load"])],
+            *[[f"8 half-open connections ({slow[k]})", f"slowest /health {v['max_s']} s"
+               + (f", {v['health_latency_s'].count(None)} of 5 failed" if None in v["health_latency_s"] else ""),
+               f"slowest /health {before['slow_clients']['threaded']['max_s']} s" if k == "no_proxy" else "-"]
+              for k, v in d["slow_clients"].items()],
+            ["soak", soaked(d["soak"]), soaked(before["soak"])]]
+    header = ["fault", f"sync workers behind nginx (`{_commit(d)}`)",
+              f"former subclass of the threaded worker, no proxy (`{_commit(before)}`)"]
+    return table(header, rows) + source("benchmarks/results/faults.json", commit=_commit(d))
 
 
 @renders("footprint")
