@@ -103,13 +103,15 @@ class Proxy:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.prefix = Path(tempfile.mkdtemp(prefix="nginx-"))
+        self.prefix.chmod(0o755)  # run as root, nginx's workers are `nobody`: they must reach their temp folders
         self.process: subprocess.Popen | None = None
 
     def config(self) -> Path:
         """The template filled in as `envsubst` would, for this port, upstream and temporary folder."""
         template = string.Template((ROOT / "app" / "nginx.conf.template").read_text())
         text = template.safe_substitute(PORT=f"127.0.0.1:{self.port}", UPSTREAM=f"127.0.0.1:{self.upstream_port}",
-                                        PREFIX=str(self.prefix), READ_TIMEOUT=f"{self.read_timeout:g}")
+                                        PREFIX=str(self.prefix),
+                                        READ_TIMEOUT=f"{round(self.read_timeout * 1000)}ms")
         path = self.prefix / "nginx.conf"
         path.write_text(text)
         return path
@@ -120,9 +122,12 @@ class Proxy:
             raise FileNotFoundError("nginx is not installed (Debian: apt-get install nginx)")
         self.process = subprocess.Popen([executable, "-c", str(self.config()), "-e", "stderr"],
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        if not answers_health(self.process, self.url, "nginx", timeout):
+        try:
+            if not answers_health(self.process, self.url, "nginx", timeout):
+                raise RuntimeError("nginx did not answer /health in time")
+        except RuntimeError:
             self.stop()
-            raise RuntimeError("nginx did not answer /health in time")
+            raise
         return self
 
     def stop(self) -> str:

@@ -243,6 +243,11 @@ def test_half_open_connections_cost_the_proxy_a_connection_never_a_worker():
         too_large = requests.post(proxy.url + "/predict", data=b"x" * (6 * 1024 * 1024),
                                   headers={"Content-Type": "application/json"}, timeout=10)
         assert too_large.status_code == 413 and too_large.json()["error"].startswith("request body too large")
+        batch = [VALID] * 1000  # a full batch padded past 1 MB: the proxy holds it whole and passes it on
+        big = json.dumps({"applications": batch, "x": "y" * (2 * 1024 * 1024)})
+        passed = requests.post(proxy.url + "/predict", data=big, headers={"Content-Type": "application/json"},
+                               timeout=30)
+        assert passed.status_code in (400, 422) and "error" in passed.json(), passed.text[:300]  # the app's answer
     finally:
         for c in stalled:
             c.close()
