@@ -109,8 +109,9 @@ def sample_fitted(member: dict, x, y, sample: np.ndarray, params: Train, cost: d
 
 def cross_fit_again(served: dict, results: dict, x, y, sample: np.ndarray, params: Train, cost: dict,
                     seed: int) -> dict:
-    """The ensemble stacked on the benchmark sample (rows `sample` of x), its members cross-fitted again on every
-    training client.
+    """The ensemble stacked on the benchmark sample (rows `sample` of x), its LightGBM members (and, with
+    `train.ensemble.refit_logistic_regression`, its logistic regression members) cross-fitted again on every training
+    client.
 
     LightGBM members early-stop again. `train.ensemble.refit_lightgbm` caps the LightGBM members fitted again
     (those of highest weight; null: every one): when it drops some, the stacker is fitted again on every
