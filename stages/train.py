@@ -101,9 +101,8 @@ def sample_fitted(member: dict, x, y, sample: np.ndarray, params: Train, cost: d
     oof = np.empty(len(y))
     oof[sample] = member["oof"]
     rest = np.setdiff1d(np.arange(len(y)), sample, assume_unique=True)
-    if len(rest):
-        z = np.mean([logit(m.predict_proba(x[rest])[:, 1]) for m in member["fold_models"]], axis=0)
-        oof[rest] = 1.0 / (1.0 + np.exp(-z))
+    if len(rest):  # the served ensemble's own scoring of this member alone
+        oof[rest] = CrossFitEnsemble([member["fold_models"]], [1.0]).predict_proba(x[rest])[:, 1]
     return {**member, **score(y, oof, cost, params.fbeta), "oof": oof}
 
 
