@@ -110,6 +110,7 @@ class Ensemble(Section):
     l2: Real = Field(ge=0.0)
     refit_lightgbm: int | None = Field(ge=1)
     refit_logistic_regression: bool  # false: above the benchmark sample they keep the sample's fold models
+    refit_learning_rate: Real | None = Field(gt=0.0, le=1.0)  # null: the member's own learning rate
 
 
 class Scorecard(Section):

@@ -112,7 +112,8 @@ def cross_fit_again(served: dict, results: dict, x, y, sample: np.ndarray, param
     `train.ensemble.refit_logistic_regression`, its logistic regression members) cross-fitted again on every training
     client.
 
-    LightGBM members early-stop again. `train.ensemble.refit_lightgbm` caps the LightGBM members fitted again
+    LightGBM members early-stop again, at `train.ensemble.refit_learning_rate` when it is set (more clients need
+    more trees at the same rate). `train.ensemble.refit_lightgbm` caps the LightGBM members fitted again
     (those of highest weight; null: every one): when it drops some, the stacker is fitted again on every
     client's out-of-fold predictions of the members kept, and a member then below `train.ensemble.min_weight` is
     dropped as on the sample; otherwise the sample's weights are kept. With
@@ -132,6 +133,8 @@ def cross_fit_again(served: dict, results: dict, x, y, sample: np.ndarray, param
             continue
         if member["model"] == "lightgbm":  # early stopping chooses the count again, on every training client
             member_settings = {**member_settings, "n_estimators": params.lightgbm["n_estimators"]}
+            if params.ensemble.refit_learning_rate is not None:
+                member_settings["learning_rate"] = params.ensemble.refit_learning_rate
         again[name] = evaluate(member["model"], member["strategy"], member_settings, x, y, params, cost, seed)
     if len(kept) < len(names):  # stacked again, with the same floor on the weights as on the sample
         kept, stacked_weights = stack_members({n: again[n]["oof"] for n in kept}, y, params.ensemble.min_weight,

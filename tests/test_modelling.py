@@ -401,7 +401,8 @@ def test_above_the_sample_the_members_are_cross_fitted_again_and_a_cap_restacks(
     lightgbm = {"n_estimators": 200, "learning_rate": 0.1, "deterministic": True, "force_col_wise": True}
     params = overridden(load_params().train, {"folds": 3, "early_stopping_rounds": 10, "lightgbm": lightgbm,
                                               "ensemble": {"refit_lightgbm": cap, "min_weight": 0.0,
-                                                           "refit_logistic_regression": True}})
+                                                           "refit_logistic_regression": True,
+                                                           "refit_learning_rate": None}})
     settings = [{**lightgbm, "num_leaves": 3}, {**lightgbm, "num_leaves": 15}, {"C": 0.1}]
     names = ["lightgbm+none", "lightgbm+none+search0", "logistic_regression+none"]
     results = {n: {"model": n.split("+")[0], "strategy": "none"} for n in names}
@@ -429,7 +430,8 @@ def test_a_member_below_the_floor_after_the_restack_is_dropped_as_on_the_sample(
     results = {n: {"model": n.split("+")[0], "strategy": "none"} for n in names}
     served = {"params": {"members": names, "weights": [0.2, 0.5, 0.3], "settings": settings, "folds": 3}}
     base = overridden(load_params().train, {"folds": 3, "early_stopping_rounds": 10, "lightgbm": lightgbm,
-                                            "ensemble": {"refit_lightgbm": 1, "refit_logistic_regression": True}})
+                                            "ensemble": {"refit_lightgbm": 1, "refit_logistic_regression": True,
+                                                         "refit_learning_rate": None}})
     kept = ["lightgbm+none+search0", "logistic_regression+none"]
     oof = np.column_stack([evaluate(results[n]["model"], "none", settings[names.index(n)], x, y, base, COST, 0)["oof"]
                            for n in kept])
@@ -446,7 +448,8 @@ def test_a_member_below_the_floor_after_the_restack_is_dropped_as_on_the_sample(
 def test_logistic_regression_members_kept_from_the_sample_are_scored_out_of_fold_on_every_client():
     """refit_logistic_regression false: the member keeps the sample's fold models; a client of the sample keeps its
     out-of-fold prediction, every other client gets the mean log-odds of the fold models (none of which saw it), as
-    the served ensemble scores it. LightGBM members are still fitted again on every client."""
+    the served ensemble scores it. LightGBM members are still fitted again on every client, at
+    `refit_learning_rate`."""
     from creditscore.modelling.models import CrossFitEnsemble, logit
     from creditscore.modelling.training import evaluate
     from stages.train import cross_fit_again
@@ -456,7 +459,8 @@ def test_logistic_regression_members_kept_from_the_sample_are_scored_out_of_fold
     lightgbm = {"n_estimators": 200, "learning_rate": 0.1, "deterministic": True, "force_col_wise": True}
     params = overridden(load_params().train, {"folds": 3, "early_stopping_rounds": 10, "lightgbm": lightgbm,
                                               "ensemble": {"refit_lightgbm": None, "min_weight": 0.0,
-                                                           "refit_logistic_regression": False}})
+                                                           "refit_logistic_regression": False,
+                                                           "refit_learning_rate": 0.05}})
     names = ["lightgbm+none", "logistic_regression+none"]
     settings = [{**lightgbm, "num_leaves": 7}, {"C": 0.1}]
     results = {n: evaluate(n.split("+")[0], "none", s, x[sample], y[sample], params, COST, 0)
@@ -472,8 +476,9 @@ def test_logistic_regression_members_kept_from_the_sample_are_scored_out_of_fold
     member = CrossFitEnsemble([linear["fold_models"]], [1.0])
     expected = np.empty(len(y))
     expected[sample], expected[rest] = linear["oof"], member.predict_proba(x[rest])[:, 1]
-    refit = evaluate("lightgbm", "none", {**results["lightgbm+none"]["params"], "n_estimators": 200}, x, y, params,
-                     COST, 0)["oof"]
+    again = {**results["lightgbm+none"]["params"], "n_estimators": 200, "learning_rate": 0.05}
+    assert out["params"]["settings"][0]["learning_rate"] == 0.05  # the refit's rate, not the sample's 0.1
+    refit = evaluate("lightgbm", "none", again, x, y, params, COST, 0)["oof"]
     z = 0.6 * logit(refit) + 0.4 * logit(expected)
     np.testing.assert_allclose(out["oof"], 1 / (1 + np.exp(-z)), rtol=1e-9)
     assert out["stacked"]["logistic_regression+none"]["auc"] == round(roc_auc_score(y, expected), 5)
