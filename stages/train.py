@@ -146,8 +146,10 @@ def cross_fit_again(served: dict, results: dict, x, y, sample: np.ndarray, param
     proba = 1.0 / (1.0 + np.exp(-(logit(oof) @ np.asarray(weights))))
     stacked = {n: {"weight": w, "auc": round(float(roc_auc_score(y, again[n]["oof"])), 5),
                    "log_loss": round(log_loss(y, again[n]["oof"]), 5)} for n, w in zip(kept, weights)}
+    # the served members' fits: those cross-fitted again, and those kept from the sample (their fits on it)
+    seconds = round(sum(again[n]["fit_seconds"] for n in kept), 2)
     return {**served, **score(y, proba, cost, params.fbeta), "oof": proba, "log_loss": log_loss(y, proba),
-            "fold_models": [again[n]["fold_models"] for n in kept], "stacked": stacked,
+            "fit_seconds": seconds, "fold_models": [again[n]["fold_models"] for n in kept], "stacked": stacked,
             "params": {**served["params"], "members": kept, "weights": weights,
                        "settings": [again[n]["params"] for n in kept]}}
 

@@ -406,7 +406,8 @@ def test_above_the_sample_the_members_are_cross_fitted_again_and_a_cap_restacks(
     settings = [{**lightgbm, "num_leaves": 3}, {**lightgbm, "num_leaves": 15}, {"C": 0.1}]
     names = ["lightgbm+none", "lightgbm+none+search0", "logistic_regression+none"]
     results = {n: {"model": n.split("+")[0], "strategy": "none"} for n in names}
-    served = {"params": {"members": names, "weights": [0.2, 0.5, 0.3], "settings": settings, "folds": 3}}
+    served = {"params": {"members": names, "weights": [0.2, 0.5, 0.3], "settings": settings, "folds": 3},
+              "fit_seconds": 1e6}
     out = cross_fit_again(served, results, x, y, np.arange(0, len(y), 2), params, COST, 0)
     kept = names if cap is None else ["lightgbm+none+search0", "logistic_regression+none"]
     assert out["params"]["members"] == kept and len(out["fold_models"]) == len(kept)
@@ -416,6 +417,7 @@ def test_above_the_sample_the_members_are_cross_fitted_again_and_a_cap_restacks(
     assert out["params"]["weights"] == weights
     np.testing.assert_allclose(out["oof"], 1 / (1 + np.exp(-(logit(oof) @ np.asarray(weights)))), rtol=1e-9)
     assert out["auc"] == pytest.approx(roc_auc_score(y, out["oof"]))
+    assert 0 < out["fit_seconds"] < 1e6  # the served members' fits, not the sample ensemble's (1e6 below)
 
 
 def test_a_member_below_the_floor_after_the_restack_is_dropped_as_on_the_sample():
