@@ -1,0 +1,108 @@
+"""Above the benchmark sample: the served ensemble's members cross-fitted again on every training client
+(`stages.train.cross_fit_again`), the cap's restack and the members kept from the sample."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from creditscore.config import load_params
+from creditscore.params import overridden
+from tests.test_modelling import COST, _weak_signal
+
+
+@pytest.mark.parametrize("cap", [None, 1])
+def test_above_the_sample_the_members_are_cross_fitted_again_and_a_cap_restacks(cap):
+    """Every member fitted again on every client keeps the sample's weights; a cap on the LightGBM members keeps
+    the one of highest weight and stacks the members kept again, on every client's out-of-fold predictions."""
+    from creditscore.modelling.models import logit
+    from creditscore.modelling.training import evaluate, stack
+    from stages.train import cross_fit_again
+
+    x, y = _weak_signal(1500, 3)
+    lightgbm = {"n_estimators": 200, "learning_rate": 0.1, "deterministic": True, "force_col_wise": True}
+    params = overridden(load_params().train, {"folds": 3, "early_stopping_rounds": 10, "lightgbm": lightgbm,
+                                              "ensemble": {"refit_lightgbm": cap, "min_weight": 0.0,
+                                                           "refit_logistic_regression": True,
+                                                           "refit_learning_rate": None}})
+    settings = [{**lightgbm, "num_leaves": 3}, {**lightgbm, "num_leaves": 15}, {"C": 0.1}]
+    names = ["lightgbm+none", "lightgbm+none+search0", "logistic_regression+none"]
+    results = {n: {"model": n.split("+")[0], "strategy": "none"} for n in names}
+    served = {"params": {"members": names, "weights": [0.2, 0.5, 0.3], "settings": settings, "folds": 3},
+              "fit_seconds": 1e6}
+    out = cross_fit_again(served, results, x, y, np.arange(0, len(y), 2), params, COST, 0)
+    kept = names if cap is None else ["lightgbm+none+search0", "logistic_regression+none"]
+    assert out["params"]["members"] == kept and len(out["fold_models"]) == len(kept)
+    oof = np.column_stack([evaluate(results[n]["model"], "none", settings[names.index(n)], x, y, params, COST, 0)["oof"]
+                           for n in kept])
+    weights = [0.2, 0.5, 0.3] if cap is None else [round(float(w), 6) for w in stack(oof, y, params.ensemble.l2)]
+    assert out["params"]["weights"] == weights
+    np.testing.assert_allclose(out["oof"], 1 / (1 + np.exp(-(logit(oof) @ np.asarray(weights)))), rtol=1e-9)
+    assert out["auc"] == pytest.approx(roc_auc_score(y, out["oof"]))
+    assert 0 < out["fit_seconds"] < 1e6  # the served members' fits, not the sample ensemble's (1e6 below)
+
+
+def test_a_member_below_the_floor_after_the_restack_is_dropped_as_on_the_sample():
+    """The cap's restack applies `train.ensemble.min_weight` too: a member it weighs below the floor is not served."""
+    from creditscore.modelling.training import evaluate, stack
+    from stages.train import cross_fit_again
+
+    x, y = _weak_signal(1500, 3)
+    lightgbm = {"n_estimators": 200, "learning_rate": 0.1, "deterministic": True, "force_col_wise": True}
+    settings = [{**lightgbm, "num_leaves": 3}, {**lightgbm, "num_leaves": 15}, {"C": 0.1}]
+    names = ["lightgbm+none", "lightgbm+none+search0", "logistic_regression+none"]
+    results = {n: {"model": n.split("+")[0], "strategy": "none"} for n in names}
+    served = {"params": {"members": names, "weights": [0.2, 0.5, 0.3], "settings": settings, "folds": 3}}
+    base = overridden(load_params().train, {"folds": 3, "early_stopping_rounds": 10, "lightgbm": lightgbm,
+                                            "ensemble": {"refit_lightgbm": 1, "refit_logistic_regression": True,
+                                                         "refit_learning_rate": None}})
+    kept = ["lightgbm+none+search0", "logistic_regression+none"]
+    oof = np.column_stack([evaluate(results[n]["model"], "none", settings[names.index(n)], x, y, base, COST, 0)["oof"]
+                           for n in kept])
+    restacked = stack(oof, y, base.ensemble.l2)
+    floor = float(restacked.min()) + 1e-3  # just above the smaller weight: that member must go
+    params = overridden(base, {"ensemble": {"min_weight": floor}})
+    out = cross_fit_again(served, results, x, y, np.arange(0, len(y), 2), params, COST, 0)
+    survivor = kept[int(np.argmax(restacked))]
+    assert out["params"]["members"] == [survivor] and out["params"]["weights"] == [1.0]
+    assert len(out["fold_models"]) == 1 and list(out["stacked"]) == [survivor]
+    np.testing.assert_allclose(out["oof"], oof[:, kept.index(survivor)], rtol=1e-9)
+
+
+def test_logistic_regression_members_kept_from_the_sample_are_scored_out_of_fold_on_every_client():
+    """refit_logistic_regression false: the member keeps the sample's fold models; a client of the sample keeps its
+    out-of-fold prediction, every other client gets the mean log-odds of the fold models (none of which saw it), as
+    the served ensemble scores it. LightGBM members are still fitted again on every client, at
+    `refit_learning_rate`."""
+    from creditscore.modelling.models import CrossFitEnsemble, logit
+    from creditscore.modelling.training import evaluate
+    from stages.train import cross_fit_again
+
+    x, y = _weak_signal(1500, 3)
+    sample = np.sort(np.random.default_rng(1).choice(len(y), 600, replace=False))
+    lightgbm = {"n_estimators": 200, "learning_rate": 0.1, "deterministic": True, "force_col_wise": True}
+    params = overridden(load_params().train, {"folds": 3, "early_stopping_rounds": 10, "lightgbm": lightgbm,
+                                              "ensemble": {"refit_lightgbm": None, "min_weight": 0.0,
+                                                           "refit_logistic_regression": False,
+                                                           "refit_learning_rate": 0.05}})
+    names = ["lightgbm+none", "logistic_regression+none"]
+    settings = [{**lightgbm, "num_leaves": 7}, {"C": 0.1}]
+    results = {n: evaluate(n.split("+")[0], "none", s, x[sample], y[sample], params, COST, 0)
+               for n, s in zip(names, settings)}
+    served = {"params": {"members": names, "weights": [0.6, 0.4], "settings": [results[n]["params"] for n in names],
+                         "folds": 3}}
+    out = cross_fit_again(served, results, x, y, sample, params, COST, 0)
+    linear = results["logistic_regression+none"]
+    assert out["fold_models"][1] is linear["fold_models"]  # not fitted again
+    assert len(out["fold_models"][0]) == 3 and all(a is not b for a, b in zip(out["fold_models"][0],
+                                                                             results["lightgbm+none"]["fold_models"]))
+    rest = np.setdiff1d(np.arange(len(y)), sample)
+    member = CrossFitEnsemble([linear["fold_models"]], [1.0])
+    expected = np.empty(len(y))
+    expected[sample], expected[rest] = linear["oof"], member.predict_proba(x[rest])[:, 1]
+    again = {**results["lightgbm+none"]["params"], "n_estimators": 200, "learning_rate": 0.05}
+    assert out["params"]["settings"][0]["learning_rate"] == 0.05  # the refit's rate, not the sample's 0.1
+    refit = evaluate("lightgbm", "none", again, x, y, params, COST, 0)["oof"]
+    z = 0.6 * logit(refit) + 0.4 * logit(expected)
+    np.testing.assert_allclose(out["oof"], 1 / (1 + np.exp(-z)), rtol=1e-9)
+    assert out["stacked"]["logistic_regression+none"]["auc"] == round(roc_auc_score(y, expected), 5)
