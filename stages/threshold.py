@@ -13,8 +13,8 @@ from sklearn.metrics import brier_score_loss
 from creditscore.config import load_params, resolve
 from creditscore.decision.calibration import calibrate, fit_calibration, reliability
 from creditscore.decision.cost import choose_threshold, cost_curve, decision_report, money_cost
-from creditscore.decision.uncertainty import auc_interval, band_rank_ordering, bootstrap_intervals
-from creditscore.decision.validation import expected_calibration_error, gini, ks, validator_figures
+from creditscore.decision.uncertainty import auc_interval, band_rank_ordering, gini_ks_intervals
+from creditscore.decision.validation import expected_calibration_error, validator_figures
 from creditscore.errors import DataError
 from creditscore.io import atomic_outputs, write_json, write_rows
 from creditscore.params import Threshold
@@ -57,7 +57,7 @@ def by_basis(oof_y, oof_cal, hold_y, hold_cal, cost: dict, amounts: tuple[np.nda
 def holdout_uncertainty(y: np.ndarray, proba: np.ndarray, bands: list[dict], seed: int) -> dict:
     """What the hold-out's figures are worth: AUC (DeLong), Gini and KS (stratified bootstrap) intervals, and
     whether an inversion of the bands' default rates is more than noise."""
-    boot = bootstrap_intervals(y, proba, {"gini": gini, "ks": lambda t, p: ks(t, p)[0]}, seed=seed)
+    boot = gini_ks_intervals(y, proba, seed=seed)
     return {"auc": auc_interval(y, proba), **boot, "level": 0.95, "rank_ordering": band_rank_ordering(bands)}
 
 

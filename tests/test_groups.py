@@ -119,3 +119,21 @@ def test_no_aggregate_holds_a_row_per_client():
     assert all(len(v) < 3_000 for v in population.values() if isinstance(v, (dict, list)))
     with pytest.raises(KeyError):  # no grid is kept for a feature outside the grid's names
         groups.compare(population, {}, "AMT_CREDIT", "DAYS_EMPLOYED", {})
+
+
+def test_column_quantiles_are_numpy_s_on_each_column_s_present_values_to_the_bit():
+    """Columns of every kind at once: complete, with ties and signed zeros, missing in different rows with the
+    same count, too few values (no quantiles), and nothing present."""
+    rng = np.random.default_rng(5)
+    n = 40
+    block = np.column_stack([rng.normal(size=n), np.round(rng.normal(size=n)) * 0.0 * rng.choice([-1, 1], n),
+                             rng.normal(size=n), rng.normal(size=n), rng.normal(size=n), np.full(n, np.nan)])
+    block[rng.permutation(n)[:7], 2] = np.nan
+    block[rng.permutation(n)[:7], 3] = np.nan   # the same count as column 2, other rows
+    block[rng.permutation(n)[:25], 4] = np.nan  # 15 values: fewer than MIN_GROUP
+    present, quantiles = groups._column_quantiles(block)
+    assert present.tolist() == [40, 40, 33, 33, 15, 0]
+    for i in range(4):
+        column = block[:, i]
+        assert quantiles[i].tobytes() == np.quantile(column[~np.isnan(column)], groups.QUANTILES).tobytes()
+    assert np.isnan(quantiles[4:]).all()

@@ -10,8 +10,10 @@ from creditscore.decision.uncertainty import (
     band_rank_ordering,
     bootstrap_intervals,
     delong_auc,
+    gini_ks_intervals,
     paired_auc_difference,
 )
+from creditscore.decision.validation import gini, ks
 
 
 def test_delong_auc_and_variance_by_hand():
@@ -77,6 +79,23 @@ def test_bootstrap_is_seeded_stratified_and_brackets_the_value():
     assert set(seen) == {2}  # every replicate keeps the two defaulters' count
     assert out == bootstrap_intervals(y, s, {"auc": roc_auc_score}, n_boot=200, seed=3)
     assert out["auc"]["value"] == 0.6875 and out["auc"]["low"] <= 0.6875 <= out["auc"]["high"]
+
+
+def test_gini_and_ks_by_hand_and_on_the_general_bootstrap_s_draws():
+    # defaulters at 0.9 and 0.4, good clients at 0.4, 0.2, 0.1: AUC (3 + 2.5) / 6 = 11/12, Gini 2 AUC - 1 = 5/6;
+    # refusing at 0.9 catches half the defaulters and no good client (gap 1/2), at 0.4 all and a third: KS 2/3
+    y = np.array([1, 1, 0, 0, 0])
+    s = np.array([0.9, 0.4, 0.4, 0.2, 0.1])
+    out = gini_ks_intervals(y, s, n_boot=50, seed=0)
+    assert out["gini"]["value"] == round(5 / 6, 5) and out["ks"]["value"] == round(2 / 3, 5)
+    rng = np.random.default_rng(2)
+    for n, decimals in ((400, 1), (3_000, None)):   # many ties, then none
+        y = (rng.random(n) < 0.12).astype(int)
+        s = rng.normal(size=n) + y
+        s = np.round(s, decimals) if decimals is not None else s
+        general = bootstrap_intervals(y, s, {"gini": gini, "ks": lambda t, p: ks(t, p)[0]}, n_boot=300, seed=7)
+        assert gini_ks_intervals(y, s, n_boot=300, seed=7) == general
+        assert gini_ks_intervals(y, s, n_boot=300, seed=8) != general
 
 
 def _bands(rates: list[tuple[int, int]]) -> list[dict]:

@@ -72,6 +72,27 @@ def _cells(x: np.ndarray, y: np.ndarray, x_edges: np.ndarray, y_edges: np.ndarra
     return np.where(np.isnan(x) | np.isnan(y), -1, (yi * GRID + xi) * 2 + refused)
 
 
+def _column_quantiles(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per column of `block` (a group's clients x features): how many values are present and, with at least
+    `MIN_GROUP` of them, `np.quantile` of those values (NaN otherwise).
+
+    The values are those of `np.quantile(column[~np.isnan(column)], QUANTILES)` to the bit: the columns with the
+    same number of present values are computed in one call along the rows, each column's present values moved
+    first in their own order (a stable sort of the missing flags), which is the one-dimensional call's input.
+    """
+    missing = np.isnan(block)
+    present = (len(block) - missing.sum(axis=0)).astype(np.int32)
+    out = np.full((block.shape[1], len(QUANTILES)), np.nan)
+    for count in np.unique(present[present >= MIN_GROUP]):
+        columns = np.flatnonzero(present == count)
+        values = block[:, columns]
+        if count < len(block):
+            first = np.argsort(missing[:, columns], axis=0, kind="stable")[:count]
+            values = np.take_along_axis(values, first, axis=0)
+        out[columns] = np.quantile(values, QUANTILES, axis=0).T
+    return present, out
+
+
 def summarise(attributes: dict[str, np.ndarray], names: list[str], values: np.ndarray, granted: np.ndarray,
               grid_names: list[str]) -> dict:
     """The aggregates every comparison is answered from, with no row of any client.
@@ -114,23 +135,21 @@ def summarise(attributes: dict[str, np.ndarray], names: list[str], values: np.nd
     grid_total = np.zeros((n_groups, len(pairs), GRID, GRID), dtype=np.uint32)
     grid_refused = np.zeros_like(grid_total)
     granted_count = np.zeros(n_groups, dtype=np.int64)
+    # every pair's cell in one matrix, each pair's cells offset past the one before: one count per group
+    width = 2 * GRID * GRID
+    drawn = [p for p, codes_p in enumerate(pair_cells) if codes_p is not None]
+    offset_cells = (np.column_stack([np.where(pair_cells[p] >= 0, pair_cells[p] + j * width, -1)
+                                     for j, p in enumerate(drawn)]) if drawn else None)
     for k, rows in enumerate(rows_of):
         granted_count[k] = int(len(rows) - refused[rows].sum())
-        for i in range(n_names):
-            column = human_values[rows, i]
-            column = column[~np.isnan(column)]
-            present[k, i] = len(column)
-            if len(column) >= MIN_GROUP:
-                quantiles[k, i] = np.quantile(column, QUANTILES)
-        for p, codes_p in enumerate(pair_cells):
-            if codes_p is None:
-                continue
-            chosen = codes_p[rows]
-            both = np.bincount(chosen[chosen >= 0], minlength=2 * GRID * GRID).reshape(GRID, GRID, 2)
-            total = both.sum(axis=2)
+        present[k], quantiles[k] = _column_quantiles(human_values[rows])
+        if offset_cells is not None:
+            chosen = offset_cells[rows].ravel()
+            both = np.bincount(chosen[chosen >= 0], minlength=len(drawn) * width).reshape(len(drawn), GRID, GRID, 2)
+            total = both.sum(axis=3)
             thick = total >= MIN_CELL
-            grid_total[k, p] = np.where(thick, total, 0)
-            grid_refused[k, p] = np.where(thick, both[:, :, 1], 0)
+            grid_total[k, drawn] = np.where(thick, total, 0)
+            grid_refused[k, drawn] = np.where(thick, both[..., 1], 0)
     small = np.uint16 if grid_total.size == 0 or grid_total.max() < 2**16 else np.uint32
     return {"levels": levels, "names": list(names), "grid_names": list(grid_names), "sizes": sizes, "index": index,
             "clients": np.array([len(r) for r in rows_of], dtype=np.int64), "granted": granted_count,
