@@ -111,6 +111,7 @@ class Ensemble(Section):
     refit_lightgbm: int | None = Field(ge=1)
     refit_logistic_regression: bool  # false: above the benchmark sample they keep the sample's fold models
     refit_learning_rate: Real | None = Field(gt=0.0, le=1.0)  # null: the member's own learning rate
+    sample_learning_rate: Real | None = Field(gt=0.0, le=1.0)  # null: the LightGBM candidates' own rate on the sample
 
 
 class Scorecard(Section):

@@ -31,11 +31,11 @@ from creditscore.modelling.models import (
     SERVABLE,
     CrossFitEnsemble,
     describe,
-    logit,
     make_pipeline,
     members,
     model_kind,
     n_trees,
+    stacked_proba,
 )
 from creditscore.modelling.sampling import stratified_sample
 from creditscore.modelling.training import (
@@ -77,11 +77,14 @@ def choose_model(x, y, params: Train, settings: dict[str, dict], cost: dict, see
     it, for scale). No candidate is picked by its cost at its own threshold (between models this close it is
     noise; on real rows it served a logistic regression or the scorecard, each about 0.01 AUC below the
     ensemble): every servable candidate enters the stacker, and one that adds nothing gets a weight of 0.
-    Above the sample size, the members the stacker kept are cross-fitted again on every training client
-    (`cross_fit_again`).
+    Above the sample size, the LightGBM candidates learn at `train.ensemble.sample_learning_rate` when it is set,
+    and the members the stacker kept are cross-fitted again on every training client (`cross_fit_again`).
     """
     sample = stratified_sample(len(y), y, params.benchmark_sample, seed)
     xs, ys = x[sample], y[sample]
+    rate = params.ensemble.sample_learning_rate
+    if rate is not None and len(sample) < len(y):  # the sample only chooses the members cross-fitted again
+        settings = {**settings, "lightgbm": {**settings["lightgbm"], "learning_rate": rate}}
     results = benchmark(xs, ys, params, cost, seed, log, compute, settings)
     lightgbm = {k: v for k, v in results.items() if v["model"] == "lightgbm"}
     if lightgbm and params.search_budget > 0:  # the grid around the LightGBM strategy of best AUC
@@ -113,7 +116,8 @@ def cross_fit_again(served: dict, results: dict, x, y, sample: np.ndarray, param
     client.
 
     LightGBM members early-stop again, at `train.ensemble.refit_learning_rate` when it is set (more clients need
-    more trees at the same rate). `train.ensemble.refit_lightgbm` caps the LightGBM members fitted again
+    more trees at the same rate), else at `train.lightgbm`'s rate when the sample's candidates learnt at
+    `train.ensemble.sample_learning_rate`, else at their own. `train.ensemble.refit_lightgbm` caps the LightGBM members fitted again
     (those of highest weight; null: every one): when it drops some, the stacker is fitted again on every
     client's out-of-fold predictions of the members kept, and a member then below `train.ensemble.min_weight` is
     dropped as on the sample; otherwise the sample's weights are kept. With
@@ -135,6 +139,8 @@ def cross_fit_again(served: dict, results: dict, x, y, sample: np.ndarray, param
             member_settings = {**member_settings, "n_estimators": params.lightgbm["n_estimators"]}
             if params.ensemble.refit_learning_rate is not None:
                 member_settings["learning_rate"] = params.ensemble.refit_learning_rate
+            elif params.ensemble.sample_learning_rate is not None:  # the sample's rate only chose the member
+                member_settings["learning_rate"] = params.lightgbm["learning_rate"]
         again[name] = evaluate(member["model"], member["strategy"], member_settings, x, y, params, cost, seed)
     if len(kept) < len(names):  # stacked again, with the same floor on the weights as on the sample
         kept, stacked_weights = stack_members({n: again[n]["oof"] for n in kept}, y, params.ensemble.min_weight,
@@ -142,8 +148,7 @@ def cross_fit_again(served: dict, results: dict, x, y, sample: np.ndarray, param
         weights = [round(float(w), 6) for w in stacked_weights]
     else:
         weights = [weights[names.index(n)] for n in kept]
-    oof = np.column_stack([again[n]["oof"] for n in kept])
-    proba = 1.0 / (1.0 + np.exp(-(logit(oof) @ np.asarray(weights))))
+    proba = stacked_proba(np.column_stack([again[n]["oof"] for n in kept]), weights)
     stacked = {n: {"weight": w, "auc": round(float(roc_auc_score(y, again[n]["oof"])), 5),
                    "log_loss": round(log_loss(y, again[n]["oof"]), 5)} for n, w in zip(kept, weights)}
     # the served members' fits: those cross-fitted again, and those kept from the sample (their fits on it)

@@ -17,7 +17,7 @@ from creditscore.config import load_params
 from creditscore.decision.calibration import calibrate, fit_calibration
 from creditscore.decision.cost import business_cost, choose_threshold, confusion, cost_curve, decision_report
 from creditscore.modelling.leaves import leaf_floor
-from creditscore.modelling.models import make_pipeline
+from creditscore.modelling.models import CrossFitEnsemble, make_pipeline, stacked_proba
 from creditscore.modelling.sampling import stratified_sample
 from creditscore.modelling.training import (
     candidates,
@@ -387,3 +387,21 @@ def test_the_threshold_stage_reports_both_bases_and_serves_the_chosen_one():
     assert weighted["threshold"] == weighted["by_cost_basis"]["amount"]["threshold"]
     assert weighted["cost_basis"] == "amount" and "by_cost_basis" not in choose(
         oof_y, oof_p, hold_y, hold_p, COST, settings)[1]
+
+
+def test_stacked_probabilities_mix_log_odds_as_the_served_ensemble_does():
+    # log-odds 0 and log 4 at weights 1/2 each: log 2, a probability of 2/3; weights (1, 0): the first member alone
+    proba = np.array([[0.5, 0.8], [0.2, 0.9]])
+    assert stacked_proba(proba, [0.5, 0.5])[0] == pytest.approx(2 / 3, rel=1e-12)
+    np.testing.assert_allclose(stacked_proba(proba, [1.0, 0.0]), [0.5, 0.2], rtol=1e-12)
+
+    class Fixed:  # a fold model that returns the given probabilities
+        def __init__(self, p):
+            self.p = np.asarray(p)
+
+        def predict_proba(self, x):
+            return np.column_stack([1 - self.p, self.p])
+
+    served = CrossFitEnsemble([[Fixed(proba[:, 0])], [Fixed(proba[:, 1])]], [0.3, 0.7])
+    np.testing.assert_allclose(served.predict_proba(np.zeros((2, 1)))[:, 1], stacked_proba(proba, [0.3, 0.7]),
+                               rtol=1e-12)

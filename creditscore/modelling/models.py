@@ -82,6 +82,12 @@ def logit(proba: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
+def stacked_proba(proba: np.ndarray, weights) -> np.ndarray:
+    """The members' probabilities (one column each, e.g. out of fold) mixed as `CrossFitEnsemble` mixes its
+    members: the weighted sum of their log-odds, through the logistic function."""
+    return 1.0 / (1.0 + np.exp(-(logit(proba) @ np.asarray(weights, dtype=np.float64))))
+
+
 class CrossFitEnsemble(ClassifierMixin, BaseEstimator):
     """The served model: each member's fold models averaged in log-odds, the members mixed by their weights.
 

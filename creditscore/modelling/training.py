@@ -21,7 +21,7 @@ from creditscore.compute import Runner
 from creditscore.decision.cost import choose_threshold, decision_report
 from creditscore.errors import ParamsError
 from creditscore.modelling.leaves import leaf_floor
-from creditscore.modelling.models import SERVABLE, logit, make_pipeline
+from creditscore.modelling.models import SERVABLE, logit, make_pipeline, stacked_proba
 from creditscore.params import Train
 from creditscore.stage import progress_bar
 
@@ -308,9 +308,7 @@ def ensemble(results: dict[str, dict], y: np.ndarray, params: Train, cost: dict)
         raise ParamsError(f"train.models: none of {sorted(results)} is a model the ensemble is built from "
                          f"({' or '.join(SERVABLE)})")
     kept, weights = stack_members({n: results[n]["oof"] for n in names}, y, spec.min_weight, spec.l2)
-    oof = np.column_stack([results[n]["oof"] for n in kept])
-    z = logit(oof) @ weights
-    proba = 1.0 / (1.0 + np.exp(-z))
+    proba = stacked_proba(np.column_stack([results[n]["oof"] for n in kept]), weights)
     members = {n: results[n] for n in kept}
     return {**score(y, proba, cost, params.fbeta), "model": "ensemble", "strategy": "none",
             "fit_seconds": round(sum(m["fit_seconds"] for m in members.values()), 2),
