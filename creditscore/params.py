@@ -162,6 +162,13 @@ class Train(Section):
                              "register stages report")
         return models
 
+    @model_validator(mode="after")
+    def _one_sample_rate(self) -> Train:
+        if self.ensemble.sample_learning_rate is not None and "learning_rate" in self.search_space:
+            raise ValueError("ensemble.sample_learning_rate sets every LightGBM candidate's rate on the benchmark "
+                             "sample: search_space may not search learning_rate as well")
+        return self
+
 
 class Threshold(Section):
     calibration: Literal["isotonic", "sigmoid"]

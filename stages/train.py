@@ -140,7 +140,9 @@ def cross_fit_again(served: dict, results: dict, x, y, sample: np.ndarray, param
             if params.ensemble.refit_learning_rate is not None:
                 member_settings["learning_rate"] = params.ensemble.refit_learning_rate
             elif params.ensemble.sample_learning_rate is not None:  # the sample's rate only chose the member
-                member_settings["learning_rate"] = params.lightgbm["learning_rate"]
+                member_settings.pop("learning_rate", None)  # train.lightgbm's, else the library's default
+                if "learning_rate" in params.lightgbm:
+                    member_settings["learning_rate"] = params.lightgbm["learning_rate"]
         again[name] = evaluate(member["model"], member["strategy"], member_settings, x, y, params, cost, seed)
     if len(kept) < len(names):  # stacked again, with the same floor on the weights as on the sample
         kept, stacked_weights = stack_members({n: again[n]["oof"] for n in kept}, y, params.ensemble.min_weight,

@@ -108,11 +108,12 @@ def test_logistic_regression_members_kept_from_the_sample_are_scored_out_of_fold
     assert out["stacked"]["logistic_regression+none"]["auc"] == round(roc_auc_score(y, expected), 5)
 
 
-@pytest.mark.parametrize("benchmark_sample", [600, 5000])
-def test_the_sample_s_learning_rate_chooses_and_the_served_member_learns_at_the_configured_one(benchmark_sample):
+@pytest.mark.parametrize("benchmark_sample,refit_rate", [(600, None), (600, 0.05), (5000, None)])
+def test_the_sample_s_learning_rate_chooses_and_the_served_member_learns_at_the_configured_one(benchmark_sample,
+                                                                                               refit_rate):
     """`sample_learning_rate`: above the sample its LightGBM candidates (the search's too) learn at that rate, and
-    the member cross-fitted again on every client at `train.lightgbm`'s; with every client in the benchmark (no
-    sample) it has no effect."""
+    the member cross-fitted again on every client at `refit_learning_rate`, else at `train.lightgbm`'s; with every
+    client in the benchmark (no sample) it has no effect."""
     from creditscore.modelling.models import model_kind
     from creditscore.modelling.training import evaluate, model_settings
     from stages.train import choose_model
@@ -123,14 +124,15 @@ def test_the_sample_s_learning_rate_chooses_and_the_served_member_learns_at_the_
         "folds": 3, "early_stopping_rounds": 10, "lightgbm": lightgbm, "benchmark_sample": benchmark_sample,
         "models": ["logistic_regression", "lightgbm", "scorecard"], "strategies": ["none"], "search_budget": 1,
         "ensemble": {"refit_lightgbm": 1, "min_weight": 0.0, "refit_logistic_regression": False,
-                     "refit_learning_rate": None, "sample_learning_rate": 0.3}})
+                     "refit_learning_rate": refit_rate, "sample_learning_rate": 0.3}})
     results, served, sample = choose_model(x, y, params, model_settings(params), COST, 0, lambda *a: None)
     sampled = len(sample) < len(y)
     assert sampled == (benchmark_sample < len(y))
     for name in ("lightgbm+none", "lightgbm+none+search0"):
         assert results[name]["params"]["learning_rate"] == (0.3 if sampled else 0.1)
     boosted = [i for i, n in enumerate(served["params"]["members"]) if n.startswith("lightgbm")]
-    assert all(served["params"]["settings"][i]["learning_rate"] == 0.1 for i in boosted)
+    served_rate = 0.1 if refit_rate is None or not sampled else refit_rate
+    assert all(served["params"]["settings"][i]["learning_rate"] == served_rate for i in boosted)
     if sampled:  # one member fitted again on every client at the configured rate: `evaluate` at those settings
         assert len(boosted) == 1
         member = served["params"]["settings"][boosted[0]]
@@ -140,4 +142,4 @@ def test_the_sample_s_learning_rate_chooses_and_the_served_member_learns_at_the_
                                    round(roc_auc_score(y, again["oof"]), 5))
         fold_model = served["fold_models"][boosted[0]][0]
         assert model_kind(fold_model) == "lightgbm"
-        assert fold_model.steps[-1][1].get_params()["learning_rate"] == 0.1
+        assert fold_model.steps[-1][1].get_params()["learning_rate"] == served_rate

@@ -137,3 +137,14 @@ def test_column_quantiles_are_numpy_s_on_each_column_s_present_values_to_the_bit
         column = block[:, i]
         assert quantiles[i].tobytes() == np.quantile(column[~np.isnan(column)], groups.QUANTILES).tobytes()
     assert np.isnan(quantiles[4:]).all()
+
+
+def test_group_quantiles_in_chunks_of_columns_are_those_of_the_whole_block():
+    rng = np.random.default_rng(6)
+    values = rng.normal(size=(300, 2 * groups.COLUMN_CHUNK + 5))
+    values[rng.random(values.shape) < 0.2] = np.nan
+    rows = np.sort(rng.choice(300, 120, replace=False))
+    present, quantiles = groups.group_quantiles(values, rows)
+    whole_present, whole = groups._column_quantiles(values[rows])
+    assert present.tobytes() == whole_present.tobytes() and quantiles.tobytes() == whole.tobytes()
+    assert present.shape == (values.shape[1],) and quantiles.shape == (values.shape[1], len(groups.QUANTILES))

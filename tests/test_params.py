@@ -43,6 +43,10 @@ def test_params_are_read_only_and_a_change_is_a_new_validated_object():
         overridden(params.train, {"ensemble": {"min_weight": -1}})
     with pytest.raises(ParamsError, match=r"^overridden Params settings: train\.fold: unknown key$"):
         overridden(params, {"train": {"fold": 3}})
+    with pytest.raises(ParamsError, match=r"ensemble\.sample_learning_rate sets .* may not search learning_rate"):
+        overridden(params.train, {"ensemble": {"sample_learning_rate": 0.06},
+                                  "search_space": {"learning_rate": [0.02, 0.05]}})
+    assert overridden(params.train, {"ensemble": {"sample_learning_rate": 0.06}}).ensemble.sample_learning_rate == 0.06
 
 
 @pytest.mark.parametrize("change,message", [

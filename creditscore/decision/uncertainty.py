@@ -93,8 +93,10 @@ def bootstrap_intervals(y, score, statistics: dict[str, Callable[[np.ndarray, np
 def gini_ks_intervals(y, score, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
     """Gini and KS with their percentile intervals over the draws of `bootstrap_intervals` (same seed, same
     replicates). A replicate is a count of defaulters and good clients per distinct score, its ROC curve the
-    running sums of those counts from the highest score down: Gini from the Mann-Whitney count (ties one half),
-    KS the largest gap between the two running shares, as `roc_curve` gives them."""
+    running sums of those counts from the highest score down. KS is the largest gap between the two running
+    shares, as `roc_curve` gives it; Gini comes from the exact Mann-Whitney count (ties one half), where
+    `roc_auc_score`'s trapezoids may differ in the last bits, so a rounded bound can only differ when it falls
+    exactly half-way between two fifth decimals."""
     y = np.asarray(y).astype(np.int64)
     score = np.asarray(score, dtype=np.float64)
     group = np.unique(-score, return_inverse=True)[1].ravel()  # 0: the highest score

@@ -23,6 +23,7 @@ MIN_GROUP = 20
 MIN_CELL = 5
 GRID = 8
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+COLUMN_CHUNK = 32
 
 
 class GroupTooSmall(ValueError):
@@ -93,6 +94,13 @@ def _column_quantiles(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return present, out
 
 
+def group_quantiles(values: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`_column_quantiles` of the `rows` of `values`, `COLUMN_CHUNK` columns at a time (the copy of a group's rows
+    stays small when the group is every client)."""
+    parts = [_column_quantiles(values[rows, lo:lo + COLUMN_CHUNK]) for lo in range(0, values.shape[1], COLUMN_CHUNK)]
+    return np.concatenate([p for p, _ in parts]), np.concatenate([q for _, q in parts])
+
+
 def summarise(attributes: dict[str, np.ndarray], names: list[str], values: np.ndarray, granted: np.ndarray,
               grid_names: list[str]) -> dict:
     """The aggregates every comparison is answered from, with no row of any client.
@@ -142,7 +150,7 @@ def summarise(attributes: dict[str, np.ndarray], names: list[str], values: np.nd
                                      for j, p in enumerate(drawn)]) if drawn else None)
     for k, rows in enumerate(rows_of):
         granted_count[k] = int(len(rows) - refused[rows].sum())
-        present[k], quantiles[k] = _column_quantiles(human_values[rows])
+        present[k], quantiles[k] = group_quantiles(human_values, rows)
         if offset_cells is not None:
             chosen = offset_cells[rows].ravel()
             both = np.bincount(chosen[chosen >= 0], minlength=len(drawn) * width).reshape(len(drawn), GRID, GRID, 2)
