@@ -22,6 +22,8 @@ and peak memory of both arms, go to `benchmarks/results/speed.json` under `--nam
     python -m benchmarks.bench_speed --name baseline --arms slow           # only fill the slow arm's cache
     python -m benchmarks.bench_speed --name x --data synthetic --seeds 1 --clients 20000
     python -m benchmarks.bench_speed --name lr-kept --data synthetic --fast train.ensemble.refit_logistic_regression=false
+    python -m benchmarks.bench_speed --name rate-real --data real --both train.benchmark_sample=6400 \
+        --fast train.ensemble.sample_learning_rate=0.06          # a setting that acts above a size, on real rows
 """
 from __future__ import annotations
 
@@ -95,13 +97,15 @@ def real_arm(clients: int, split: int, overrides: dict, label: str) -> dict:
             "stages": pipeline["stages"], "model": pipeline["served"], "n_features": pipeline["train"]["n_features"]}
 
 
-def slow_arm(data: str, clients: int, seed: int, refresh: bool) -> dict:
+def slow_arm(data: str, clients: int, seed: int, refresh: bool, both: dict | None = None) -> dict:
     """The slow arm's scores on one seed or split: from the cache, else computed and cached.
 
     A cached arm stays valid when a later change adds its key to speed_slow.yaml: that key's slow value gives back
-    what the cached run did."""
-    path = CACHE / f"{data}-{clients}-{seed}.json"
-    settings = slow_settings()
+    what the cached run did. Settings given to both arms (`--both`) are part of the cache's name."""
+    both = both or {}
+    tag = "".join(f"-{k}={v}" for k, v in sorted(both.items()))
+    path = CACHE / f"{data}-{clients}-{seed}{tag}.json"
+    settings = {**slow_settings(), **both}
     if path.is_file() and not refresh:
         return json.loads(path.read_text())
     arm = (synthetic_arm if data == "synthetic" else real_arm)(clients, seed, settings, "slow")
@@ -111,13 +115,15 @@ def slow_arm(data: str, clients: int, seed: int, refresh: bool) -> dict:
     return cached
 
 
-def compare(data: str, clients: int, seed: int, refresh: bool, fast_too: bool, fast_overrides: dict | None = None) -> dict:
+def compare(data: str, clients: int, seed: int, refresh: bool, fast_too: bool, fast_overrides: dict | None = None,
+            both: dict | None = None) -> dict:
     """One seed or split: both arms' AUC, the paired difference, and both arms' stage figures. The fast arm runs
-    params.yaml with `fast_overrides` (dotted keys)."""
-    slow = slow_arm(data, clients, seed, refresh)
+    params.yaml with `fast_overrides` (dotted keys); `both` is given to both arms."""
+    slow = slow_arm(data, clients, seed, refresh, both)
     out = {"slow": summary(slow)}
     if fast_too:
-        fast = (synthetic_arm if data == "synthetic" else real_arm)(clients, seed, fast_overrides or {}, "fast")
+        settings = {**(fast_overrides or {}), **(both or {})}
+        fast = (synthetic_arm if data == "synthetic" else real_arm)(clients, seed, settings, "fast")
         if fast["ids"] != slow["ids"] or fast["y"] != slow["y"]:
             raise RuntimeError(f"{data} {seed}: the arms scored different clients; refresh the slow arm")
         y = np.asarray(fast["y"])
@@ -173,13 +179,17 @@ def main() -> int:
     parser.add_argument("--fast", nargs="+", default=[], metavar="KEY=VALUE",
                         help="the fast arm's settings over params.yaml (dotted keys, YAML values): a setting that acts "
                              "only above the harness's sizes, scaled down to act on them")
+    parser.add_argument("--both", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="settings given to both arms (dotted keys, YAML values): a size a setting acts above, "
+                             "lowered so that it acts at the harness's sizes (train.benchmark_sample=6400)")
     args = parser.parse_args()
     fast = fast_overrides(args.fast)
+    both = fast_overrides(args.both)
     global LOGS
     LOGS = args.logs
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {"changes": {}}
     entry = {"commit": commit(), "fast_settings_differ_in": slow_settings(), "margin": MARGIN,
-             **({"fast_overrides": fast} if fast else {})}
+             **({"fast_overrides": fast} if fast else {}), **({"both_arms": both} if both else {})}
     for data in args.data:
         if data == "real" and not (DATASETS["applications"] / "application_train.csv").is_file():
             print("bench_speed: real rows absent, skipped", file=sys.stderr)
@@ -187,7 +197,7 @@ def main() -> int:
         clients, seeds = (args.clients, args.seeds) if data == "synthetic" else (args.real_clients, args.splits)
         runs = {}
         for seed in seeds:
-            runs[str(seed)] = compare(data, clients, seed, args.refresh_slow, args.arms == "both", fast)
+            runs[str(seed)] = compare(data, clients, seed, args.refresh_slow, args.arms == "both", fast, both)
             entry[data] = {"clients": clients, "runs": runs, **verdict(runs, data)}
             if args.arms == "both":  # after every seed: a later failure loses nothing
                 results["changes"][args.name] = entry
