@@ -40,6 +40,7 @@ from creditscore.modelling.models import (
 from creditscore.modelling.sampling import stratified_sample
 from creditscore.modelling.training import (
     benchmark,
+    capped_choice,
     card_ineligible,
     ensemble,
     evaluate,
@@ -118,20 +119,26 @@ def cross_fit_again(served: dict, results: dict, x, y, sample: np.ndarray, param
     LightGBM members early-stop again, at `train.ensemble.refit_learning_rate` when it is set (more clients need
     more trees at the same rate), else at `train.lightgbm`'s rate when the sample's candidates learnt at
     `train.ensemble.sample_learning_rate`, else at their own. `train.ensemble.refit_lightgbm` caps the LightGBM members fitted again
-    (those of highest weight; null: every one): when it drops some, the stacker is fitted again on every
-    client's out-of-fold predictions of the members kept, and a member then below `train.ensemble.min_weight` is
-    dropped as on the sample; otherwise the sample's weights are kept. With
+    (null: every one). When the sample's stack holds more, the cap's members are chosen among every LightGBM
+    candidate by `capped_choice`: the out-of-fold log-loss on the sample of their stack with the other members.
+    The stacker is then fitted again on every client's out-of-fold predictions of the members kept, and a member
+    then below `train.ensemble.min_weight` is dropped as on the sample; otherwise the sample's weights are kept. With
     `train.ensemble.refit_logistic_regression` false, the logistic regression members keep their fold models of
     the sample (`sample_fitted`) instead of being fitted again.
     """
     names, weights = served["params"]["members"], served["params"]["weights"]
     cap = params.ensemble.refit_lightgbm
-    boosted = sorted((n for n in names if results[n]["model"] == "lightgbm"),
-                     key=lambda n: -weights[names.index(n)])
-    kept = [n for n in names if results[n]["model"] != "lightgbm" or cap is None or boosted.index(n) < cap]
+    boosted = [n for n in names if results[n]["model"] == "lightgbm"]
+    kept = names
+    if cap is not None and len(boosted) > cap:  # the cap's members, by the log-loss of the stack they would be in
+        others = [n for n in names if n not in boosted]
+        lightgbm = sorted(n for n, r in results.items() if r["model"] == "lightgbm")
+        chosen = capped_choice({n: results[n]["oof"] for n in [*lightgbm, *others]}, lightgbm, others, y[sample],
+                               cap, params.ensemble.l2)
+        kept = [*chosen, *others]
     again = {}
     for name in kept:
-        member, member_settings = results[name], served["params"]["settings"][names.index(name)]
+        member, member_settings = results[name], results[name]["params"]
         if member["model"] == "logistic_regression" and not params.ensemble.refit_logistic_regression:
             again[name] = sample_fitted(member, x, y, sample, params, cost)
             continue
@@ -144,7 +151,7 @@ def cross_fit_again(served: dict, results: dict, x, y, sample: np.ndarray, param
                 if "learning_rate" in params.lightgbm:
                     member_settings["learning_rate"] = params.lightgbm["learning_rate"]
         again[name] = evaluate(member["model"], member["strategy"], member_settings, x, y, params, cost, seed)
-    if len(kept) < len(names):  # stacked again, with the same floor on the weights as on the sample
+    if kept != names:  # stacked again, with the same floor on the weights as on the sample
         kept, stacked_weights = stack_members({n: again[n]["oof"] for n in kept}, y, params.ensemble.min_weight,
                                               params.ensemble.l2)
         weights = [round(float(w), 6) for w in stacked_weights]

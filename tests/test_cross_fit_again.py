@@ -11,10 +11,64 @@ from creditscore.params import overridden
 from tests.test_modelling import COST, _weak_signal
 
 
+def _sample_results(x: np.ndarray, names: list[str], settings: list[dict]) -> dict:
+    """Benchmark results on the sample (every second client) with hand-made out-of-fold predictions: the first
+    LightGBM candidate sees the true signal, the second only noise, the logistic regression the linear part."""
+    rows = x[::2]
+    noise = np.random.default_rng(7).normal(size=len(rows))
+    logits = {names[0]: -2.2 + 0.8 * rows[:, 0] - 0.5 * rows[:, 1] ** 2, names[1]: -2.2 + noise,
+              names[2]: -2.2 + 0.8 * rows[:, 0]}
+    return {n: {"model": n.split("+")[0], "strategy": "none", "params": s, "oof": 1 / (1 + np.exp(-logits[n]))}
+            for n, s in zip(names, settings)}
+
+
+def test_the_cap_chooses_by_the_log_loss_of_the_stack_not_by_the_weight():
+    """Two near copies of a strong member split their weight, and a weaker member on a small scale gets the largest
+    weight in the stack of all; alone beside the others it is the worst choice, and `capped_choice` does not make it.
+    With a cap of 2 the second choice is made beside the first."""
+    from creditscore.modelling.training import capped_choice, stack, stacked_log_loss
+
+    rng = np.random.default_rng(0)
+    n = 20000
+    f, g, h = rng.normal(size=n), rng.normal(size=n), rng.normal(size=n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(-1.5 + 1.2 * f + 0.6 * g + 0.3 * h)))).astype(np.int64)
+    # a1 and a2: the strong signal, near copies; u: a weaker signal on a small scale (a large coefficient)
+    logits = {"a1": 1.2 * f + 0.05 * rng.normal(size=n), "a2": 1.2 * f + 0.05 * rng.normal(size=n), "u": 0.1 * g,
+              "lr": 0.3 * h}
+    oofs = {k: 1 / (1 + np.exp(-(v - 1.5))) for k, v in logits.items()}
+    weights = dict(zip(oofs, stack(np.column_stack(list(oofs.values())), y)))
+    # the premise: among the LightGBM members, the weight ranks the correcting one first
+    assert max(["a1", "a2", "u"], key=weights.get) == "u"
+    alone = {k: stacked_log_loss(np.column_stack([oofs[k], oofs["lr"]]), y) for k in ("a1", "a2", "u")}
+    assert alone["u"] > max(alone["a1"], alone["a2"])
+    first = min(alone, key=alone.get)
+    assert capped_choice(oofs, ["a1", "a2", "u"], ["lr"], y, 1, 1.0) == [first]
+    # beside the first strong member, the correcting one adds more than the other near copy
+    assert capped_choice(oofs, ["a1", "a2", "u"], ["lr"], y, 2, 1.0) == [first, "u"]
+    assert capped_choice(oofs, ["a1"], ["lr"], y, 3, 1.0) == ["a1"]  # no more than the candidates
+
+
+def test_the_stacked_log_loss_is_the_stacker_s_own_fit():
+    """By hand: one member whose log-odds are the truth's, shifted; the stacker's intercept and scale undo the shift,
+    so its log-loss is the truth's, and a constant member cannot do better than the base rate."""
+    from creditscore.modelling.training import stacked_log_loss
+
+    rng = np.random.default_rng(3)
+    eta = rng.normal(size=50000)
+    y = (rng.random(len(eta)) < 1 / (1 + np.exp(-eta))).astype(np.int64)
+    truth = float(np.mean(np.logaddexp(0.0, eta) - y * eta))
+    shifted = 1 / (1 + np.exp(-(eta + 2.0)))
+    assert stacked_log_loss(shifted[:, None], y, l2=0.0) == pytest.approx(truth, abs=2e-4)
+    rate = y.mean()
+    base = -(rate * np.log(rate) + (1 - rate) * np.log(1 - rate))
+    assert stacked_log_loss(np.full((len(y), 1), 0.3), y, l2=0.0) == pytest.approx(base, abs=1e-9)
+
+
 @pytest.mark.parametrize("cap", [None, 1])
 def test_above_the_sample_the_members_are_cross_fitted_again_and_a_cap_restacks(cap):
     """Every member fitted again on every client keeps the sample's weights; a cap on the LightGBM members keeps
-    the one of highest weight and stacks the members kept again, on every client's out-of-fold predictions."""
+    the one chosen by `capped_choice` and stacks the members kept again, on every client's out-of-fold
+    predictions."""
     from creditscore.modelling.models import logit
     from creditscore.modelling.training import evaluate, stack
     from stages.train import cross_fit_again
@@ -27,11 +81,13 @@ def test_above_the_sample_the_members_are_cross_fitted_again_and_a_cap_restacks(
                                                            "refit_learning_rate": None}})
     settings = [{**lightgbm, "num_leaves": 3}, {**lightgbm, "num_leaves": 15}, {"C": 0.1}]
     names = ["lightgbm+none", "lightgbm+none+search0", "logistic_regression+none"]
-    results = {n: {"model": n.split("+")[0], "strategy": "none"} for n in names}
+    results = _sample_results(x, names, settings)
     served = {"params": {"members": names, "weights": [0.2, 0.5, 0.3], "settings": settings, "folds": 3},
               "fit_seconds": 1e6}
     out = cross_fit_again(served, results, x, y, np.arange(0, len(y), 2), params, COST, 0)
-    kept = names if cap is None else ["lightgbm+none+search0", "logistic_regression+none"]
+    # the cap keeps the member whose stack with the logistic regression predicts best on the sample, not the one of
+    # highest weight (search0, whose out-of-fold predictions on the sample are noise)
+    kept = names if cap is None else ["lightgbm+none", "logistic_regression+none"]
     assert out["params"]["members"] == kept and len(out["fold_models"]) == len(kept)
     oof = np.column_stack([evaluate(results[n]["model"], "none", settings[names.index(n)], x, y, params, COST, 0)["oof"]
                            for n in kept])
@@ -51,12 +107,12 @@ def test_a_member_below_the_floor_after_the_restack_is_dropped_as_on_the_sample(
     lightgbm = {"n_estimators": 200, "learning_rate": 0.1, "deterministic": True, "force_col_wise": True}
     settings = [{**lightgbm, "num_leaves": 3}, {**lightgbm, "num_leaves": 15}, {"C": 0.1}]
     names = ["lightgbm+none", "lightgbm+none+search0", "logistic_regression+none"]
-    results = {n: {"model": n.split("+")[0], "strategy": "none"} for n in names}
+    results = _sample_results(x, names, settings)
     served = {"params": {"members": names, "weights": [0.2, 0.5, 0.3], "settings": settings, "folds": 3}}
     base = overridden(load_params().train, {"folds": 3, "early_stopping_rounds": 10, "lightgbm": lightgbm,
                                             "ensemble": {"refit_lightgbm": 1, "refit_logistic_regression": True,
                                                          "refit_learning_rate": None}})
-    kept = ["lightgbm+none+search0", "logistic_regression+none"]
+    kept = ["lightgbm+none", "logistic_regression+none"]
     oof = np.column_stack([evaluate(results[n]["model"], "none", settings[names.index(n)], x, y, base, COST, 0)["oof"]
                            for n in kept])
     restacked = stack(oof, y, base.ensemble.l2)

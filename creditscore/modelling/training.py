@@ -257,6 +257,18 @@ def stack(oof: np.ndarray, y: np.ndarray, l2: float = 1.0) -> np.ndarray:
     calibration's business). A member enters only through its weight: a useless one gets 0. With no signal at
     all (every coefficient 0) the members are weighted equally.
     """
+    beta = _stacker(oof, y, l2)[0][1:]
+    return beta / beta.sum() if beta.sum() > 0 else np.full(len(beta), 1.0 / len(beta))
+
+
+def stacked_log_loss(oof: np.ndarray, y: np.ndarray, l2: float = 1.0) -> float:
+    """The mean out-of-fold log-loss of `stack`'s logistic regression on these members (intercept and scale
+    included): how well the members predict together, whatever their calibration."""
+    return _stacker(oof, y, l2)[1]
+
+
+def _stacker(oof: np.ndarray, y: np.ndarray, l2: float) -> tuple[np.ndarray, float]:
+    """The stacker's coefficients (intercept first, the members' at least 0) and its mean log-loss."""
     z = logit(np.asarray(oof, dtype=np.float64).reshape(len(y), -1))
     z = z - z.mean(axis=0)  # centred: the intercept absorbs each member's offset, the start is well scaled
     y = np.asarray(y, dtype=np.float64)
@@ -271,8 +283,26 @@ def stack(oof: np.ndarray, y: np.ndarray, l2: float = 1.0) -> np.ndarray:
     prior = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
     start = np.concatenate([[np.log(prior / (1 - prior))], np.full(k, 1.0 / k)])
     fitted = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=[(None, None)] + [(0.0, None)] * k)
-    beta = np.maximum(fitted.x[1:], 0.0)
-    return beta / beta.sum() if beta.sum() > 0 else np.full(k, 1.0 / k)
+    theta = np.concatenate([fitted.x[:1], np.maximum(fitted.x[1:], 0.0)])
+    eta = theta[0] + z @ theta[1:]
+    return theta, float(np.mean(np.logaddexp(0.0, eta) - y * eta))
+
+
+def capped_choice(oofs: dict[str, np.ndarray], candidates: list[str], others: list[str], y: np.ndarray, cap: int,
+                  l2: float) -> list[str]:
+    """`cap` of the `candidates` to serve beside the `others` members, chosen one at a time: each time the one whose
+    stack with those already chosen and the others has the lowest out-of-fold log-loss (`stacked_log_loss`, a
+    proper scoring rule) on these clients. Ties go to the first in `candidates`' order.
+
+    A member's weight in the stack of every candidate is not this criterion: it measures what the member adds to
+    the others, and a member that mostly corrects them (an undersampled LightGBM beside two others) can be the
+    weakest alone."""
+    chosen: list[str] = []
+    while len(chosen) < min(cap, len(candidates)):
+        losses = {n: stacked_log_loss(np.column_stack([oofs[m] for m in [*chosen, n, *others]]), y, l2)
+                  for n in candidates if n not in chosen}
+        chosen.append(min(losses, key=losses.get))
+    return chosen
 
 
 def log_loss(y: np.ndarray, proba: np.ndarray) -> float:
