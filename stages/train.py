@@ -79,7 +79,8 @@ def choose_model(x, y, params: Train, settings: dict[str, dict], cost: dict, see
     noise; on real rows it served a logistic regression or the scorecard, each about 0.01 AUC below the
     ensemble): every servable candidate enters the stacker, and one that adds nothing gets a weight of 0.
     Above the sample size, the LightGBM candidates learn at `train.ensemble.sample_learning_rate` when it is set,
-    and the members the stacker kept are cross-fitted again on every training client (`cross_fit_again`).
+    and the members the stacker kept, or those chosen under `train.ensemble.refit_lightgbm`, are cross-fitted again on
+    every training client (`cross_fit_again`).
     """
     sample = stratified_sample(len(y), y, params.benchmark_sample, seed)
     xs, ys = x[sample], y[sample]
@@ -114,13 +115,15 @@ def cross_fit_again(served: dict, results: dict, x, y, sample: np.ndarray, param
                     seed: int) -> dict:
     """The ensemble stacked on the benchmark sample (rows `sample` of x), its LightGBM members (and, with
     `train.ensemble.refit_logistic_regression`, its logistic regression members) cross-fitted again on every training
-    client.
+    client. Under the cap, the LightGBM members fitted again may include a candidate that the sample's stack of all
+    dropped: they are chosen for the stack they will be in.
 
     LightGBM members early-stop again, at `train.ensemble.refit_learning_rate` when it is set (more clients need
     more trees at the same rate), else at `train.lightgbm`'s rate when the sample's candidates learnt at
     `train.ensemble.sample_learning_rate`, else at their own. `train.ensemble.refit_lightgbm` caps the LightGBM members fitted again
     (null: every one). When the sample's stack holds more, the cap's members are chosen among every LightGBM
-    candidate by `capped_choice`: the out-of-fold log-loss on the sample of their stack with the other members.
+    candidate by `capped_choice`: the out-of-fold log-loss on the sample of their stack with the other members
+    (a cap the stack does not exceed keeps its LightGBM members, as the stack of all weighed them).
     The stacker is then fitted again on every client's out-of-fold predictions of the members kept, and a member
     then below `train.ensemble.min_weight` is dropped as on the sample; otherwise the sample's weights are kept. With
     `train.ensemble.refit_logistic_regression` false, the logistic regression members keep their fold models of

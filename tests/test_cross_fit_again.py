@@ -98,6 +98,34 @@ def test_above_the_sample_the_members_are_cross_fitted_again_and_a_cap_restacks(
     assert 0 < out["fit_seconds"] < 1e6  # the served members' fits, not the sample ensemble's (1e6 below)
 
 
+def test_the_cap_can_choose_a_candidate_the_sample_s_stack_dropped_and_fits_it_at_its_own_settings():
+    """The stack of all kept two weak LightGBM members and dropped the strong one; the cap's choice looks at every
+    LightGBM candidate, takes the strong one, and cross-fits it again at its own settings (not a kept member's)."""
+    from creditscore.modelling.training import evaluate
+    from stages.train import cross_fit_again
+
+    x, y = _weak_signal(1500, 3)
+    lightgbm = {"n_estimators": 200, "learning_rate": 0.1, "deterministic": True, "force_col_wise": True}
+    params = overridden(load_params().train, {"folds": 3, "early_stopping_rounds": 10, "lightgbm": lightgbm,
+                                              "ensemble": {"refit_lightgbm": 1, "min_weight": 0.0,
+                                                           "refit_logistic_regression": True,
+                                                           "refit_learning_rate": None}})
+    settings = [{**lightgbm, "num_leaves": 3}, {**lightgbm, "num_leaves": 15}, {"C": 0.1}]
+    names = ["lightgbm+none", "lightgbm+none+search0", "logistic_regression+none"]
+    results = _sample_results(x, names, settings)
+    results["lightgbm+class_weight"] = {**results["lightgbm+none+search0"], "params": {**lightgbm, "num_leaves": 7},
+                                        "oof": results["lightgbm+none+search0"]["oof"][::-1].copy()}
+    stacked = ["lightgbm+class_weight", "lightgbm+none+search0", "logistic_regression+none"]
+    served = {"params": {"members": stacked, "weights": [0.3, 0.4, 0.3], "folds": 3,
+                         "settings": [results[n]["params"] for n in stacked]}}
+    out = cross_fit_again(served, results, x, y, np.arange(0, len(y), 2), params, COST, 0)
+    assert out["params"]["members"] == ["lightgbm+none", "logistic_regression+none"]
+    assert out["params"]["settings"][0]["num_leaves"] == 3
+    refit = evaluate("lightgbm", "none", settings[0], x, y, params, COST, 0)
+    np.testing.assert_array_equal(out["fold_models"][0][0].predict_proba(x)[:, 1],
+                                  refit["fold_models"][0].predict_proba(x)[:, 1])
+
+
 def test_a_member_below_the_floor_after_the_restack_is_dropped_as_on_the_sample():
     """The cap's restack applies `train.ensemble.min_weight` too: a member it weighs below the floor is not served."""
     from creditscore.modelling.training import evaluate, stack
