@@ -101,7 +101,9 @@ def slow_arm(data: str, clients: int, seed: int, refresh: bool, both: dict | Non
     """The slow arm's scores on one seed or split: from the cache, else computed and cached.
 
     A cached arm stays valid when a later change adds its key to speed_slow.yaml: that key's slow value gives back
-    what the cached run did. Settings given to both arms (`--both`) are part of the cache's name."""
+    what the cached run did. Settings given to both arms (`--both`) are part of the cache's name. The cache is not
+    named by the code: after a change to code the slow arm runs (with `--both`, that may be code a sample reaches),
+    `--refresh-slow` computes it again."""
     both = both or {}
     tag = "".join(f"-{k}={v}" for k, v in sorted(both.items()))
     path = CACHE / f"{data}-{clients}-{seed}{tag}.json"
@@ -188,7 +190,8 @@ def main() -> int:
     global LOGS
     LOGS = args.logs
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {"changes": {}}
-    entry = {"commit": commit(), "fast_settings_differ_in": slow_settings(), "margin": MARGIN,
+    differ = {k: v for k, v in slow_settings().items() if k not in both}  # both arms share the `--both` keys
+    entry = {"commit": commit(), "fast_settings_differ_in": differ, "margin": MARGIN,
              **({"fast_overrides": fast} if fast else {}), **({"both_arms": both} if both else {})}
     for data in args.data:
         if data == "real" and not (DATASETS["applications"] / "application_train.csv").is_file():
