@@ -194,7 +194,7 @@ def _weak_signal(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_early_stopping_chooses_one_count_and_predicts_out_of_fold_with_it():
-    x, y = _weak_signal(3000, 0)
+    x, y = _weak_signal(3000, 2)
     params = {"n_estimators": 400, "learning_rate": 0.2, "num_leaves": 15, "min_child_samples": 20,
               "deterministic": True, "force_col_wise": True}
     oof, rounds, _, models = early_stopping_out_of_fold(make_pipeline("lightgbm", "none", 0, params), x, y, 3, 0, 400,
@@ -204,17 +204,21 @@ def test_early_stopping_chooses_one_count_and_predicts_out_of_fold_with_it():
     for (fit, val), fold_model in zip(StratifiedKFold(3, shuffle=True, random_state=0).split(x, y), models):
         model = make_pipeline("lightgbm", "none", 0, {**params, "n_estimators": rounds}).fit(x[fit], y[fit])
         manual[val] = model.predict_proba(x[val])[:, 1]
-        # the kept fold model predicts at the common count everywhere, as the served ensemble will use it
-        assert np.allclose(fold_model.predict_proba(x)[:, 1], model.predict_proba(x)[:, 1])
-        assert np.allclose(fold_model.steps[-1][1].booster_.predict(x, raw_score=True),
-                           model.steps[-1][1].booster_.predict(x, raw_score=True))
-    assert np.allclose(oof, manual)  # every fold is predicted at the common count, by a model that never saw it
+        # the kept fold model is the fit of exactly the common count, to the bit, and holds no other tree
+        booster = fold_model.steps[-1][1].booster_
+        assert booster.num_trees() == rounds
+        assert np.array_equal(booster.predict(x, raw_score=True), model.steps[-1][1].booster_.predict(x, raw_score=True))
+        assert np.array_equal(fold_model.predict_proba(x)[:, 1], model.predict_proba(x)[:, 1])
+    assert np.array_equal(oof, manual)  # every fold is predicted at the common count, by a model that never saw it
     curve = []  # the mean validation AUC of each count: the chosen one is the best of those every fold reached
     for fit, val in StratifiedKFold(3, shuffle=True, random_state=0).split(x, y):
         model = make_pipeline("lightgbm", "none", 0, {**params, "n_estimators": rounds + 20}).fit(x[fit], y[fit])
         curve.append([roc_auc_score(y[val], model.predict_proba(x[val], num_iteration=k)[:, 1])
                       for k in range(1, rounds + 21)])
     assert int(np.argmax(np.mean(curve, axis=0))) + 1 == rounds
+    # the premise: a fold's own best count is below the common one, so early stopping alone would have trimmed
+    # that fold's model below the common count
+    assert min(int(np.argmax(c)) + 1 for c in curve) < rounds
 
 
 def test_leaf_floor_by_hand():

@@ -68,7 +68,7 @@ def shap_library_check(pipeline, x_sample: np.ndarray, x_background: np.ndarray)
         with warnings.catch_warnings():  # shap's notice that it returns one array for a binary LightGBM: we use that
             warnings.filterwarnings("ignore", message="LightGBM binary classifier with TreeExplainer",
                                     category=UserWarning)
-            # the trees it predicts with: a fold model keeps its booster's `best_iteration` (the common count)
+            # the trees it predicts with: a fold model holds the common count of trees, its `best_iteration`
             booster = pipeline.steps[-1][1].booster_
             theirs = np.asarray(shap.TreeExplainer(lgb.Booster(model_str=booster.model_to_string())).shap_values(xt))
     elif kind == "logistic_regression":

@@ -64,15 +64,36 @@ def _transform(steps, x):
     return x
 
 
+def _stop_keeping_every_tree(patience: int):
+    """`lgb.early_stopping`, except that the booster keeps every tree it grew.
+
+    LightGBM trims a booster that stopped early to its own best count. A fold whose best count is below the
+    common one chosen over every fold would then lack trees, and would have to be fitted again. This callback
+    stops when `lgb.early_stopping` does, and reports the last tree as the best, so that nothing is trimmed
+    (raising `EarlyStopException` from a callback is how LightGBM documents a callback to stop training).
+    """
+    stop = lgb.early_stopping(patience, verbose=False)
+
+    def callback(env) -> None:
+        try:
+            stop(env)
+        except lgb.callback.EarlyStopException:
+            raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list) from None
+
+    callback.order = stop.order  # LightGBM runs the callbacks after each tree in this order
+    return callback
+
+
 def early_stopping_out_of_fold(pipeline, x: np.ndarray, y: np.ndarray, folds: int, seed: int, max_rounds: int,
                                patience: int) -> tuple[np.ndarray, int, float, list]:
     """Out-of-fold probabilities of a LightGBM pipeline at the tree count of best mean validation AUC.
 
     Each fold grows at most `max_rounds` trees and stops once its validation AUC has not improved for
     `patience` rounds; the common count is the argmax of the mean AUC curve over the length every fold
-    reached. Returns the predictions, that count, the total fit seconds and the fold pipelines, each set to
-    predict with that count (its booster's `best_iteration`, which every LightGBM prediction, contribution
-    and importance uses when no iteration is given).
+    reached. Every fold grew at least that many trees, and keeps them (`_stop_keeping_every_tree`): a fold
+    model is cut to the common count, which gives the trees a fit of exactly that many would grow, since the
+    fit is deterministic and a tree depends only on the trees before it. Returns the predictions, that count,
+    the total fit seconds and the fold pipelines.
     """
     fitted, curves, seconds = [], [], 0.0
     with progress_bar(folds, "LightGBM folds (early stopping)") as bar:
@@ -84,26 +105,18 @@ def early_stopping_out_of_fold(pipeline, x: np.ndarray, y: np.ndarray, folds: in
             x_val = _transform(model.steps[:-1], x[val])
             record: dict = {}
             model.steps[-1][1].fit(x_fit, y_fit, eval_X=x_val, eval_y=y[val],
-                                   callbacks=[lgb.early_stopping(patience, verbose=False),
-                                              lgb.record_evaluation(record)])
+                                   callbacks=[_stop_keeping_every_tree(patience), lgb.record_evaluation(record)])
             seconds += time.perf_counter() - start
-            fitted.append((model, x_val, val))
+            fitted.append((model, val))
             curves.append(record["valid_0"]["auc"])
             bar.update()
     reached = min(len(c) for c in curves)
     rounds = int(np.argmax(np.mean([c[:reached] for c in curves], axis=0))) + 1
     oof, models = np.zeros(len(y)), []
-    splits = StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y)
-    for (model, _, val), (fit, _) in zip(fitted, splits):
-        if model.steps[-1][1].booster_.num_trees() < rounds:
-            # LightGBM keeps a fold's trees up to its own best count only: one that stopped short is fitted again
-            # with the common count (the same trees, since the fit is deterministic, and the ones it dropped)
-            start = time.perf_counter()
-            model = clone(pipeline)
-            model.steps[-1][1].set_params(n_estimators=rounds)
-            model.fit(x[fit], y[fit])
-            seconds += time.perf_counter() - start
-        model.steps[-1][1].booster_.best_iteration = rounds
+    for model, val in fitted:
+        booster = model.steps[-1][1].booster_
+        booster.model_from_string(booster.model_to_string(num_iteration=rounds))  # the served model: `rounds` trees
+        booster.best_iteration = rounds
         oof[val] = model.predict_proba(x[val])[:, 1]
         models.append(model)
     return oof, rounds, seconds, models
