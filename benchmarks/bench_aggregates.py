@@ -3,7 +3,8 @@
 - **Similar clients' quantiles** (reference stage, `groups.summarise`): every group of filter levels (at least
   `MIN_GROUP` clients) needs five quantiles of each compared feature's present values. `group_quantiles` makes
   one `np.quantile` call per group, count of present values and chunk of 32 columns; the obvious way gathers each
-  feature of the group on its own and makes one call per group and feature.
+  feature of the group on its own and makes one call per group and feature. `every_group_quantiles` runs the
+  groups on one thread per core (`threads`), against one after the other on one thread (`counts_at_once`).
   The matrix is the training split of an engineer stage's output (`--features`, its first `--columns` columns, so
   its missing values are the pipeline's); the age and income bands come from its DAYS_BIRTH and AMT_INCOME_TOTAL,
   the contract type, gender and family status are drawn at the Kaggle marginals (gender is never a feature).
@@ -119,7 +120,8 @@ def main() -> int:
     def quantiles_same(a, b):
         return all(pa.tobytes() == pb.tobytes() and qa.tobytes() == qb.tobytes() for (pa, qa), (pb, qb) in zip(a, b))
 
-    quantiles = compare({"counts_at_once": lambda: [groups.group_quantiles(values, r) for r in rows],
+    quantiles = compare({"threads": lambda: groups.every_group_quantiles(values, rows),
+                         "counts_at_once": lambda: [groups.group_quantiles(values, r) for r in rows],
                          "per_column": lambda: [per_column(values, r) for r in rows]}, args.repeats, quantiles_same)
     rng = np.random.default_rng(args.seed)
     y = (rng.random(args.holdout) < 0.08).astype(np.int64)

@@ -148,3 +148,20 @@ def test_group_quantiles_in_chunks_of_columns_are_those_of_the_whole_block():
     whole_present, whole = groups._column_quantiles(values[rows])
     assert present.tobytes() == whole_present.tobytes() and quantiles.tobytes() == whole.tobytes()
     assert present.shape == (values.shape[1],) and quantiles.shape == (values.shape[1], len(groups.QUANTILES))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_every_group_on_threads_gives_each_group_s_own_quantiles_in_order(threads):
+    """Groups of different sizes (one of every row, one too small for quantiles, overlapping ones): the threads'
+    results are each group's own, to the bit, in the groups' order."""
+    rng = np.random.default_rng(7)
+    values = rng.normal(size=(400, groups.COLUMN_CHUNK + 3))
+    values[rng.random(values.shape) < 0.3] = np.nan
+    rows_of = [np.arange(400), np.sort(rng.choice(400, 10, replace=False))] + [
+        np.sort(rng.choice(400, size, replace=False)) for size in (50, 200, 37, 399, 120)]
+    results = groups.every_group_quantiles(values, rows_of, threads=threads)
+    assert len(results) == len(rows_of)
+    for rows, (present, quantiles) in zip(rows_of, results):
+        alone_present, alone = groups.group_quantiles(values, rows)
+        assert present.tobytes() == alone_present.tobytes() and quantiles.tobytes() == alone.tobytes()
+    assert np.isnan(results[1][1]).all() and results[0][0].max() <= 400  # 10 clients: counts, no quantiles
