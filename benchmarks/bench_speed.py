@@ -167,6 +167,16 @@ def fast_overrides(pairs: list[str]) -> dict:
     return out
 
 
+def fast_value(key: str, fast: dict):
+    """The fast arm's value of a dotted params.yaml key: its `--fast` override, else params.yaml's."""
+    if key in fast:
+        return fast[key]
+    value = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for part in key.split("."):
+        value = value[part]
+    return value
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--name", required=True, help="the change measured (a key of speed.json)")
@@ -190,7 +200,8 @@ def main() -> int:
     global LOGS
     LOGS = args.logs
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {"changes": {}}
-    differ = {k: v for k, v in slow_settings().items() if k not in both}  # both arms share the `--both` keys
+    # the slow arm's values where the fast arm's differ (both arms share the `--both` keys)
+    differ = {k: v for k, v in slow_settings().items() if k not in both and fast_value(k, fast) != v}
     entry = {"commit": commit(), "fast_settings_differ_in": differ, "margin": MARGIN,
              **({"fast_overrides": fast} if fast else {}), **({"both_arms": both} if both else {})}
     for data in args.data:

@@ -5,8 +5,8 @@ import yaml
 
 from benchmarks.bench_explain_sample import agreement, ranking
 from benchmarks.bench_pipeline import in_order
-from benchmarks.bench_speed import fast_overrides
-from creditscore.config import ROOT
+from benchmarks.bench_speed import fast_overrides, fast_value
+from creditscore.config import ROOT, load_params
 
 
 def test_stages_run_after_every_stage_whose_outputs_they_read():
@@ -84,3 +84,10 @@ def test_the_fast_arm_settings_are_dotted_keys_with_yaml_values():
         "probe.guard_sample": 3200, "train.models": ["lightgbm"], "probe.sample": None}
     with pytest.raises(SystemExit, match="expected KEY=VALUE"):
         fast_overrides(["probe.guard_sample"])
+
+
+def test_the_fast_arm_value_is_its_override_else_params_yaml_s():
+    params = load_params()
+    assert fast_value("probe.guard_sample", {}) == params.probe.guard_sample
+    assert fast_value("probe.guard_sample", {"probe.guard_sample": 3200}) == 3200
+    assert fast_value("train.ensemble.refit_learning_rate", {}) == params.train.ensemble.refit_learning_rate
