@@ -22,6 +22,7 @@ each arm's median seconds over `--repeats` (arms alternate) and their ratio; wri
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -130,8 +131,8 @@ def main() -> int:
     bootstrap = compare({"counted": lambda: gini_ks_intervals(y, score, seed=args.seed),
                          "sklearn_per_draw": lambda: bootstrap_intervals(y, score, statistics_, seed=args.seed)},
                         args.repeats, lambda a, b: a == b)
-    result = {"features": str(args.features), "group_quantiles": {"groups": blocks, "clients": clients,
-                                                                   "features": columns, **quantiles},
+    result = {"features": str(args.features), "threads": len(os.sched_getaffinity(0)),
+              "group_quantiles": {"groups": blocks, "clients": clients, "features": columns, **quantiles},
               "gini_ks_bootstrap": {"holdout_clients": args.holdout, "draws": 1000,
                                     "intervals": gini_ks_intervals(y, score, seed=args.seed), **bootstrap}}
     write_results(RESULTS, result)

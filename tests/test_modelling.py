@@ -216,9 +216,9 @@ def test_early_stopping_chooses_one_count_and_predicts_out_of_fold_with_it():
         curve.append([roc_auc_score(y[val], model.predict_proba(x[val], num_iteration=k)[:, 1])
                       for k in range(1, rounds + 21)])
     assert int(np.argmax(np.mean(curve, axis=0))) + 1 == rounds
-    # the premise: a fold's own best count is below the common one, so early stopping alone would have trimmed
-    # that fold's model below the common count
-    assert min(int(np.argmax(c)) + 1 for c in curve) < rounds
+    # the premises: a fold's own best count is below the common one, so early stopping alone would have trimmed
+    # that fold's model below the common count; and one is above it, so its model grew trees it must not keep
+    assert min(int(np.argmax(c)) + 1 for c in curve) < rounds < max(int(np.argmax(c)) + 1 for c in curve)
 
 
 def test_leaf_floor_by_hand():
