@@ -32,7 +32,7 @@ from creditscore.config import ROOT, load_params
 from creditscore.modelling.leaves import leaf_floor
 from creditscore.modelling.models import make_pipeline
 from creditscore.modelling.sampling import stratified_sample
-from creditscore.modelling.training import early_stopping_out_of_fold, model_settings
+from creditscore.modelling.training import _fit_transform, _transform, early_stopping_out_of_fold, model_settings
 
 RESULTS = ROOT / "benchmarks" / "results" / "early_stopping.json"
 
@@ -44,13 +44,8 @@ def refit_short_folds(pipeline, x, y, folds: int, seed: int, max_rounds: int, pa
     for fit, val in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
         model = clone(pipeline)
         model.steps[-1][1].set_params(n_estimators=max_rounds, metric="auc")
-        x_fit, y_fit = x[fit], y[fit]
-        for _, step in model.steps[:-1]:
-            x_fit, y_fit = step.fit_resample(x_fit, y_fit) if hasattr(step, "fit_resample") else (
-                step.fit_transform(x_fit, y_fit), y_fit)
-        x_val = x[val]
-        for _, step in model.steps[:-1]:
-            x_val = x_val if hasattr(step, "fit_resample") else step.transform(x_val)
+        x_fit, y_fit = _fit_transform(model.steps[:-1], x[fit], y[fit])
+        x_val = _transform(model.steps[:-1], x[val])
         record: dict = {}
         model.steps[-1][1].fit(x_fit, y_fit, eval_X=x_val, eval_y=y[val],
                                callbacks=[lgb.early_stopping(patience, verbose=False), lgb.record_evaluation(record)])
